@@ -1,0 +1,229 @@
+//! Opening the multicast sockets: the one place that knows socket options.
+//!
+//! A peer uses two UDP sockets. The *receiving* socket is bound to the group address itself
+//! and, on Linux, has `IP_MULTICAST_ALL` off, so it hears only its own group and port even when
+//! other programs on the host joined other groups on the same port. The *sending* socket has an
+//! ephemeral port of its own, so the seed's receivers (which print only the payload) and obrol's
+//! legacy path (which shows the source address) can tell senders apart, and so that a peer's
+//! own plain-text datagrams can be recognised when they loop back.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+
+use crate::McastError;
+
+/// Where and how to send and listen.
+#[derive(Debug, Clone)]
+pub struct SocketConfig {
+    /// The multicast group (IPv4 224.0.0.0/4 or IPv6 ff00::/8).
+    pub group: IpAddr,
+    /// The UDP port every peer of the group uses.
+    pub port: u16,
+    /// IPv4 TTL or IPv6 hop limit of sent datagrams.
+    pub ttl: u32,
+    /// Interface name or address to join on and send from; the routing table decides if `None`.
+    pub iface: Option<String>,
+    /// Whether this host's own receivers (including other peers on it) get our datagrams.
+    pub loopback: bool,
+}
+
+/// The interface a user named, resolved for both address families.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interface {
+    /// Kernel interface index (IPv6 joins and sends use it; IPv4 joins too, via `ip_mreqn`).
+    index: u32,
+    /// The interface's IPv4 address, needed by `IP_MULTICAST_IF`.
+    v4: Option<Ipv4Addr>,
+}
+
+pub(crate) fn resolve_iface(spec: &str) -> Result<Interface, McastError> {
+    let addrs = nix::ifaddrs::getifaddrs()
+        .map_err(|e| McastError::Io(io::Error::from_raw_os_error(e as i32)))?
+        .collect::<Vec<_>>();
+    let v4_of = |name: &str| {
+        addrs.iter().find_map(|a| {
+            (a.interface_name == name)
+                .then(|| a.address.as_ref()?.as_sockaddr_in().map(|s| s.ip()))
+                .flatten()
+        })
+    };
+    let index_of = |name: &str| nix::net::if_::if_nametoindex(name).ok();
+    // An address names the interface that carries it.
+    if let Ok(ip) = spec.parse::<IpAddr>() {
+        let owner = addrs.iter().find(|a| {
+            let Some(addr) = a.address.as_ref() else {
+                return false;
+            };
+            match ip {
+                IpAddr::V4(v4) => addr.as_sockaddr_in().is_some_and(|s| s.ip() == v4),
+                IpAddr::V6(v6) => addr.as_sockaddr_in6().is_some_and(|s| s.ip() == v6),
+            }
+        });
+        let owner = owner.ok_or_else(|| {
+            McastError::Usage(format!("no interface on this host has address {ip}"))
+        })?;
+        let name = owner.interface_name.clone();
+        let index = index_of(&name)
+            .ok_or_else(|| McastError::Usage(format!("no such interface: {name}")))?;
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => v4_of(&name),
+        };
+        return Ok(Interface { index, v4 });
+    }
+    let index =
+        index_of(spec).ok_or_else(|| McastError::Usage(format!("no such interface: {spec}")))?;
+    Ok(Interface {
+        index,
+        v4: v4_of(spec),
+    })
+}
+
+/// Turns the errno of a failed set-up step into the error a user can act on.
+fn classify(err: io::Error, what: &str, cfg: &SocketConfig) -> McastError {
+    match err.raw_os_error() {
+        Some(libc_errno) if libc_errno == nix::libc::EADDRINUSE => McastError::Usage(format!(
+            "port {} is in use by a program that does not share it",
+            cfg.port
+        )),
+        Some(e) if e == nix::libc::ENODEV || e == nix::libc::ENETUNREACH => {
+            McastError::Usage(format!(
+                "no route for multicast group {} ({what}: {err}); add a multicast route or pass --iface",
+                cfg.group
+            ))
+        }
+        Some(e) if e == nix::libc::EADDRNOTAVAIL => McastError::Usage(format!(
+            "cannot use group {} on this interface ({what}: {err})",
+            cfg.group
+        )),
+        Some(e) if e == nix::libc::EACCES || e == nix::libc::EPERM => {
+            McastError::Usage(format!("{what}: permission denied ({err})"))
+        }
+        _ => McastError::Io(io::Error::new(err.kind(), format!("{what}: {err}"))),
+    }
+}
+
+fn domain(group: IpAddr) -> Domain {
+    match group {
+        IpAddr::V4(_) => Domain::IPV4,
+        IpAddr::V6(_) => Domain::IPV6,
+    }
+}
+
+/// Opens the socket that joins the group and receives its datagrams.
+pub(crate) fn open_receiver(
+    cfg: &SocketConfig,
+    iface: Option<Interface>,
+) -> Result<std::net::UdpSocket, McastError> {
+    let sock = Socket::new(domain(cfg.group), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| classify(e, "socket", cfg))?;
+    // Several peers (and the seed's receivers) on one host share the port.
+    sock.set_reuse_address(true)
+        .map_err(|e| classify(e, "SO_REUSEADDR", cfg))?;
+    match cfg.group {
+        IpAddr::V4(group) => {
+            #[cfg(target_os = "linux")]
+            sock.set_multicast_all_v4(false)
+                .map_err(|e| classify(e, "IP_MULTICAST_ALL", cfg))?;
+            sock.bind(&SocketAddr::new(cfg.group, cfg.port).into())
+                .map_err(|e| classify(e, "bind", cfg))?;
+            let how = match iface {
+                Some(i) => InterfaceIndexOrAddress::Index(i.index),
+                None => InterfaceIndexOrAddress::Address(Ipv4Addr::UNSPECIFIED),
+            };
+            sock.join_multicast_v4_n(&group, &how)
+                .map_err(|e| classify(e, "join group", cfg))?;
+        }
+        IpAddr::V6(group) => {
+            sock.set_only_v6(true)
+                .map_err(|e| classify(e, "IPV6_V6ONLY", cfg))?;
+            #[cfg(target_os = "linux")]
+            sock.set_multicast_all_v6(false)
+                .map_err(|e| classify(e, "IPV6_MULTICAST_ALL", cfg))?;
+            let scope = iface.map_or(0, |i| i.index);
+            let bind = std::net::SocketAddrV6::new(group, cfg.port, 0, scope);
+            sock.bind(&SocketAddr::V6(bind).into())
+                .map_err(|e| classify(e, "bind", cfg))?;
+            sock.join_multicast_v6(&group, scope)
+                .map_err(|e| classify(e, "join group", cfg))?;
+        }
+    }
+    sock.set_nonblocking(true)
+        .map_err(|e| classify(e, "nonblocking", cfg))?;
+    Ok(sock.into())
+}
+
+/// Opens the socket that sends to the group, connected to it.
+///
+/// Connecting makes the kernel look up the route now, so "no route for multicast" is reported at
+/// start rather than on the first message.
+pub(crate) fn open_sender(
+    cfg: &SocketConfig,
+    iface: Option<Interface>,
+) -> Result<std::net::UdpSocket, McastError> {
+    let sock = Socket::new(domain(cfg.group), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| classify(e, "socket", cfg))?;
+    let target = match cfg.group {
+        IpAddr::V4(_) => {
+            sock.set_multicast_ttl_v4(cfg.ttl)
+                .map_err(|e| classify(e, "IP_MULTICAST_TTL", cfg))?;
+            sock.set_multicast_loop_v4(cfg.loopback)
+                .map_err(|e| classify(e, "IP_MULTICAST_LOOP", cfg))?;
+            if let Some(i) = iface {
+                let addr = i.v4.ok_or_else(|| {
+                    McastError::Usage(format!(
+                        "interface {} has no IPv4 address to send from",
+                        cfg.iface.as_deref().unwrap_or("?")
+                    ))
+                })?;
+                sock.set_multicast_if_v4(&addr)
+                    .map_err(|e| classify(e, "IP_MULTICAST_IF", cfg))?;
+            }
+            SocketAddr::new(cfg.group, cfg.port)
+        }
+        IpAddr::V6(group) => {
+            sock.set_only_v6(true)
+                .map_err(|e| classify(e, "IPV6_V6ONLY", cfg))?;
+            sock.set_multicast_hops_v6(cfg.ttl)
+                .map_err(|e| classify(e, "IPV6_MULTICAST_HOPS", cfg))?;
+            sock.set_multicast_loop_v6(cfg.loopback)
+                .map_err(|e| classify(e, "IPV6_MULTICAST_LOOP", cfg))?;
+            let scope = iface.map_or(0, |i| i.index);
+            if scope != 0 {
+                sock.set_multicast_if_v6(scope)
+                    .map_err(|e| classify(e, "IPV6_MULTICAST_IF", cfg))?;
+            }
+            SocketAddr::V6(std::net::SocketAddrV6::new(group, cfg.port, 0, scope))
+        }
+    };
+    sock.connect(&target.into())
+        .map_err(|e| classify(e, "route to group", cfg))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| classify(e, "nonblocking", cfg))?;
+    Ok(sock.into())
+}
+
+/// Checks that `group` is a multicast address, so a typo is a clear error, not a silent unicast.
+pub fn check_group(group: IpAddr) -> Result<(), McastError> {
+    if group.is_multicast() {
+        Ok(())
+    } else {
+        Err(McastError::Usage(format!(
+            "{group} is not a multicast group (IPv4 224.0.0.0/4, IPv6 ff00::/8)"
+        )))
+    }
+}
+
+/// Whether `ip` belongs to this host: binding to it succeeds only if it does.
+pub(crate) fn is_local(ip: IpAddr) -> bool {
+    if ip.is_loopback() {
+        return true;
+    }
+    let unspecified = match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    ip != unspecified && std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}

@@ -1,0 +1,70 @@
+//! `obrol`: one binary for group chat on a LAN (multicast) and over the internet (a hub).
+//!
+//! This crate only parses the command line, wires stdin/stdout to the library crates and maps
+//! errors to exit codes: 2 for mistakes a user can fix (bad address, missing interface, port in
+//! use), 1 for everything else.
+
+mod console;
+mod mcast_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Group chat on a LAN (multicast, no server) and over the internet (a hub).
+#[derive(Parser)]
+#[command(name = "obrol", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chat with everyone on a multicast group: no server needed.
+    Mcast(mcast_cmd::Args),
+}
+
+/// An error the user can fix; reported in one line with exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Mcast(args) => {
+            init_logging("warn");
+            mcast_cmd::run(args)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(usage) = err.downcast_ref::<UsageError>() {
+                eprintln!("obrol: {usage}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("obrol: {err:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `obrol mcast`: the multicast chat peer in line mode.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use obrol_mcast::{Event, McastError, Mode, Peer, PeerConfig, Presence, SocketConfig};
+use obrol_wire::mcast::MAX_NICK;
+
+use crate::console::{print_message, shutdown_signal, stdin_lines, user_name};
+use crate::UsageError;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Multicast group to chat on (IPv4 224.0.0.0/4 or IPv6 ff00::/8).
+    #[arg(long, default_value = "224.1.1.1")]
+    group: IpAddr,
+    /// UDP port of the group.
+    #[arg(long, default_value_t = 5004)]
+    port: u16,
+    /// TTL (IPv4) or hop limit (IPv6) of sent datagrams: 2 is the seed's "2-hop restriction".
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=255))]
+    ttl: u32,
+    /// Interface to join on and send from, by name (eth0) or address.
+    #[arg(long)]
+    iface: Option<String>,
+    /// Do not loop our datagrams back to this host (peers on this host will not see us).
+    #[arg(long)]
+    no_loop: bool,
+    /// Nick shown to others [default: your user name].
+    #[arg(long)]
+    nick: Option<String>,
+    /// Only listen, never send (like the seed's receiver.py).
+    #[arg(long, conflicts_with = "send_only")]
+    listen_only: bool,
+    /// Only send, never join (like the seed's sender.py).
+    #[arg(long)]
+    send_only: bool,
+    /// Send each line as bare UTF-8, exactly what the seed's sender.py sends.
+    #[arg(long)]
+    raw: bool,
+    /// Print counts of sent, received, lost, duplicate and malformed datagrams on exit.
+    #[arg(long)]
+    stats: bool,
+    /// Seconds between presence heartbeats; a peer silent for 3.5 heartbeats has left.
+    #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
+    heartbeat: f64,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err("expected seconds between 0 and 3600".into()),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(chat(args))
+}
+
+fn usage(err: McastError) -> anyhow::Error {
+    match err {
+        McastError::Usage(msg) => UsageError(msg).into(),
+        other => other.into(),
+    }
+}
+
+fn default_nick() -> String {
+    let mut nick = user_name();
+    while nick.len() > MAX_NICK {
+        nick.pop();
+    }
+    nick
+}
+
+async fn chat(args: Args) -> anyhow::Result<()> {
+    let mode = if args.listen_only {
+        Mode::ListenOnly
+    } else if args.send_only {
+        Mode::SendOnly
+    } else {
+        Mode::Both
+    };
+    let cfg = PeerConfig {
+        socket: SocketConfig {
+            group: args.group,
+            port: args.port,
+            ttl: args.ttl,
+            iface: args.iface.clone(),
+            loopback: !args.no_loop,
+        },
+        mode,
+        nick: args.nick.clone().unwrap_or_else(default_nick),
+        raw: args.raw,
+    };
+    let mut peer = Peer::start(cfg).await.map_err(usage)?;
+    tracing::info!(group = %args.group, port = args.port, id = peer.id(), "peer started");
+
+    let heartbeat = Duration::from_secs_f64(args.heartbeat);
+    let timeout = heartbeat.mul_f64(3.5);
+    let mut beat = tokio::time::interval(heartbeat);
+    beat.reset(); // the start-up hello was the first beat
+    let mut sweep = tokio::time::interval(heartbeat.min(Duration::from_secs(1)));
+    let mut lines = (mode != Mode::ListenOnly).then(stdin_lines);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            line = async { lines.as_mut()?.recv().await }, if lines.is_some() => {
+                let Some(line) = line else { break };
+                if !handle_line(&mut peer, &line, args.raw).await {
+                    break;
+                }
+            }
+            event = peer.next_event() => match event {
+                Ok(event) => show(&event),
+                Err(err) => tracing::warn!(%err, "receive failed"),
+            },
+            _ = beat.tick() => {
+                if let Err(err) = peer.heartbeat().await {
+                    tracing::warn!(%err, "heartbeat failed");
+                }
+            }
+            _ = sweep.tick() => peer.expire(timeout).iter().for_each(show),
+            _ = &mut shutdown => break,
+        }
+    }
+    if let Err(err) = peer.leave().await {
+        tracing::warn!(%err, "goodbye failed");
+    }
+    if args.stats {
+        let s = peer.stats();
+        eprintln!(
+            "stats: sent={} received={} lost={} duplicates={} reordered={} malformed={} legacy={} members={}",
+            s.sent,
+            s.received,
+            s.roster.lost,
+            s.roster.duplicates,
+            s.roster.reordered,
+            s.malformed,
+            s.legacy,
+            peer.roster().len()
+        );
+    }
+    Ok(())
+}
+
+/// Acts on one typed line; returns false when the user asked to quit.
+async fn handle_line(peer: &mut Peer, line: &str, raw: bool) -> bool {
+    if raw {
+        // Exactly what sender.py would send, empty lines included.
+        if let Err(err) = peer.say(line, false).await {
+            print_message("!", &err.to_string());
+        }
+        return true;
+    }
+    let result = match obrol_wire::plain::parse(line) {
+        obrol_wire::plain::Command::Say("") => Ok(()),
+        obrol_wire::plain::Command::Say(text) => peer.say(text, false).await,
+        obrol_wire::plain::Command::Me(text) => peer.say(text, true).await,
+        obrol_wire::plain::Command::Nick(nick) => peer.set_nick(nick).await,
+        obrol_wire::plain::Command::Who(_) => {
+            let nicks = peer.roster().nicks();
+            print_message(
+                "*",
+                &format!("{} here besides you: {}", nicks.len(), nicks.join(" ")),
+            );
+            Ok(())
+        }
+        obrol_wire::plain::Command::Quit(_) => return false,
+        obrol_wire::plain::Command::Help => {
+            print_message(
+                "*",
+                "type a line to send it; /me ACTION, /nick NAME, /who, /quit; //text sends /text",
+            );
+            Ok(())
+        }
+        obrol_wire::plain::Command::Usage(how) => {
+            print_message("!", &format!("usage: {how}"));
+            Ok(())
+        }
+        _ => {
+            print_message("!", "not a multicast command; try /help");
+            Ok(())
+        }
+    };
+    if let Err(err) = result {
+        print_message("!", &err.to_string());
+    }
+    true
+}
+
+fn show(event: &Event) {
+    match event {
+        Event::Chat { nick, text } => print_message(&format!("<{nick}>"), text),
+        Event::Action { nick, text } => print_message(&format!("* {nick}"), text),
+        Event::Legacy { from, text } => print_message(&format!("<{from}>"), text),
+        Event::Presence(p) => match p {
+            Presence::Joined(nick) => print_message("*", &format!("{nick} joined")),
+            Presence::Left(nick) => print_message("*", &format!("{nick} left")),
+            Presence::TimedOut(nick) => print_message("*", &format!("{nick} left (timed out)")),
+            Presence::Renamed { old, new } => {
+                print_message("*", &format!("{old} is now known as {new}"))
+            }
+        },
+    }
+}

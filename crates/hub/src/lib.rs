@@ -1,1 +1,239 @@
-//! placeholder
+//! obrol's chat hub: the server behind `obrol serve`.
+//!
+//! Shape (see ARCHITECTURE.md): an accept loop per listener takes a connection permit *before*
+//! accepting, then spawns one task per connection ([`conn`]). Connections turn their protocol's
+//! lines into [`event::Command`]s for the single [`router::Router`] task, which owns all rooms
+//! and nicks, and which answers through each connection's bounded [`outbox::Outbox`]. Protocol
+//! adapters ([`plain`]) are the only code that knows wire syntax.
+
+pub mod conn;
+pub mod event;
+pub mod outbox;
+pub mod plain;
+pub mod router;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use event::Event;
+use router::{Request, Router};
+
+/// The wire protocols the hub speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Human-readable lines (`nc`, the seed's `client.py`, `obrol connect`).
+    Plain,
+}
+
+impl Protocol {
+    /// Number of distinct renderings of one room event across all protocols (see
+    /// [`Protocol::style`]).
+    pub const STYLES: usize = 2;
+
+    /// Which cached rendering of a room event a member of this protocol gets. Plain clients see
+    /// chat from rooms other than their current one prefixed with the room name, so plain has
+    /// two styles.
+    pub fn style(self, in_current_room: bool) -> usize {
+        match self {
+            Protocol::Plain => usize::from(!in_current_room),
+        }
+    }
+
+    /// Renders an event for a member of this protocol whose current room is `current`.
+    pub fn render(self, event: &Event<'_>, current: Option<&str>) -> Bytes {
+        match self {
+            Protocol::Plain => plain::render(event, current),
+        }
+    }
+}
+
+/// Tunables of a hub, with defaults for a real deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Server name, shown in the welcome.
+    pub name: String,
+    /// First line every client gets.
+    pub motd: String,
+    /// Room every client starts in.
+    pub default_room: String,
+    /// Longest plain line, bytes.
+    pub max_line: usize,
+    /// Most unread output bytes queued per client before it is disconnected as a slow consumer.
+    pub max_queue_bytes: usize,
+    /// Most simultaneous connections.
+    pub max_clients: usize,
+    /// Most rooms one client may be in.
+    pub max_rooms_per_client: usize,
+    /// Capacity of the channel into the router.
+    pub router_queue: usize,
+    /// How long shutdown waits for connections to say goodbye.
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    pub fn new(name: &str) -> Self {
+        Settings {
+            name: name.to_owned(),
+            motd: format!("Selamat datang di Server {name}..."),
+            default_room: "lobby".into(),
+            max_line: plain::DEFAULT_MAX_LINE,
+            max_queue_bytes: 1024 * 1024,
+            max_clients: 19_000,
+            max_rooms_per_client: 50,
+            router_queue: 4096,
+            shutdown_grace: Duration::from_millis(1500),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum HubError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A handle for talking to a running hub from outside (the operator console).
+#[derive(Clone)]
+pub struct HubHandle {
+    requests: mpsc::Sender<Request>,
+}
+
+impl HubHandle {
+    /// Runs one operator console line; returns what to show the operator.
+    pub async fn operator(&self, line: String) -> Option<String> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Operator { line, reply })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+}
+
+/// A hub with its listeners bound, ready to [`Hub::run`].
+pub struct Hub {
+    listeners: Vec<TcpListener>,
+    settings: Arc<Settings>,
+    requests: mpsc::Sender<Request>,
+    router: Option<Router>,
+    inbox: Option<mpsc::Receiver<Request>>,
+}
+
+impl Hub {
+    /// Binds every listen address; fails on the first that cannot be bound.
+    pub async fn bind(addrs: &[SocketAddr], settings: Settings) -> Result<Hub, HubError> {
+        let mut listeners = Vec::new();
+        for &addr in addrs {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| HubError::Listen { addr, source })?;
+            listeners.push(l);
+        }
+        let settings = Arc::new(settings);
+        let (requests, inbox) = mpsc::channel(settings.router_queue);
+        Ok(Hub {
+            listeners,
+            router: Some(Router::new(settings.clone())),
+            settings,
+            requests,
+            inbox: Some(inbox),
+        })
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    pub fn handle(&self) -> HubHandle {
+        HubHandle {
+            requests: self.requests.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then tells every client, closes their connections and
+    /// returns within [`Settings::shutdown_grace`].
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        if let (Some(router), Some(inbox)) = (self.router.take(), self.inbox.take()) {
+            tokio::spawn(router.run(inbox));
+        }
+        let permits = Arc::new(Semaphore::new(self.settings.max_clients));
+        let next_id = Arc::new(AtomicU64::new(1));
+        let mut accepting = tokio::task::JoinSet::new();
+        for listener in std::mem::take(&mut self.listeners) {
+            accepting.spawn(accept_loop(
+                listener,
+                permits.clone(),
+                next_id.clone(),
+                self.requests.clone(),
+                self.settings.clone(),
+            ));
+        }
+        shutdown.await;
+        tracing::info!("shutting down");
+        accepting.abort_all();
+        let _ = self.requests.send(Request::Shutdown).await;
+        // Every connection holds a permit until its task ends: getting all of them back means
+        // every client has been told and closed.
+        let all = u32::try_from(self.settings.max_clients).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(self.settings.shutdown_grace, permits.acquire_many(all)).await;
+    }
+}
+
+/// Accepts connections on one listener until aborted.
+///
+/// The permit is taken *before* `accept`, so at the connection limit the hub stops accepting
+/// (clients wait in the kernel's backlog) instead of accepting and dropping. Accept errors
+/// (such as running out of file descriptors) back off and retry; they never end the loop.
+async fn accept_loop(
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    next_id: Arc<AtomicU64>,
+    hub: mpsc::Sender<Request>,
+    settings: Arc<Settings>,
+) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("listening on {addr}");
+    }
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(5);
+                accepted
+            }
+            Err(err) => {
+                tracing::warn!(%err, "accept failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let hub = hub.clone();
+        let settings = settings.clone();
+        tokio::spawn(async move {
+            tracing::info!(client = id, %addr, "client connected");
+            conn::run_plain(stream, id, addr, hub, settings).await;
+            tracing::info!(client = id, %addr, "client disconnected");
+            drop(permit);
+        });
+    }
+}

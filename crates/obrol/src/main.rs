@@ -5,6 +5,7 @@
 //! use), 1 for everything else.
 
 mod console;
+mod hub_cmd;
 mod mcast_cmd;
 
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ struct Cli {
 enum Command {
     /// Chat with everyone on a multicast group: no server needed.
     Mcast(mcast_cmd::Args),
+    /// Run a chat hub for nc, the seed's clients and obrol connect.
+    Serve(hub_cmd::ServeArgs),
+    /// Chat through a hub, sending and receiving at the same time.
+    Connect(hub_cmd::ConnectArgs),
 }
 
 /// An error the user can fix; reported in one line with exit code 2.
@@ -44,6 +49,7 @@ fn init_logging(default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -53,6 +59,14 @@ fn main() -> ExitCode {
         Command::Mcast(args) => {
             init_logging("warn");
             mcast_cmd::run(args)
+        }
+        Command::Serve(args) => {
+            init_logging("info");
+            hub_cmd::serve(args)
+        }
+        Command::Connect(args) => {
+            init_logging("warn");
+            hub_cmd::connect(args)
         }
     };
     match result {

@@ -1,0 +1,170 @@
+//! A client's outbound queue: the only thing the router and a connection share.
+//!
+//! The router pushes already-encoded, shared [`Bytes`] (one allocation per message per protocol,
+//! however many recipients); the connection takes the whole queue at once and writes it with one
+//! vectored write. The connection is woken only when the queue goes from empty to non-empty, so
+//! a burst of messages costs one wake-up, not one per message.
+//!
+//! The queue is bounded in bytes. A push that would exceed the bound fails: the router then
+//! disconnects the client as a slow consumer, so one client that stops reading costs at most the
+//! bound in memory and never slows anyone else.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The client has more unread output queued than allowed.
+    Full,
+    /// The client is already being disconnected.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Messages not yet taken by the writer.
+    queue: VecDeque<Bytes>,
+    /// Total length of `queue`.
+    bytes: usize,
+    /// Set once the client is to be disconnected: the writer sends what is queued, then this
+    /// reason if it still fits, then closes.
+    closed: Option<Bytes>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Outbox {
+    inner: Mutex<Inner>,
+    /// Wakes the connection's writer.
+    ready: Notify,
+    /// Most bytes that may wait in `queue`.
+    limit: usize,
+}
+
+/// What the writer took from the outbox.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Messages to write, in order.
+    pub messages: VecDeque<Bytes>,
+    /// `Some(farewell)` when the connection must close after writing `messages` and the farewell.
+    pub close: Option<Bytes>,
+}
+
+impl Outbox {
+    pub fn new(limit: usize) -> Self {
+        Outbox {
+            inner: Mutex::new(Inner::default()),
+            ready: Notify::new(),
+            limit,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every critical
+        // section is a few field updates), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues one message.
+    pub fn push(&self, msg: Bytes) -> Result<(), PushError> {
+        let mut inner = self.lock();
+        if inner.closed.is_some() {
+            return Err(PushError::Closed);
+        }
+        if inner.bytes + msg.len() > self.limit {
+            return Err(PushError::Full);
+        }
+        let was_empty = inner.queue.is_empty();
+        inner.bytes += msg.len();
+        inner.queue.push_back(msg);
+        drop(inner);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Marks the client for disconnection; `farewell` is written after what is already queued.
+    /// Later pushes fail. Closing twice keeps the first farewell.
+    pub fn close(&self, farewell: Bytes) {
+        let mut inner = self.lock();
+        if inner.closed.is_none() {
+            inner.closed = Some(farewell);
+            drop(inner);
+            self.ready.notify_one();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
+    /// Waits until there is something to take.
+    pub async fn ready(&self) {
+        self.ready.notified().await
+    }
+
+    /// Takes everything queued, reusing `into`'s allocation.
+    pub fn take(&self, into: &mut Batch) {
+        let mut inner = self.lock();
+        std::mem::swap(&mut inner.queue, &mut into.messages);
+        inner.bytes = 0;
+        into.close = inner.closed.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_by_bytes() {
+        let o = Outbox::new(10);
+        assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
+        assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
+        assert_eq!(o.push(Bytes::from_static(b"1")), Err(PushError::Full));
+        let mut b = Batch::default();
+        o.take(&mut b);
+        assert_eq!(b.messages.len(), 2);
+        assert_eq!(o.push(Bytes::from_static(b"1")), Ok(()));
+    }
+
+    #[test]
+    fn close_keeps_queue_and_refuses_more() {
+        let o = Outbox::new(100);
+        o.push(Bytes::from_static(b"a")).unwrap();
+        o.close(Bytes::from_static(b"bye"));
+        o.close(Bytes::from_static(b"other"));
+        assert_eq!(o.push(Bytes::from_static(b"b")), Err(PushError::Closed));
+        let mut b = Batch::default();
+        o.take(&mut b);
+        assert_eq!(b.messages, vec![Bytes::from_static(b"a")]);
+        assert_eq!(b.close, Some(Bytes::from_static(b"bye")));
+    }
+
+    #[tokio::test]
+    async fn wakes_once_per_burst() {
+        let o = std::sync::Arc::new(Outbox::new(100));
+        o.push(Bytes::from_static(b"a")).unwrap();
+        o.push(Bytes::from_static(b"b")).unwrap();
+        o.ready().await; // the permit stored by the first push
+        let mut b = Batch::default();
+        o.take(&mut b);
+        assert_eq!(b.messages.len(), 2);
+        let waiter = {
+            let o = o.clone();
+            tokio::spawn(async move { o.ready().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        o.push(Bytes::from_static(b"c")).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,188 @@
+//! The plain text protocol adapter: lines a person types into `nc` or the seed's `client.py`.
+//!
+//! Parsing is `obrol_wire::plain`; this module maps its commands onto the hub's [`Command`]s and
+//! renders [`Event`]s as the human-readable lines documented in `docs/PROTOCOL.md`.
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+use obrol_wire::plain::{self, Command as Typed};
+
+use crate::event::{Command, Event, Refusal};
+
+/// Longest plain line by default, in bytes.
+pub const DEFAULT_MAX_LINE: usize = 4096;
+
+/// How long a partial line may sit idle before it counts as a whole message. The seed's
+/// `client.py` sends messages without a newline; a human typing into `nc` always sends one.
+pub const PARTIAL_LINE_IDLE: std::time::Duration = std::time::Duration::from_millis(75);
+
+pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /rooms, /who [ROOM], \
+/msg NICK text, /me action, /quit [reason], /help; other lines go to your current room \
+(//text sends /text)";
+
+/// Turns one line into a hub command.
+pub fn parse(line: &str) -> Result<Command, Refusal> {
+    Ok(match plain::parse(line) {
+        Typed::Say(text) => Command::Say {
+            text: text.to_owned(),
+            action: false,
+        },
+        Typed::Me(text) => Command::Say {
+            text: text.to_owned(),
+            action: true,
+        },
+        Typed::Nick(n) => Command::Nick(n.to_owned()),
+        Typed::Join(r) => Command::Join(r.trim_start_matches('#').to_owned()),
+        Typed::Part(r) => Command::Part {
+            room: r.map(|r| r.trim_start_matches('#').to_owned()),
+            reason: None,
+        },
+        Typed::Rooms => Command::Rooms,
+        Typed::Who(r) => Command::Who(r.map(|r| r.trim_start_matches('#').to_owned())),
+        Typed::Msg { to, text } => Command::SayTo {
+            target: to.to_owned(),
+            text: text.to_owned(),
+            action: false,
+            notice: false,
+        },
+        Typed::Quit(reason) => Command::Quit(reason.map(str::to_owned)),
+        Typed::Help => Command::Help,
+        Typed::Usage(how) => return Err(Refusal::Usage(how)),
+        Typed::Unknown(name) => return Err(Refusal::UnknownCommand(name.to_owned())),
+    })
+}
+
+/// Renders an event for a plain client. `current` is the recipient's current room: chat from
+/// other rooms is prefixed with `[room]`.
+pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
+    let mut s = String::new();
+    let _ = match *event {
+        Event::Welcome { motd, nick, room } => writeln!(
+            s,
+            "{motd}\n* you are {nick} in {room}; type /help for commands"
+        ),
+        Event::Chat {
+            from,
+            room,
+            text,
+            action,
+            notice: _,
+        } => {
+            match room {
+                Some(r) if Some(r) != current => {
+                    let _ = write!(s, "[{r}] ");
+                }
+                Some(_) => {}
+                None => {
+                    let _ = write!(s, "*private* ");
+                }
+            }
+            if action {
+                writeln!(s, "* {} {}", from.nick, text)
+            } else {
+                writeln!(s, "<{}> {}", from.nick, text)
+            }
+        }
+        Event::SentPrivately { to, text, action } => {
+            if action {
+                writeln!(s, "-> *{to}* * {text}")
+            } else {
+                writeln!(s, "-> *{to}* {text}")
+            }
+        }
+        Event::Joined { who, room } => writeln!(s, "* {} joined {}", who.nick, room),
+        Event::Parted { who, room, reason } => match reason {
+            Some(r) if !r.is_empty() => writeln!(s, "* {} left {} ({})", who.nick, room, r),
+            _ => writeln!(s, "* {} left {}", who.nick, room),
+        },
+        Event::Quit { who, reason } => writeln!(s, "* {} quit ({})", who.nick, reason),
+        Event::Renamed { who, new } => writeln!(s, "* {} is now known as {}", who.nick, new),
+        Event::Rooms(rooms) => {
+            let list: Vec<String> = rooms.iter().map(|(r, n)| format!("{r} ({n})")).collect();
+            if list.is_empty() {
+                writeln!(s, "* no rooms")
+            } else {
+                writeln!(s, "* rooms: {}", list.join(", "))
+            }
+        }
+        Event::Who { room, nicks } => {
+            writeln!(s, "* in {} ({}): {}", room, nicks.len(), nicks.join(" "))
+        }
+        Event::ServerNotice(text) => writeln!(s, "[server] {text}"),
+        Event::Info(text) => writeln!(s, "* {text}"),
+        Event::Refused(r) => writeln!(s, "! {r}"),
+        Event::Closing(reason) => writeln!(s, "! disconnected: {reason}"),
+    };
+    Bytes::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Identity;
+
+    fn ani() -> Identity {
+        Identity {
+            nick: "ani".into(),
+            user: "ani".into(),
+            host: "127.0.0.1".into(),
+        }
+    }
+
+    #[test]
+    fn chat_is_prefixed_by_room_only_outside_the_current_one() {
+        let from = ani();
+        let ev = Event::Chat {
+            from: &from,
+            room: Some("lobby"),
+            text: "halo",
+            action: false,
+            notice: false,
+        };
+        assert_eq!(&render(&ev, Some("lobby"))[..], b"<ani> halo\n");
+        assert_eq!(&render(&ev, Some("dev"))[..], b"[lobby] <ani> halo\n");
+    }
+
+    #[test]
+    fn notices_and_errors() {
+        let who = ani();
+        assert_eq!(
+            &render(
+                &Event::Joined {
+                    who: &who,
+                    room: "dev"
+                },
+                None
+            )[..],
+            b"* ani joined dev\n"
+        );
+        assert_eq!(
+            &render(
+                &Event::Renamed {
+                    who: &who,
+                    new: "budi"
+                },
+                None
+            )[..],
+            b"* ani is now known as budi\n"
+        );
+        assert_eq!(
+            &render(&Event::Refused(&Refusal::NickInUse("budi".into())), None)[..],
+            b"! nick taken: budi\n"
+        );
+    }
+
+    #[test]
+    fn parses_into_commands() {
+        assert_eq!(parse("/join #dev"), Ok(Command::Join("dev".into())));
+        assert_eq!(parse("/frob"), Err(Refusal::UnknownCommand("frob".into())));
+        assert_eq!(
+            parse("/me waves"),
+            Ok(Command::Say {
+                text: "waves".into(),
+                action: true
+            })
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! `obrol serve` and `obrol connect`: the hub and its line-mode client.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use anyhow::Context;
+use obrol_hub::{Hub, HubError, Settings};
+
+use crate::console::{print_message, shutdown_signal, stdin_lines};
+use crate::UsageError;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (repeatable).
+    #[arg(long = "listen", default_value = "0.0.0.0:8080")]
+    listen: Vec<String>,
+    /// Server name shown to clients [default: this host's name].
+    #[arg(long)]
+    name: Option<String>,
+    /// First line each client gets [default: "Selamat datang di Server NAME..."].
+    #[arg(long)]
+    motd: Option<String>,
+    /// Most simultaneous clients.
+    #[arg(long, default_value_t = 19_000)]
+    max_clients: usize,
+    /// Longest line a client may send, in bytes.
+    #[arg(long, default_value_t = obrol_hub::plain::DEFAULT_MAX_LINE)]
+    max_line: usize,
+    /// Unread output (bytes) after which a client that does not read is disconnected.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_queue: usize,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Do not read operator console commands from stdin.
+    #[arg(long)]
+    no_console: bool,
+}
+
+fn resolve(spec: &str) -> anyhow::Result<SocketAddr> {
+    spec.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            UsageError(format!("not a listen address: {spec} (expected HOST:PORT)")).into()
+        })
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "obrol".into())
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build().context("starting the runtime")?;
+    rt.block_on(async move {
+        let addrs = args
+            .listen
+            .iter()
+            .map(|s| resolve(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let name = args.name.unwrap_or_else(host_name);
+        let mut settings = Settings::new(&name);
+        if let Some(motd) = args.motd {
+            settings.motd = motd;
+        }
+        settings.max_clients = args.max_clients.max(1);
+        settings.max_line = args.max_line.max(16);
+        settings.max_queue_bytes = args.max_queue.max(1024);
+        let hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
+            HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
+        })?;
+        if !args.no_console {
+            let handle = hub.handle();
+            tokio::spawn(async move {
+                let mut lines = stdin_lines();
+                while let Some(line) = lines.recv().await {
+                    match handle.operator(line).await {
+                        Some(reply) if !reply.is_empty() => print_message("*", &reply),
+                        Some(_) => {}
+                        None => return,
+                    }
+                }
+            });
+        }
+        hub.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConnectArgs {
+    /// The hub, as HOST:PORT.
+    addr: String,
+    /// Nick to ask for.
+    #[arg(long)]
+    nick: Option<String>,
+    /// Room to join.
+    #[arg(long)]
+    room: Option<String>,
+}
+
+pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let options = obrol_client::Options {
+            nick: args.nick,
+            room: args.room,
+        };
+        let input = stdin_lines();
+        tokio::select! {
+            r = obrol_client::run(&args.addr, options, input, |line| print_message("", line)) => {
+                match r {
+                    Ok(()) => Ok(()),
+                    Err(e @ obrol_client::ClientError::Connect { .. }) => Err(anyhow::Error::from(e)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ = shutdown_signal() => Ok(()),
+        }
+    })
+}

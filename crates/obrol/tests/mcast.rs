@@ -1,0 +1,552 @@
+//! `obrol mcast` as real processes: peers, the seed's Python programs and hand-made datagrams,
+//! all inside network namespaces the tests create (see `common`), so no multicast reaches a
+//! real network.
+//!
+//! Receivers are made ready with probes (`common::sync`) rather than sleeps; absence checks
+//! ("receives nothing") come only after a control receiver has seen the same traffic.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::{is_probe, sync, Netns, Proc, EXIT_TIMEOUT, LINE_TIMEOUT};
+
+/// How long an absence check watches for a line that must not come, after a control receiver
+/// has already shown that the traffic arrived.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Header bytes of a version-1 frame before the nick (see the wire format).
+const FRAME_HEADER: usize = 34;
+
+/// Largest datagram obrol sends.
+const MAX_DATAGRAM: usize = 1200;
+
+/// Starts `obrol mcast --nick <nick> <extra...>` in `ns`, named `nick` in failure messages.
+fn peer(ns: &Netns, nick: &str, extra: &[&str]) -> Proc {
+    let mut args = vec!["mcast", "--nick", nick];
+    args.extend_from_slice(extra);
+    Proc::spawn(nick, ns.obrol(&args))
+}
+
+/// The address and text of a legacy line `<IP:PORT> text`.
+fn legacy_line(line: &str) -> Option<(SocketAddr, &str)> {
+    let rest = line.strip_prefix('<')?;
+    let (addr, text) = rest.split_once("> ")?;
+    Some((addr.parse().ok()?, text))
+}
+
+/// Python that sends hand-made datagrams to 224.1.1.1:5004: `frame(...)` builds an obrol frame,
+/// `send(bytes)` sends one datagram. Pinned to one CPU so that its datagrams, from one socket,
+/// are delivered in the order sent.
+const PY_SENDER: &str = r#"
+import os, socket, struct, time
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+HELLO, CHAT, ACTION, BYE = 1, 2, 3, 4
+def frame(kind, sender, seq, nick, text, version=1):
+    nick = nick.encode() if isinstance(nick, str) else nick
+    text = text.encode() if isinstance(text, str) else text
+    ts = int(time.time() * 1000)
+    head = struct.pack('>4sBBBBQQQH', b'OBRL', version, kind, 0, len(nick), sender, seq, ts, len(text))
+    assert len(head) == 34
+    return head + nick + text
+def send(data):
+    sock.sendto(data, ('224.1.1.1', 5004))
+"#;
+
+/// Runs `PY_SENDER` followed by `body` in `ns` and waits for it to finish.
+fn run_python_sender(ns: &Netns, body: &str) {
+    let mut py = Proc::spawn("python-sender", ns.python(&format!("{PY_SENDER}\n{body}")));
+    py.close_stdin();
+    py.wait_success();
+}
+
+/// Stops a peer with `signal`, checks it exited 0 and returns its `--stats`.
+fn stop_with(p: &mut Proc, signal: libc::c_int) -> std::collections::BTreeMap<String, u64> {
+    p.signal(signal);
+    p.wait_success();
+    p.stats()
+}
+
+#[test]
+fn two_peers_chat_both_ways_and_see_join_and_leave() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut alice = peer(&ns, "alice", &["--stats"]);
+    let mut bob = peer(&ns, "bob", &["--stats"]);
+    sync(&mut alice, &[&bob], "probe");
+    sync(&mut bob, &[&alice], "probe");
+
+    // Each announces the other before its first message.
+    bob.expect("* alice joined");
+    alice.expect("* bob joined");
+
+    alice.send_line("hello from alice");
+    bob.expect("<alice> hello from alice");
+    bob.send_line("hi alice, bob here");
+    alice.expect("<bob> hi alice, bob here");
+    alice.send_line("/me waves");
+    bob.expect("* alice waves");
+
+    alice.close_stdin();
+    alice.wait_success();
+    bob.expect("* alice left");
+
+    bob.close_stdin();
+    bob.wait_success();
+
+    // Own echoes are not shown.
+    for (p, me) in [(&alice, "alice"), (&bob, "bob")] {
+        assert!(
+            !p.has_line(|l| l.starts_with(&format!("<{me}>")) || l.starts_with(&format!("* {me} "))),
+            "{me} printed its own message\n{}",
+            p.dump()
+        );
+    }
+    for p in [&alice, &bob] {
+        let s = p.stats();
+        assert_eq!(
+            (s["lost"], s["duplicates"], s["malformed"], s["legacy"]),
+            (0, 0, 0, 0),
+            "{}",
+            p.dump()
+        );
+    }
+}
+
+#[test]
+fn one_sender_reaches_three_receivers_in_order_exactly_once() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    // The seed's experiment (one sender, two receivers) plus one: two listen-only receivers
+    // and a full peer.
+    let mut receivers = vec![
+        peer(&ns, "r1", &["--listen-only", "--stats"]),
+        peer(&ns, "r2", &["--listen-only", "--stats"]),
+        peer(&ns, "r3", &["--stats"]),
+    ];
+    let mut sender = peer(&ns, "sender", &["--stats"]);
+    sync(&mut sender, &receivers.iter().collect::<Vec<_>>(), "probe");
+
+    let messages: Vec<String> = (1..=20).map(|i| format!("message number {i}")).collect();
+    for m in &messages {
+        sender.send_line(m);
+    }
+    sender.close_stdin();
+    sender.wait_success();
+
+    let expected: Vec<String> = messages.iter().map(|m| format!("<sender> {m}")).collect();
+    for r in &mut receivers {
+        // The goodbye comes after every message, so once it shows, all have arrived.
+        r.expect("* sender left");
+        let got: Vec<String> = r
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("<sender> ") && !is_probe(l, "probe"))
+            .collect();
+        assert_eq!(got, expected, "{}", r.dump());
+    }
+    receivers[2].close_stdin();
+    receivers[2].wait_success();
+    for r in &mut receivers[..2] {
+        let s = stop_with(r, libc::SIGTERM);
+        assert_eq!((s["lost"], s["duplicates"]), (0, 0), "{}", r.dump());
+    }
+    let s = receivers[2].stats();
+    assert_eq!(
+        (s["lost"], s["duplicates"]),
+        (0, 0),
+        "{}",
+        receivers[2].dump()
+    );
+}
+
+#[test]
+fn seed_sender_reaches_listen_only_peers_as_legacy_text() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut receivers = [
+        peer(&ns, "r1", &["--listen-only", "--stats"]),
+        peer(&ns, "r2", &["--listen-only", "--stats"]),
+    ];
+    let mut seed = Proc::spawn("sender.py", ns.seed("sender.py", &[]));
+    sync(&mut seed, &[&receivers[0], &receivers[1]], "probe");
+
+    let texts = ["halo semua", "apa kabar? ☕ baik-baik saja"];
+    for t in texts {
+        seed.send_line(t);
+    }
+    let mut source = None;
+    for r in &mut receivers {
+        for t in texts {
+            let line = r.expect_line(
+                |l| l.starts_with('<') && l.ends_with(&format!("> {t}")),
+                LINE_TIMEOUT,
+            );
+            let (from, text) = legacy_line(&line)
+                .unwrap_or_else(|| panic!("not `<IP:PORT> text`: {line:?}\n{}", r.dump()));
+            assert_eq!(text, t);
+            assert_eq!(from.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST), "{line:?}");
+            // One sender, one socket: every line names the same source.
+            assert_eq!(*source.get_or_insert(from), from, "{line:?}\n{}", r.dump());
+        }
+    }
+    seed.close_stdin();
+    seed.wait_success();
+
+    for r in &mut receivers {
+        let shown = r
+            .lines()
+            .iter()
+            .filter(|l| legacy_line(l).is_some())
+            .count() as u64;
+        let s = stop_with(r, libc::SIGINT);
+        assert_eq!(s["legacy"], shown, "{}", r.dump());
+        assert_eq!(s["malformed"], 0, "{}", r.dump());
+    }
+}
+
+#[test]
+fn raw_sender_reaches_seed_receiver_with_exact_text() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut seed = Proc::spawn("receiver.py", ns.seed("receiver.py", &[]));
+    let mut raw = peer(&ns, "raw", &["--raw", "--send-only"]);
+    sync(&mut raw, &[&seed], "probe");
+
+    let texts = ["hello seed", "ünïcödé ☕ works", "/me is sent as typed"];
+    for t in texts {
+        raw.send_line(t);
+    }
+    for t in texts {
+        seed.expect(t);
+    }
+    raw.close_stdin();
+    raw.wait_success();
+
+    // Anything else a raw peer sent (a presence frame at exit, say) would have reached the
+    // seed receiver before this, and would have printed garbage or crashed it on bad UTF-8.
+    let mut after = peer(&ns, "after", &["--raw", "--send-only"]);
+    after.send_line("still listening");
+    seed.expect("still listening");
+    after.close_stdin();
+    after.wait_success();
+
+    assert!(seed.is_running(), "receiver.py died\n{}", seed.dump());
+    let stray: Vec<String> = seed
+        .lines()
+        .into_iter()
+        .filter(|l| !is_probe(l, "probe") && !texts.contains(&l.as_str()) && l != "still listening")
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "unexpected lines {stray:?}\n{}",
+        seed.dump()
+    );
+}
+
+#[test]
+fn other_group_and_other_port_hear_nothing() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut control = peer(&ns, "control", &["--listen-only"]);
+    let other_group = peer(
+        &ns,
+        "other-group",
+        &["--listen-only", "--group", "224.1.1.2"],
+    );
+    let other_port = peer(&ns, "other-port", &["--listen-only", "--port", "5005"]);
+
+    // Show that the isolated peers are listening, each with a sender on its own group or port.
+    let mut g2 = peer(&ns, "g2", &["--send-only", "--group", "224.1.1.2"]);
+    sync(&mut g2, &[&other_group], "probe");
+    let mut p5005 = peer(&ns, "p5005", &["--send-only", "--port", "5005"]);
+    sync(&mut p5005, &[&other_port], "probe");
+
+    let mut main = peer(&ns, "main", &[]);
+    sync(&mut main, &[&control], "mainprobe");
+    for i in 1..=3 {
+        main.send_line(&format!("secret {i}"));
+    }
+    control.expect("<main> secret 3");
+
+    for p in [&other_group, &other_port] {
+        p.assert_no_line_for(|l| l.contains("main"), QUIET);
+        assert!(
+            !p.has_line(|l| l.contains("main") || l.contains("secret")),
+            "{}",
+            p.dump()
+        );
+    }
+    // Nor does the control hear the other group or port.
+    assert!(
+        !control.has_line(|l| l.contains("g2") || l.contains("p5005")),
+        "{}",
+        control.dump()
+    );
+}
+
+#[test]
+fn ipv6_group_on_one_host() {
+    let Some(ns) = Netns::with_lo_only() else {
+        return;
+    };
+    ns.add_ipv6_veth();
+    let v6 = ["--group", "ff15::1", "--iface", "va"];
+    let mut alice = peer(&ns, "alice", &v6);
+    let mut bob = peer(&ns, "bob", &v6);
+    chat_both_ways(&mut alice, &mut bob);
+}
+
+/// Syncs two full peers and checks a message each way, a join each way and a leave.
+fn chat_both_ways(a: &mut Proc, b: &mut Proc) {
+    sync(a, &[&*b], "probe");
+    sync(b, &[&*a], "probe");
+    let (an, bn) = (a.name().to_owned(), b.name().to_owned());
+    b.expect(&format!("* {an} joined"));
+    a.expect(&format!("* {bn} joined"));
+    a.send_line("ping over the wire");
+    b.expect(&format!("<{an}> ping over the wire"));
+    b.send_line("pong over the wire");
+    a.expect(&format!("<{bn}> pong over the wire"));
+    a.close_stdin();
+    a.wait_success();
+    b.expect(&format!("* {an} left"));
+    b.close_stdin();
+    b.wait_success();
+}
+
+/// Two namespaces joined by a veth pair, without a multicast route: IPv4 multicast can only
+/// go where `--iface` sends it, so these tests fail if `--iface` is ignored.
+fn two_hosts() -> Option<(Netns, Netns)> {
+    let (a, b) = Netns::two_hosts(false)?;
+    // Check that premise: without --iface there is no way to the group.
+    let mut blind = peer(&a, "blind", &["--listen-only"]);
+    blind.close_stdin();
+    let status = blind.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(2), "{}", blind.dump());
+    Some((a, b))
+}
+
+#[test]
+fn iface_by_name_between_two_hosts_ipv4() {
+    let Some((h1, h2)) = two_hosts() else {
+        return;
+    };
+    let mut alice = peer(&h1, "alice", &["--iface", "a0"]);
+    let mut bob = peer(&h2, "bob", &["--iface", "b0"]);
+    chat_both_ways(&mut alice, &mut bob);
+}
+
+#[test]
+fn iface_by_name_between_two_hosts_ipv6() {
+    let Some((h1, h2)) = two_hosts() else {
+        return;
+    };
+    let mut alice = peer(&h1, "alice", &["--group", "ff15::1", "--iface", "a0"]);
+    let mut bob = peer(&h2, "bob", &["--group", "ff15::1", "--iface", "b0"]);
+    chat_both_ways(&mut alice, &mut bob);
+}
+
+#[test]
+fn iface_by_address_between_two_hosts() {
+    let Some((h1, h2)) = two_hosts() else {
+        return;
+    };
+    let mut alice = peer(&h1, "alice", &["--iface", "10.77.0.1"]);
+    let mut bob = peer(&h2, "bob", &["--iface", "10.77.0.2"]);
+    chat_both_ways(&mut alice, &mut bob);
+}
+
+#[test]
+fn bad_datagrams_are_survived_and_counted() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut rx = peer(&ns, "rx", &["--stats"]);
+    let mut tx = peer(&ns, "tx", &[]);
+    sync(&mut tx, &[&rx], "probe");
+
+    run_python_sender(
+        &ns,
+        r#"
+garbage = b'OBRL' + bytes((i * 7 + 3) % 256 for i in range(65000 - 4))
+assert len(garbage) == 65000
+send(garbage)                                                   # malformed: version 3
+send(frame(CHAT, 0x1111, 1, 'cut', 'truncated frame')[:20])     # malformed: truncated
+send(frame(CHAT, 0x2222, 1, 'badutf', b'bad \xff\xfe text'))    # malformed: invalid UTF-8
+send(b'caf\xe9 legacy')                                         # legacy, invalid UTF-8
+"#,
+    );
+    let line = rx.expect_line(|l| l.ends_with("> caf\u{fffd} legacy"), LINE_TIMEOUT);
+    assert!(
+        legacy_line(&line).is_some_and(|(from, _)| from.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "{line:?}"
+    );
+
+    tx.send_line("still alive");
+    rx.expect("<tx> still alive");
+
+    let s = stop_with(&mut rx, libc::SIGINT);
+    assert_eq!((s["malformed"], s["legacy"]), (3, 1), "{}", rx.dump());
+    assert!(
+        !rx.has_line(|l| l.contains("cut") || l.contains("badutf") || l.contains("OBRL")),
+        "a malformed datagram was shown\n{}",
+        rx.dump()
+    );
+}
+
+#[test]
+fn lost_and_duplicate_frames_are_counted() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut rx = peer(&ns, "rx", &["--stats"]);
+    let mut tx = peer(&ns, "tx", &[]);
+    sync(&mut tx, &[&rx], "probe");
+
+    run_python_sender(
+        &ns,
+        r#"
+ghost = 0x0B0B0B0B
+send(frame(CHAT, ghost, 1, 'ghost', 'one'))
+send(frame(CHAT, ghost, 2, 'ghost', 'two'))
+send(frame(CHAT, ghost, 5, 'ghost', 'five'))
+send(frame(CHAT, ghost, 5, 'ghost', 'five'))
+send(frame(BYE, ghost, 5, 'ghost', ''))
+"#,
+    );
+    for line in [
+        "* ghost joined",
+        "<ghost> one",
+        "<ghost> two",
+        "<ghost> five",
+        "* ghost left",
+    ] {
+        rx.expect(line);
+    }
+    let shown = rx
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("<ghost> "))
+        .count();
+    assert_eq!(shown, 3, "{}", rx.dump());
+
+    let s = stop_with(&mut rx, libc::SIGINT);
+    assert_eq!(
+        (s["lost"], s["duplicates"], s["reordered"], s["malformed"]),
+        (2, 1, 0, 0),
+        "{}",
+        rx.dump()
+    );
+    tx.close_stdin();
+    tx.wait_success();
+}
+
+#[test]
+fn too_long_line_is_refused_and_nothing_is_sent() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut rx = peer(&ns, "rx", &["--stats"]);
+    let mut alice = peer(&ns, "alice", &[]);
+    sync(&mut alice, &[&rx], "probe");
+
+    alice.send_line(&"x".repeat(2000));
+    let max = MAX_DATAGRAM - FRAME_HEADER - "alice".len();
+    alice.expect(&format!(
+        "! message too long: 2000 bytes, at most {max} fit in one datagram"
+    ));
+    alice.send_line("short after long");
+    rx.expect("<alice> short after long");
+    // Datagrams from one sender arrive in order: had the long line been sent, it would be here.
+    assert!(!rx.has_line(|l| l.contains("xxxxxxxxxx")), "{}", rx.dump());
+
+    alice.close_stdin();
+    alice.wait_success();
+    rx.expect("* alice left");
+    let s = stop_with(&mut rx, libc::SIGTERM);
+    assert_eq!((s["lost"], s["malformed"]), (0, 0), "{}", rx.dump());
+}
+
+/// Runs obrol with `args` in `ns`, expecting it to fail at once with exit code 2 and one
+/// `obrol: ...` line on stderr containing `needle`.
+fn expect_usage_error(ns: &Netns, args: &[&str], needle: &str) {
+    let mut full = vec!["mcast", "--nick", "err"];
+    full.extend_from_slice(args);
+    let mut p = Proc::spawn(&format!("obrol {}", full.join(" ")), ns.obrol(&full));
+    let status = p.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(2), "{}", p.dump());
+    let errors: Vec<String> = p
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(errors.len(), 1, "want one error line\n{}", p.dump());
+    assert!(
+        errors[0].starts_with("obrol: ") && errors[0].contains(needle),
+        "want `obrol: ...{needle}...`\n{}",
+        p.dump()
+    );
+    assert!(p.lines().is_empty(), "{}", p.dump());
+}
+
+#[test]
+fn group_that_is_not_multicast_is_a_usage_error() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    expect_usage_error(&ns, &["--group", "10.0.0.1"], "10.0.0.1");
+    expect_usage_error(&ns, &["--group", "10.0.0.1", "--listen-only"], "10.0.0.1");
+}
+
+#[test]
+fn missing_interface_is_a_usage_error() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    expect_usage_error(&ns, &["--iface", "nosuchif0"], "nosuchif0");
+    expect_usage_error(&ns, &["--iface", "nosuchif0", "--listen-only"], "nosuchif0");
+    expect_usage_error(&ns, &["--iface", "10.99.99.99"], "10.99.99.99");
+}
+
+#[test]
+fn missing_multicast_route_is_a_usage_error() {
+    let Some(ns) = Netns::with_lo_only() else {
+        return;
+    };
+    ns.ip(&["link", "set", "lo", "multicast", "on"]);
+    expect_usage_error(&ns, &["--listen-only"], "route");
+    expect_usage_error(&ns, &[], "route");
+    expect_usage_error(&ns, &["--send-only"], "route");
+}
+
+#[test]
+fn port_held_without_reuse_is_a_usage_error() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut holder = Proc::spawn(
+        "port-holder",
+        ns.python(
+            "import socket, sys\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('0.0.0.0', 5004))\n\
+             print('bound', flush=True)\n\
+             sys.stdin.read()\n",
+        ),
+    );
+    holder.expect("bound");
+    expect_usage_error(&ns, &[], "5004");
+    expect_usage_error(&ns, &["--listen-only"], "5004");
+    holder.close_stdin();
+    holder.wait_success();
+}

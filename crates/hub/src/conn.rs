@@ -18,10 +18,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::event::{Command, Event, Refusal};
+use crate::event::{Event, Refusal};
 use crate::outbox::{Batch, Outbox};
 use crate::router::{ClientId, Request};
-use crate::{plain, Protocol, Settings};
+use crate::{irc, plain, Protocol, Settings};
 
 /// Size of the per-thread read buffer: large reads drain a busy sender in few syscalls.
 const SCRATCH: usize = 64 * 1024;
@@ -44,31 +44,109 @@ fn read_available(stream: &TcpStream, pending: &mut BytesMut) -> io::Result<usiz
     })
 }
 
-/// Runs one plain-protocol connection to completion.
-pub async fn run_plain(
+/// Which protocols a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Sniff the first bytes: IRC registration means IRC, anything else (or silence) plain.
+    Auto,
+    Plain,
+    Irc,
+}
+
+/// Decides which protocol a connection speaks from its first bytes.
+///
+/// IRC clients open with `CAP`, `NICK`, `USER` or `PASS` and a space; anything else is plain. A
+/// client that says nothing within `wait` is plain too: the seed's `client.py` waits for the
+/// welcome before it sends anything.
+pub async fn sniff(stream: &TcpStream, wait: std::time::Duration) -> Protocol {
+    let deadline = Instant::now() + wait;
+    let mut peek = [0u8; 5];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut peek)).await {
+            Ok(Ok(n)) => n,
+            _ => return Protocol::Plain,
+        };
+        let word_done = peek[..n].iter().any(|b| b" \r\n".contains(b));
+        if n == 0 || word_done || n == peek.len() {
+            return if looks_like_irc(&peek[..n]) {
+                Protocol::Irc
+            } else {
+                Protocol::Plain
+            };
+        }
+        // A first word still arriving: look again shortly.
+        if tokio::time::timeout_at(
+            deadline,
+            tokio::time::sleep(std::time::Duration::from_millis(2)),
+        )
+        .await
+        .is_err()
+        {
+            return Protocol::Plain;
+        }
+    }
+}
+
+fn looks_like_irc(first: &[u8]) -> bool {
+    let word_len = first.iter().position(|b| *b == b' ').unwrap_or(first.len());
+    let word = first[..word_len].to_ascii_uppercase();
+    word_len < first.len() && matches!(&word[..], b"CAP" | b"NICK" | b"USER" | b"PASS")
+}
+
+/// How long a client may stay silent before we ping it, and how long after that we wait.
+fn idle_limit(proto: Protocol, registered: bool) -> Option<std::time::Duration> {
+    match proto {
+        Protocol::Plain => None,
+        Protocol::Irc if !registered => {
+            Some(std::time::Duration::from_secs(irc::REGISTRATION_TIMEOUT))
+        }
+        Protocol::Irc => Some(std::time::Duration::from_secs(irc::PING_AFTER)),
+    }
+}
+
+/// Runs one connection to completion.
+pub async fn run(
     stream: TcpStream,
     id: ClientId,
     addr: SocketAddr,
+    kind: ListenerKind,
     hub: mpsc::Sender<Request>,
     settings: Arc<Settings>,
 ) {
-    let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
-    let connect = Request::Connect {
-        id,
-        proto: Protocol::Plain,
-        addr,
-        outbox: outbox.clone(),
-        nick: None,
-        user: None,
+    let proto = match kind {
+        ListenerKind::Plain => Protocol::Plain,
+        ListenerKind::Irc => Protocol::Irc,
+        ListenerKind::Auto => sniff(&stream, settings.sniff_wait).await,
     };
-    if hub.send(connect).await.is_err() {
-        return;
+    let max_line = match proto {
+        Protocol::Plain => settings.max_line,
+        Protocol::Irc => irc::MAX_INPUT,
+    };
+    let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
+    let mut irc_session = irc::Session::new();
+    if proto == Protocol::Plain {
+        let connect = Request::Connect {
+            id,
+            proto,
+            addr,
+            outbox: outbox.clone(),
+            nick: None,
+            user: None,
+            realname: None,
+            caps: 0,
+            reply: None,
+        };
+        if hub.send(connect).await.is_err() {
+            return;
+        }
     }
-    let mut codec = LineCodec::new(settings.max_line);
+    let mut codec = LineCodec::new(max_line);
     let mut pending = BytesMut::new();
     let mut writer = Writer::default();
     let mut partial_deadline: Option<Instant> = None;
-    let reason = loop {
+    let mut idle_deadline = idle_limit(proto, false).map(|d| Instant::now() + d);
+    let mut pinged = false;
+    let reason = 'conn: loop {
         let has_unwritten = writer.has_unwritten();
         tokio::select! {
             ready = stream.readable(), if !writer.closing => {
@@ -80,20 +158,34 @@ pub async fn run_plain(
                     Ok(false) => break "connection closed".to_owned(),
                     Err(e) => break e.to_string(),
                 }
+                if let Some(limit) = idle_limit(proto, irc_session.registered) {
+                    idle_deadline = Some(Instant::now() + limit);
+                    pinged = false;
+                }
                 loop {
-                    match codec.decode(&mut pending) {
-                        Ok(Some(line)) => {
-                            if !dispatch(&line, id, &hub, &outbox).await {
-                                break;
-                            }
-                        }
+                    let line = match codec.decode(&mut pending) {
+                        Ok(Some(line)) => line,
                         Ok(None) => break,
                         Err(LineError::TooLong(max)) => {
-                            refuse(&outbox, Refusal::LineTooLong(max));
+                            let _ = outbox.push(proto.render(
+                                &Event::Refused(&Refusal::LineTooLong(max)),
+                                &view(&irc_session, &settings),
+                            ));
+                            continue;
+                        }
+                    };
+                    match handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session).await {
+                        irc::Flow::Continue => {}
+                        irc::Flow::Close(reason) => {
+                            // Let the writer send what is queued (IRC's ERROR line) first.
+                            outbox.close(Bytes::new());
+                            let _ = reason;
+                            break;
                         }
                     }
                 }
-                partial_deadline = (!pending.is_empty()).then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
+                partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
+                    .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
                 if pending.is_empty() && pending.capacity() > 0 {
                     pending = BytesMut::new(); // an idle client keeps no buffer
                 }
@@ -101,15 +193,29 @@ pub async fn run_plain(
             _ = tokio::time::sleep_until(partial_deadline.unwrap_or_else(Instant::now)), if partial_deadline.is_some() => {
                 partial_deadline = None;
                 if let Some(line) = codec.take_partial(&mut pending) {
-                    dispatch(&line, id, &hub, &outbox).await;
+                    handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session).await;
                 }
                 pending = BytesMut::new();
+            }
+            _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
+                if !irc_session.registered {
+                    let _ = outbox.push(Bytes::from_static(b"ERROR :Closing link: registration timed out\r\n"));
+                    outbox.close(Bytes::new());
+                    idle_deadline = None;
+                } else if pinged {
+                    let _ = hub.send(Request::Command { id, cmd: crate::event::Command::Quit(Some("Ping timeout".into())) }).await;
+                    idle_deadline = None;
+                } else {
+                    pinged = true;
+                    let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
+                    idle_deadline = Some(Instant::now() + std::time::Duration::from_secs(irc::PING_AFTER));
+                }
             }
             _ = outbox.ready(), if !has_unwritten => {
                 outbox.take(&mut writer.batch);
                 writer.closing = writer.batch.close.is_some();
                 match writer.flush(&stream) {
-                    Ok(true) if writer.closing => break "closed by the hub".to_owned(),
+                    Ok(true) if writer.closing => break 'conn "closed by the hub".to_owned(),
                     Ok(_) => {}
                     Err(e) => break e.to_string(),
                 }
@@ -128,6 +234,65 @@ pub async fn run_plain(
     };
     tracing::debug!(client = id, %reason, "connection ending");
     let _ = hub.send(Request::Disconnect { id, reason }).await;
+}
+
+fn view<'a>(session: &'a irc::Session, settings: &'a Settings) -> crate::View<'a> {
+    crate::View {
+        nick: session.nick().unwrap_or("*"),
+        current: None,
+        caps: 0,
+        server: &settings.name,
+    }
+}
+
+/// Handles one complete line in the connection's protocol.
+#[allow(clippy::too_many_arguments)]
+async fn handle_line(
+    proto: Protocol,
+    line: &[u8],
+    id: ClientId,
+    addr: SocketAddr,
+    hub: &mpsc::Sender<Request>,
+    outbox: &Arc<Outbox>,
+    settings: &Settings,
+    session: &mut irc::Session,
+) -> irc::Flow {
+    let Ok(text) = std::str::from_utf8(line) else {
+        let refusal = Refusal::InvalidUtf8;
+        let _ = outbox.push(proto.render(&Event::Refused(&refusal), &view(session, settings)));
+        return irc::Flow::Continue;
+    };
+    match proto {
+        Protocol::Plain => {
+            if text.is_empty() {
+                return irc::Flow::Continue;
+            }
+            match plain::parse(text) {
+                Ok(cmd) => {
+                    if hub.send(Request::Command { id, cmd }).await.is_err() {
+                        return irc::Flow::Close("hub gone".into());
+                    }
+                }
+                Err(refusal) => {
+                    let _ = outbox.push(plain::render(&Event::Refused(&refusal), None));
+                }
+            }
+            irc::Flow::Continue
+        }
+        Protocol::Irc => {
+            let link = irc::Link {
+                id,
+                addr,
+                hub,
+                outbox,
+                server: &settings.name,
+                motd: &settings.motd,
+                pending: Default::default(),
+                via_hub: Default::default(),
+            };
+            session.on_line(text, &link).await
+        }
+    }
 }
 
 /// Reads until the socket would block. Returns `Ok(false)` at end of stream.
@@ -154,33 +319,6 @@ fn drain_reads(stream: &TcpStream, pending: &mut BytesMut) -> io::Result<bool> {
     }
 }
 
-fn refuse(outbox: &Outbox, refusal: Refusal) {
-    // An edge error goes straight to the client's own outbox: the router has nothing to decide.
-    let _ = outbox.push(plain::render(&Event::Refused(&refusal), None));
-}
-
-/// Handles one complete plain line. Returns false if the hub is gone.
-async fn dispatch(line: &[u8], id: ClientId, hub: &mpsc::Sender<Request>, outbox: &Outbox) -> bool {
-    let Ok(text) = std::str::from_utf8(line) else {
-        refuse(outbox, Refusal::InvalidUtf8);
-        return true;
-    };
-    if text.is_empty() {
-        return true;
-    }
-    match plain::parse(text) {
-        Ok(cmd) => send(hub, id, cmd).await,
-        Err(refusal) => {
-            refuse(outbox, refusal);
-            true
-        }
-    }
-}
-
-async fn send(hub: &mpsc::Sender<Request>, id: ClientId, cmd: Command) -> bool {
-    hub.send(Request::Command { id, cmd }).await.is_ok()
-}
-
 /// The write half's state: the batch taken from the outbox and not yet fully written.
 #[derive(Default)]
 pub(crate) struct Writer {
@@ -198,7 +336,7 @@ impl Writer {
     /// (and, when closing, the farewell) has been written.
     pub(crate) fn flush(&mut self, stream: &TcpStream) -> io::Result<bool> {
         if self.closing {
-            if let Some(farewell) = self.batch.close.take() {
+            if let Some(farewell) = self.batch.close.take().filter(|f| !f.is_empty()) {
                 self.batch.messages.push_back(farewell);
             }
         }

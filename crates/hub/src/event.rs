@@ -42,6 +42,74 @@ pub enum Command {
     Who(Option<String>),
     Help,
     Quit(Option<String>),
+    /// Leave every room (IRC `JOIN 0`).
+    PartAll,
+    /// Show (`None`) or set a room's topic.
+    Topic {
+        room: String,
+        topic: Option<String>,
+    },
+    /// IRC `WHO mask`: a room (`#name`) or a nick.
+    WhoQuery(String),
+    Whois(String),
+    Ison(Vec<String>),
+    Userhost(Vec<String>),
+    /// Set (`Some`) or clear the away message.
+    Away(Option<String>),
+    /// Show a room's modes (`changes` empty) or change them: `(adding, mode, argument)`.
+    RoomMode {
+        room: String,
+        changes: Vec<(bool, char, Option<String>)>,
+    },
+    /// Show or change one's own user modes.
+    UserMode {
+        nick: String,
+        changes: Vec<(bool, char)>,
+    },
+    Kick {
+        room: String,
+        nick: String,
+        reason: Option<String>,
+    },
+    Invite {
+        nick: String,
+        room: String,
+    },
+    Lusers,
+    /// IRCv3 capabilities changed after registration (bit set, see `irc::Caps`).
+    SetCaps(u32),
+}
+
+/// A room as listed by `/rooms` and IRC `LIST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub name: String,
+    pub members: usize,
+    pub topic: String,
+}
+
+/// One line of a `WHO` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoRow {
+    /// The room the row is about, if the query named one.
+    pub room: Option<String>,
+    pub who: Identity,
+    pub away: bool,
+    /// Membership prefix in that room (`@`, `+` or empty).
+    pub prefix: &'static str,
+    pub realname: String,
+}
+
+/// Everything `WHOIS` tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoisInfo {
+    pub who: Identity,
+    pub realname: String,
+    /// Rooms with membership prefix, e.g. `@lobby`.
+    pub rooms: Vec<String>,
+    pub away: Option<String>,
+    pub idle_secs: u64,
+    pub signon: u64,
 }
 
 /// Errors a client is told about; the connection stays open.
@@ -57,6 +125,12 @@ pub enum Refusal {
     TooManyRooms(usize),
     Usage(&'static str),
     UnknownCommand(String),
+    ChanOpNeeded(String),
+    CannotSend(String),
+    UserNotInRoom { nick: String, room: String },
+    AlreadyInRoom { nick: String, room: String },
+    UnknownMode(char),
+    UsersDontMatch,
     LineTooLong(usize),
     InvalidUtf8,
 }
@@ -80,6 +154,12 @@ impl std::fmt::Display for Refusal {
             Refusal::UnknownCommand(c) => write!(f, "unknown command: /{c} (try /help)"),
             Refusal::LineTooLong(n) => write!(f, "line too long (limit {n} bytes)"),
             Refusal::InvalidUtf8 => write!(f, "line is not valid UTF-8; not sent"),
+            Refusal::ChanOpNeeded(r) => write!(f, "you are not a room operator of {r}"),
+            Refusal::CannotSend(r) => write!(f, "cannot send to {r}"),
+            Refusal::UserNotInRoom { nick, room } => write!(f, "{nick} is not in {room}"),
+            Refusal::AlreadyInRoom { nick, room } => write!(f, "{nick} is already in {room}"),
+            Refusal::UnknownMode(c) => write!(f, "unknown mode: {c}"),
+            Refusal::UsersDontMatch => write!(f, "you cannot change another user's modes"),
         }
     }
 }
@@ -87,11 +167,13 @@ impl std::fmt::Display for Refusal {
 /// Something the router tells one or many clients.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    /// Sent once after connecting.
+    /// Sent once after connecting (registering, for IRC).
     Welcome {
         motd: &'a str,
         nick: &'a str,
         room: &'a str,
+        users: usize,
+        rooms: usize,
     },
     /// Chat in a room (`room: Some`) or privately to the recipient (`room: None`).
     Chat {
@@ -106,6 +188,7 @@ pub enum Event<'a> {
         to: &'a str,
         text: &'a str,
         action: bool,
+        notice: bool,
     },
     Joined {
         who: &'a Identity,
@@ -124,12 +207,74 @@ pub enum Event<'a> {
         who: &'a Identity,
         new: &'a str,
     },
-    /// Room list: name and member count.
-    Rooms(&'a [(String, usize)]),
-    /// Members of a room.
+    /// Room list.
+    Rooms(&'a [RoomInfo]),
+    /// Members of a room, each with its membership prefix (`@` operator, `+` voice).
     Who {
         room: &'a str,
         nicks: &'a [String],
+    },
+    /// A room's topic: text, who set it, when (Unix seconds); `None` if unset.
+    Topic {
+        room: &'a str,
+        topic: Option<(&'a str, &'a str, u64)>,
+    },
+    TopicChanged {
+        who: &'a Identity,
+        room: &'a str,
+        topic: &'a str,
+    },
+    WhoReply {
+        mask: &'a str,
+        rows: &'a [WhoRow],
+    },
+    Whois(&'a WhoisInfo),
+    /// End of a WHOIS reply for a nick that does not exist (after the refusal).
+    WhoisEnd(&'a str),
+    Ison(&'a [String]),
+    /// `USERHOST` entries, already as `nick=+user@host`.
+    Userhost(&'a [String]),
+    /// The recipient's own away state changed.
+    AwayStatus(bool),
+    /// The nick a private message went to is away.
+    IsAway {
+        nick: &'a str,
+        message: &'a str,
+    },
+    RoomModes {
+        room: &'a str,
+        modes: &'a str,
+        created: u64,
+    },
+    ModeChanged {
+        who: &'a Identity,
+        room: &'a str,
+        change: &'a str,
+    },
+    UserModes(&'a str),
+    UserModeChanged {
+        nick: &'a str,
+        change: &'a str,
+    },
+    Kicked {
+        by: &'a Identity,
+        room: &'a str,
+        nick: &'a str,
+        reason: &'a str,
+    },
+    Invited {
+        by: &'a Identity,
+        nick: &'a str,
+        room: &'a str,
+    },
+    /// Confirms an invitation to its sender.
+    Inviting {
+        nick: &'a str,
+        room: &'a str,
+    },
+    Lusers {
+        users: usize,
+        rooms: usize,
     },
     /// A message from the server or its operator.
     ServerNotice(&'a str),

@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod event;
+pub mod irc;
 pub mod outbox;
 pub mod plain;
 pub mod router;
@@ -23,6 +24,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+pub use conn::ListenerKind;
 use event::Event;
 use router::{Request, Router};
 
@@ -31,26 +33,55 @@ use router::{Request, Router};
 pub enum Protocol {
     /// Human-readable lines (`nc`, the seed's `client.py`, `obrol connect`).
     Plain,
+    /// IRC (irssi, weechat, HexChat, ...).
+    Irc,
+}
+
+/// What rendering needs to know about the recipient.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The recipient's nick (IRC numerics and private messages name it).
+    pub nick: &'a str,
+    /// The recipient's current room (plain clients).
+    pub current: Option<&'a str>,
+    /// The recipient's IRCv3 capabilities.
+    pub caps: u32,
+    /// This server's name.
+    pub server: &'a str,
+}
+
+impl View<'static> {
+    /// For messages that name nobody (the farewell line).
+    pub fn anonymous() -> Self {
+        View {
+            nick: "*",
+            current: None,
+            caps: 0,
+            server: "obrol",
+        }
+    }
 }
 
 impl Protocol {
     /// Number of distinct renderings of one room event across all protocols (see
     /// [`Protocol::style`]).
-    pub const STYLES: usize = 2;
+    pub const STYLES: usize = 4;
 
-    /// Which cached rendering of a room event a member of this protocol gets. Plain clients see
-    /// chat from rooms other than their current one prefixed with the room name, so plain has
-    /// two styles.
-    pub fn style(self, in_current_room: bool) -> usize {
+    /// Which cached rendering of a room event a member gets: the same index means the same
+    /// bytes. Plain clients see chat from rooms other than their current one prefixed with the
+    /// room name; IRC clients with `server-time` get a time tag.
+    pub fn style(self, in_current_room: bool, caps: u32) -> usize {
         match self {
             Protocol::Plain => usize::from(!in_current_room),
+            Protocol::Irc => 2 + usize::from(caps & irc::caps::SERVER_TIME != 0),
         }
     }
 
-    /// Renders an event for a member of this protocol whose current room is `current`.
-    pub fn render(self, event: &Event<'_>, current: Option<&str>) -> Bytes {
+    /// Renders an event for one recipient.
+    pub fn render(self, event: &Event<'_>, view: &View<'_>) -> Bytes {
         match self {
-            Protocol::Plain => plain::render(event, current),
+            Protocol::Plain => plain::render(event, view.current),
+            Protocol::Irc => irc::render(event, view),
         }
     }
 }
@@ -76,6 +107,8 @@ pub struct Settings {
     pub router_queue: usize,
     /// How long shutdown waits for connections to say goodbye.
     pub shutdown_grace: Duration,
+    /// How long a sniffing listener waits for a client's first bytes before assuming plain.
+    pub sniff_wait: Duration,
 }
 
 impl Settings {
@@ -90,6 +123,7 @@ impl Settings {
             max_rooms_per_client: 50,
             router_queue: 4096,
             shutdown_grace: Duration::from_millis(1500),
+            sniff_wait: Duration::from_millis(300),
         }
     }
 }
@@ -123,7 +157,7 @@ impl HubHandle {
 
 /// A hub with its listeners bound, ready to [`Hub::run`].
 pub struct Hub {
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, ListenerKind)>,
     settings: Arc<Settings>,
     requests: mpsc::Sender<Request>,
     router: Option<Router>,
@@ -132,13 +166,16 @@ pub struct Hub {
 
 impl Hub {
     /// Binds every listen address; fails on the first that cannot be bound.
-    pub async fn bind(addrs: &[SocketAddr], settings: Settings) -> Result<Hub, HubError> {
+    pub async fn bind(
+        addrs: &[(SocketAddr, ListenerKind)],
+        settings: Settings,
+    ) -> Result<Hub, HubError> {
         let mut listeners = Vec::new();
-        for &addr in addrs {
+        for &(addr, kind) in addrs {
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|source| HubError::Listen { addr, source })?;
-            listeners.push(l);
+            listeners.push((l, kind));
         }
         let settings = Arc::new(settings);
         let (requests, inbox) = mpsc::channel(settings.router_queue);
@@ -154,7 +191,7 @@ impl Hub {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -173,9 +210,10 @@ impl Hub {
         let permits = Arc::new(Semaphore::new(self.settings.max_clients));
         let next_id = Arc::new(AtomicU64::new(1));
         let mut accepting = tokio::task::JoinSet::new();
-        for listener in std::mem::take(&mut self.listeners) {
+        for (listener, kind) in std::mem::take(&mut self.listeners) {
             accepting.spawn(accept_loop(
                 listener,
+                kind,
                 permits.clone(),
                 next_id.clone(),
                 self.requests.clone(),
@@ -200,13 +238,14 @@ impl Hub {
 /// (such as running out of file descriptors) back off and retry; they never end the loop.
 async fn accept_loop(
     listener: TcpListener,
+    kind: ListenerKind,
     permits: Arc<Semaphore>,
     next_id: Arc<AtomicU64>,
     hub: mpsc::Sender<Request>,
     settings: Arc<Settings>,
 ) {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!("listening on {addr}");
+        tracing::info!("listening on {addr} ({kind:?})");
     }
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -231,7 +270,7 @@ async fn accept_loop(
         let settings = settings.clone();
         tokio::spawn(async move {
             tracing::info!(client = id, %addr, "client connected");
-            conn::run_plain(stream, id, addr, hub, settings).await;
+            conn::run(stream, id, addr, kind, hub, settings).await;
             tracing::info!(client = id, %addr, "client disconnected");
             drop(permit);
         });

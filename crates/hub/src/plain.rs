@@ -58,7 +58,9 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
 pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
     let mut s = String::new();
     let _ = match *event {
-        Event::Welcome { motd, nick, room } => writeln!(
+        Event::Welcome {
+            motd, nick, room, ..
+        } => writeln!(
             s,
             "{motd}\n* you are {nick} in {room}; type /help for commands"
         ),
@@ -84,7 +86,9 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
                 writeln!(s, "<{}> {}", from.nick, text)
             }
         }
-        Event::SentPrivately { to, text, action } => {
+        Event::SentPrivately {
+            to, text, action, ..
+        } => {
             if action {
                 writeln!(s, "-> *{to}* * {text}")
             } else {
@@ -99,7 +103,10 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         Event::Quit { who, reason } => writeln!(s, "* {} quit ({})", who.nick, reason),
         Event::Renamed { who, new } => writeln!(s, "* {} is now known as {}", who.nick, new),
         Event::Rooms(rooms) => {
-            let list: Vec<String> = rooms.iter().map(|(r, n)| format!("{r} ({n})")).collect();
+            let list: Vec<String> = rooms
+                .iter()
+                .map(|r| format!("{} ({})", r.name, r.members))
+                .collect();
             if list.is_empty() {
                 writeln!(s, "* no rooms")
             } else {
@@ -113,6 +120,73 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         Event::Info(text) => writeln!(s, "* {text}"),
         Event::Refused(r) => writeln!(s, "! {r}"),
         Event::Closing(reason) => writeln!(s, "! disconnected: {reason}"),
+        Event::Topic { room, topic } => match topic {
+            Some((text, by, _)) => writeln!(s, "* topic of {room}: {text} (set by {by})"),
+            None => writeln!(s, "* {room} has no topic"),
+        },
+        Event::TopicChanged { who, room, topic } => {
+            writeln!(s, "* {} set the topic of {room}: {topic}", who.nick)
+        }
+        Event::WhoReply { rows, .. } => {
+            for r in rows {
+                let _ = writeln!(
+                    s,
+                    "* {}{} ({}@{})",
+                    r.prefix, r.who.nick, r.who.user, r.who.host
+                );
+            }
+            Ok(())
+        }
+        Event::Whois(w) => writeln!(
+            s,
+            "* {} is {}@{}, in {}{}",
+            w.who.nick,
+            w.who.user,
+            w.who.host,
+            if w.rooms.is_empty() {
+                "no rooms".to_owned()
+            } else {
+                w.rooms.join(" ")
+            },
+            w.away
+                .as_deref()
+                .map(|a| format!(", away: {a}"))
+                .unwrap_or_default()
+        ),
+        Event::WhoisEnd(_) => Ok(()),
+        Event::Ison(nicks) => writeln!(s, "* online: {}", nicks.join(" ")),
+        Event::Userhost(entries) => writeln!(s, "* {}", entries.join(" ")),
+        Event::AwayStatus(away) => writeln!(
+            s,
+            "* {}",
+            if away {
+                "you are marked as away"
+            } else {
+                "you are no longer away"
+            }
+        ),
+        Event::IsAway { nick, message } => writeln!(s, "* {nick} is away: {message}"),
+        Event::RoomModes { room, modes, .. } => writeln!(s, "* modes of {room}: {modes}"),
+        Event::ModeChanged { who, room, change } => {
+            writeln!(s, "* {} sets mode {change} on {room}", who.nick)
+        }
+        Event::UserModes(modes) => writeln!(s, "* your modes: {modes}"),
+        Event::UserModeChanged { change, .. } => writeln!(s, "* your modes changed: {change}"),
+        Event::Kicked {
+            by,
+            room,
+            nick,
+            reason,
+        } => writeln!(
+            s,
+            "* {nick} was kicked from {room} by {} ({reason})",
+            by.nick
+        ),
+        Event::Invited { by, room, .. } => {
+            writeln!(s, "* {} invites you to {room} (/join {room})", by.nick)
+        }
+        Event::Inviting { nick, room } => writeln!(s, "* invited {nick} to {room}"),
+        Event::Lusers { users, rooms } => writeln!(s, "* {users} users in {rooms} rooms"),
     };
     Bytes::from(s)
 }

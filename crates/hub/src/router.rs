@@ -9,18 +9,19 @@
 //! backplane (rooms shared by several hub nodes through a broker) will publish what local
 //! members say and inject what remote members said.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use obrol_wire::plain::{valid_nick, valid_room};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::event::{Command, Event, Identity, Refusal};
+use crate::event::{Command, Event, Identity, Refusal, RoomInfo, WhoRow, WhoisInfo};
+use crate::irc::caps;
 use crate::outbox::{Outbox, PushError};
-use crate::{Protocol, Settings};
+use crate::{Protocol, Settings, View};
 
 /// Identifies one connection for its whole life (never reused).
 pub type ClientId = u64;
@@ -38,9 +39,20 @@ pub enum Request {
         nick: Option<String>,
         /// IRC user name, if the protocol has one.
         user: Option<String>,
+        /// IRC real name, if the protocol has one.
+        realname: Option<String>,
+        /// IRCv3 capabilities negotiated before registration.
+        caps: u32,
+        /// Told whether the nick was accepted. Without a reply channel a taken or missing nick
+        /// is replaced by a guest nick (plain clients); with one, the connection is refused and
+        /// may try another nick (IRC registration).
+        reply: Option<oneshot::Sender<bool>>,
     },
     /// A command from a connected client.
     Command { id: ClientId, cmd: Command },
+    /// Bytes a protocol adapter produced for its own client, queued in order with the router's
+    /// own replies to it.
+    Deliver { id: ClientId, bytes: Bytes },
     /// The connection is gone (closed by the peer, an I/O error, or after the router closed it).
     Disconnect { id: ClientId, reason: String },
     /// A line typed on the operator console.
@@ -61,6 +73,17 @@ struct Counters {
     slow_consumers: u64,
 }
 
+/// What the router needs to admit a client (see [`Request::Connect`]).
+struct Newcomer {
+    proto: Protocol,
+    addr: SocketAddr,
+    outbox: Arc<Outbox>,
+    nick: Option<String>,
+    user: Option<String>,
+    realname: Option<String>,
+    caps: u32,
+}
+
 /// A connected, registered client.
 #[derive(Debug)]
 struct Member {
@@ -73,6 +96,16 @@ struct Member {
     rooms: Vec<String>,
     /// Key of the room plain text goes to (plain clients): the most recently joined.
     current: Option<String>,
+    realname: String,
+    /// IRCv3 capabilities (`irc::caps` bits).
+    caps: u32,
+    away: Option<String>,
+    /// User mode `+i`.
+    invisible: bool,
+    /// Unix seconds at registration.
+    signon: u64,
+    /// Last time the member said something, for WHOIS idle time.
+    last_spoke: Instant,
 }
 
 /// A room and its members.
@@ -83,6 +116,46 @@ struct Room {
     /// Members in join order; a `Vec` because fan-out iterates it far more often than members
     /// come and go.
     members: Vec<ClientId>,
+    /// Room operators (`@`): the first joiner, and whoever an operator gives `+o`.
+    ops: HashSet<ClientId>,
+    /// Voiced members (`+`).
+    voiced: HashSet<ClientId>,
+    /// Text, setter, Unix seconds.
+    topic: Option<(String, String, u64)>,
+    /// Mode `+t`: only operators set the topic.
+    topic_ops_only: bool,
+    /// Mode `+n`: only members may send to the room. Always on for now; shown truthfully.
+    no_external: bool,
+    /// Unix seconds at creation.
+    created: u64,
+}
+
+impl Room {
+    fn prefix(&self, id: ClientId, multi: bool) -> &'static str {
+        match (self.ops.contains(&id), self.voiced.contains(&id)) {
+            (true, true) if multi => "@+",
+            (true, _) => "@",
+            (false, true) => "+",
+            (false, false) => "",
+        }
+    }
+
+    fn modes(&self) -> String {
+        let mut m = String::from("+");
+        if self.no_external {
+            m.push('n');
+        }
+        if self.topic_ops_only {
+            m.push('t');
+        }
+        m
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Case-folds a nick or room name (ASCII, as ISUPPORT `CASEMAPPING=ascii` says).
@@ -141,8 +214,28 @@ impl Router {
                 outbox,
                 nick,
                 user,
-            } => self.connect(id, proto, addr, outbox, nick, user),
+                realname,
+                caps,
+                reply,
+            } => self.connect(
+                id,
+                Newcomer {
+                    proto,
+                    addr,
+                    outbox,
+                    nick,
+                    user,
+                    realname,
+                    caps,
+                },
+                reply,
+            ),
             Request::Command { id, cmd } => self.command(id, cmd),
+            Request::Deliver { id, bytes } => {
+                if let Some(outbox) = self.members.get(&id).map(|m| m.outbox.clone()) {
+                    self.push(id, &outbox, bytes);
+                }
+            }
             Request::Disconnect { id, reason } => self.remove(id, &reason, None),
             Request::Operator { line, reply } => {
                 let _ = reply.send(self.operator(&line));
@@ -152,7 +245,8 @@ impl Router {
                 self.shutting_down = true;
                 for (_, m) in self.members.drain() {
                     let farewell = Event::Closing("server shutting down");
-                    m.outbox.close(m.proto.render(&farewell, None));
+                    m.outbox
+                        .close(m.proto.render(&farewell, &View::anonymous()));
                 }
                 self.nicks.clear();
                 self.rooms.clear();
@@ -170,39 +264,53 @@ impl Router {
         }
     }
 
-    fn connect(
-        &mut self,
-        id: ClientId,
-        proto: Protocol,
-        addr: SocketAddr,
-        outbox: Arc<Outbox>,
-        nick: Option<String>,
-        user: Option<String>,
-    ) {
+    fn connect(&mut self, id: ClientId, new: Newcomer, reply: Option<oneshot::Sender<bool>>) {
         if self.shutting_down {
-            outbox.close(proto.render(&Event::Closing("server shutting down"), None));
+            let farewell = Event::Closing("server shutting down");
+            new.outbox
+                .close(new.proto.render(&farewell, &View::anonymous()));
+            if let Some(reply) = reply {
+                let _ = reply.send(false);
+            }
             return;
         }
-        let nick = match nick {
-            Some(n) if valid_nick(&n) && !self.nicks.contains_key(&fold(&n)) => n,
-            _ => self.guest_nick(),
+        let wanted = new
+            .nick
+            .filter(|n| valid_nick(n) && !self.nicks.contains_key(&fold(n)));
+        let nick = match (wanted, reply) {
+            (Some(n), Some(reply)) => {
+                let _ = reply.send(true);
+                n
+            }
+            (None, Some(reply)) => {
+                let _ = reply.send(false);
+                return;
+            }
+            (Some(n), None) => n,
+            (None, None) => self.guest_nick(),
         };
         let who = Identity {
-            user: user.unwrap_or_else(|| nick.clone()),
+            user: new.user.unwrap_or_else(|| nick.clone()),
             nick: nick.clone(),
-            host: addr.ip().to_string(),
+            host: new.addr.ip().to_string(),
         };
         let nick_key = fold(&nick);
         self.nicks.insert(nick_key.clone(), id);
         self.members.insert(
             id,
             Member {
+                realname: new.realname.unwrap_or_else(|| who.nick.clone()),
                 who,
                 nick_key,
-                proto,
-                outbox,
+                proto: new.proto,
+                outbox: new.outbox,
                 rooms: Vec::new(),
                 current: None,
+                caps: new.caps,
+                away: None,
+                invisible: false,
+                signon: unix_now(),
+                last_spoke: Instant::now(),
             },
         );
         self.counters.connects += 1;
@@ -214,9 +322,14 @@ impl Router {
                 motd: &motd,
                 nick: &nick,
                 room: &lobby,
+                users: self.members.len(),
+                rooms: self.rooms.len(),
             },
         );
-        self.join(id, &lobby);
+        // IRC clients choose their own channels; plain clients start in the lobby.
+        if new.proto == Protocol::Plain {
+            self.join(id, &lobby);
+        }
     }
 
     fn command(&mut self, id: ClientId, cmd: Command) {
@@ -246,7 +359,8 @@ impl Router {
                     {
                         self.say_in_room(id, &key, &text, action, notice);
                     } else if self.rooms.contains_key(&key) {
-                        self.refuse(id, Refusal::NotInRoom(room.to_owned()));
+                        // Rooms are +n: only members may send.
+                        self.refuse(id, Refusal::CannotSend(room.to_owned()));
                     } else {
                         self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
                     }
@@ -273,12 +387,16 @@ impl Router {
                 self.part(id, &key, reason.as_deref());
             }
             Command::Rooms => {
-                let mut list: Vec<(String, usize)> = self
+                let mut list: Vec<RoomInfo> = self
                     .rooms
                     .values()
-                    .map(|r| (r.name.clone(), r.members.len()))
+                    .map(|r| RoomInfo {
+                        name: r.name.clone(),
+                        members: r.members.len(),
+                        topic: r.topic.as_ref().map_or_else(String::new, |t| t.0.clone()),
+                    })
                     .collect();
-                list.sort();
+                list.sort_by(|a, b| a.name.cmp(&b.name));
                 self.tell(id, &Event::Rooms(&list));
             }
             Command::Who(room) => {
@@ -290,18 +408,98 @@ impl Router {
                     },
                 };
                 match self.rooms.get(&key) {
-                    Some(r) => {
-                        let name = r.name.clone();
-                        let nicks = self.nicks_in(&key);
-                        self.tell(
-                            id,
-                            &Event::Who {
-                                room: &name,
-                                nicks: &nicks,
-                            },
-                        );
-                    }
+                    Some(_) => self.names(id, &key),
                     None => self.refuse(id, Refusal::NoSuchRoom(key)),
+                }
+            }
+            Command::PartAll => {
+                let rooms = self
+                    .members
+                    .get(&id)
+                    .map(|m| m.rooms.clone())
+                    .unwrap_or_default();
+                for key in rooms {
+                    self.part(id, &key, None);
+                }
+            }
+            Command::Topic { room, topic } => self.topic(id, &room, topic),
+            Command::WhoQuery(mask) => self.who_query(id, &mask),
+            Command::Whois(nick) => self.whois(id, &nick),
+            Command::Ison(nicks) => {
+                let online: Vec<String> = nicks
+                    .iter()
+                    .filter_map(|n| self.nicks.get(&fold(n)))
+                    .filter_map(|t| self.members.get(t))
+                    .map(|m| m.who.nick.clone())
+                    .collect();
+                self.tell(id, &Event::Ison(&online));
+            }
+            Command::Userhost(nicks) => {
+                let entries: Vec<String> = nicks
+                    .iter()
+                    .take(5)
+                    .filter_map(|n| self.nicks.get(&fold(n)))
+                    .filter_map(|t| self.members.get(t))
+                    .map(|m| {
+                        let away = if m.away.is_some() { '-' } else { '+' };
+                        format!("{}={away}{}@{}", m.who.nick, m.who.user, m.who.host)
+                    })
+                    .collect();
+                self.tell(id, &Event::Userhost(&entries));
+            }
+            Command::Away(message) => {
+                let away = message.filter(|m| !m.is_empty());
+                let now_away = away.is_some();
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.away = away;
+                }
+                self.tell(id, &Event::AwayStatus(now_away));
+            }
+            Command::RoomMode { room, changes } => self.room_mode(id, &room, changes),
+            Command::UserMode { nick, changes } => {
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                if fold(&nick) != m.nick_key {
+                    return self.refuse(id, Refusal::UsersDontMatch);
+                }
+                let mut applied = String::new();
+                for (adding, mode) in changes {
+                    match mode {
+                        'i' if m.invisible != adding => {
+                            m.invisible = adding;
+                            applied.push(if adding { '+' } else { '-' });
+                            applied.push('i');
+                        }
+                        'i' => {}
+                        other => {
+                            return self.refuse(id, Refusal::UnknownMode(other));
+                        }
+                    }
+                }
+                let nick = m.who.nick.clone();
+                let modes = if m.invisible { "+i" } else { "+" };
+                if applied.is_empty() {
+                    self.tell(id, &Event::UserModes(modes));
+                } else {
+                    self.tell(
+                        id,
+                        &Event::UserModeChanged {
+                            nick: &nick,
+                            change: &applied,
+                        },
+                    );
+                }
+            }
+            Command::Kick { room, nick, reason } => self.kick(id, &room, &nick, reason),
+            Command::Invite { nick, room } => self.invite(id, &nick, &room),
+            Command::Lusers => {
+                let (users, rooms) = (self.members.len(), self.rooms.len());
+                self.tell(id, &Event::Lusers { users, rooms });
+            }
+            Command::SetCaps(caps) => {
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.caps = caps;
                 }
             }
             Command::Help => self.tell(id, &Event::Info(crate::plain::HELP)),
@@ -312,45 +510,355 @@ impl Router {
         }
     }
 
-    fn nicks_in(&self, key: &str) -> Vec<String> {
-        self.rooms.get(key).map_or_else(Vec::new, |r| {
-            r.members
-                .iter()
-                .filter_map(|m| self.members.get(m))
-                .map(|m| m.who.nick.clone())
-                .collect()
-        })
+    /// Sends a room's member list (IRC `NAMES`) to `id`, prefixed as its capabilities ask.
+    fn names(&mut self, id: ClientId, key: &str) {
+        let caps = self.members.get(&id).map_or(0, |m| m.caps);
+        let Some(room) = self.rooms.get(key) else {
+            return;
+        };
+        let multi = caps & caps::MULTI_PREFIX != 0;
+        let full = caps & caps::USERHOST_IN_NAMES != 0;
+        let nicks: Vec<String> = room
+            .members
+            .iter()
+            .filter_map(|&mid| {
+                let m = self.members.get(&mid)?;
+                let prefix = room.prefix(mid, multi);
+                Some(if full {
+                    format!("{prefix}{}!{}@{}", m.who.nick, m.who.user, m.who.host)
+                } else {
+                    format!("{prefix}{}", m.who.nick)
+                })
+            })
+            .collect();
+        let name = room.name.clone();
+        self.tell(
+            id,
+            &Event::Who {
+                room: &name,
+                nicks: &nicks,
+            },
+        );
+    }
+
+    fn topic(&mut self, id: ClientId, room: &str, topic: Option<String>) {
+        let key = fold(room);
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
+        };
+        let name = r.name.clone();
+        let Some(text) = topic else {
+            let t = r.topic.clone();
+            let topic = t.as_ref().map(|(t, by, at)| (t.as_str(), by.as_str(), *at));
+            return self.tell(id, &Event::Topic { room: &name, topic });
+        };
+        if !r.members.contains(&id) {
+            return self.refuse(id, Refusal::NotInRoom(name));
+        }
+        if r.topic_ops_only && !r.ops.contains(&id) {
+            return self.refuse(id, Refusal::ChanOpNeeded(name));
+        }
+        let Some(who) = self.members.get(&id).map(|m| m.who.clone()) else {
+            return;
+        };
+        let text: String = text.chars().take(crate::irc::TOPICLEN).collect();
+        r.topic = (!text.is_empty()).then(|| (text.clone(), who.nick.clone(), unix_now()));
+        self.fan_out(
+            &key,
+            &Event::TopicChanged {
+                who: &who,
+                room: &name,
+                topic: &text,
+            },
+            None,
+        );
+    }
+
+    fn who_query(&mut self, id: ClientId, mask: &str) {
+        let mut rows = Vec::new();
+        let row = |m: &Member, room: Option<String>, prefix: &'static str| WhoRow {
+            room,
+            who: m.who.clone(),
+            away: m.away.is_some(),
+            prefix,
+            realname: m.realname.clone(),
+        };
+        if let Some(room) = mask.strip_prefix('#') {
+            if let Some(r) = self.rooms.get(&fold(room)) {
+                for &mid in &r.members {
+                    if let Some(m) = self.members.get(&mid) {
+                        rows.push(row(m, Some(r.name.clone()), r.prefix(mid, false)));
+                    }
+                }
+            }
+        } else if let Some(m) = self
+            .nicks
+            .get(&fold(mask))
+            .and_then(|t| self.members.get(t))
+        {
+            rows.push(row(m, None, ""));
+        }
+        self.tell(id, &Event::WhoReply { mask, rows: &rows });
+    }
+
+    fn whois(&mut self, id: ClientId, nick: &str) {
+        let Some(&target) = self.nicks.get(&fold(nick)) else {
+            self.refuse(id, Refusal::NoSuchNick(nick.to_owned()));
+            return self.tell(id, &Event::WhoisEnd(nick));
+        };
+        let Some(m) = self.members.get(&target) else {
+            return;
+        };
+        let rooms = m
+            .rooms
+            .iter()
+            .filter_map(|k| self.rooms.get(k))
+            .map(|r| format!("{}{}", r.prefix(target, false), r.name))
+            .collect();
+        let info = WhoisInfo {
+            who: m.who.clone(),
+            realname: m.realname.clone(),
+            rooms,
+            away: m.away.clone(),
+            idle_secs: m.last_spoke.elapsed().as_secs(),
+            signon: m.signon,
+        };
+        self.tell(id, &Event::Whois(&info));
+    }
+
+    fn room_mode(&mut self, id: ClientId, room: &str, changes: Vec<(bool, char, Option<String>)>) {
+        let key = fold(room);
+        let Some(r) = self.rooms.get(&key) else {
+            return self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
+        };
+        let name = r.name.clone();
+        if changes.is_empty() {
+            let modes = r.modes();
+            let created = r.created;
+            return self.tell(
+                id,
+                &Event::RoomModes {
+                    room: &name,
+                    modes: &modes,
+                    created,
+                },
+            );
+        }
+        if !r.ops.contains(&id) {
+            return self.refuse(id, Refusal::ChanOpNeeded(name));
+        }
+        let mut applied: Vec<String> = Vec::new();
+        for (adding, mode, arg) in changes {
+            let sign = if adding { '+' } else { '-' };
+            match mode {
+                'o' | 'v' => {
+                    let Some(arg) = arg else { continue };
+                    let target = self.nicks.get(&fold(&arg)).copied();
+                    let Some(target) = target
+                        .filter(|t| self.rooms.get(&key).is_some_and(|r| r.members.contains(t)))
+                    else {
+                        self.refuse(
+                            id,
+                            Refusal::UserNotInRoom {
+                                nick: arg.clone(),
+                                room: name.clone(),
+                            },
+                        );
+                        continue;
+                    };
+                    let Some(r) = self.rooms.get_mut(&key) else {
+                        return;
+                    };
+                    let set = if mode == 'o' {
+                        &mut r.ops
+                    } else {
+                        &mut r.voiced
+                    };
+                    let changed = if adding {
+                        set.insert(target)
+                    } else {
+                        set.remove(&target)
+                    };
+                    if changed {
+                        let nick = self
+                            .members
+                            .get(&target)
+                            .map_or(arg, |m| m.who.nick.clone());
+                        applied.push(format!("{sign}{mode} {nick}"));
+                    }
+                }
+                't' | 'n' => {
+                    let Some(r) = self.rooms.get_mut(&key) else {
+                        return;
+                    };
+                    let flag = if mode == 't' {
+                        &mut r.topic_ops_only
+                    } else {
+                        &mut r.no_external
+                    };
+                    // +n is how the hub works (members only); it can be shown but not lifted.
+                    if mode == 'n' && !adding {
+                        continue;
+                    }
+                    if *flag != adding {
+                        *flag = adding;
+                        applied.push(format!("{sign}{mode}"));
+                    }
+                }
+                other => self.refuse(id, Refusal::UnknownMode(other)),
+            }
+        }
+        let Some(who) = self.members.get(&id).map(|m| m.who.clone()) else {
+            return;
+        };
+        for change in applied {
+            self.fan_out(
+                &key,
+                &Event::ModeChanged {
+                    who: &who,
+                    room: &name,
+                    change: &change,
+                },
+                None,
+            );
+        }
+    }
+
+    fn kick(&mut self, id: ClientId, room: &str, nick: &str, reason: Option<String>) {
+        let key = fold(room);
+        let Some(r) = self.rooms.get(&key) else {
+            return self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
+        };
+        let name = r.name.clone();
+        if !r.members.contains(&id) {
+            return self.refuse(id, Refusal::NotInRoom(name));
+        }
+        if !r.ops.contains(&id) {
+            return self.refuse(id, Refusal::ChanOpNeeded(name));
+        }
+        let target = self.nicks.get(&fold(nick)).copied();
+        let Some(target) = target.filter(|t| r.members.contains(t)) else {
+            return self.refuse(
+                id,
+                Refusal::UserNotInRoom {
+                    nick: nick.to_owned(),
+                    room: name,
+                },
+            );
+        };
+        let (Some(by), Some(kicked)) = (
+            self.members.get(&id).map(|m| m.who.clone()),
+            self.members.get(&target).map(|m| m.who.nick.clone()),
+        ) else {
+            return;
+        };
+        let reason = reason.unwrap_or_else(|| by.nick.clone());
+        self.fan_out(
+            &key,
+            &Event::Kicked {
+                by: &by,
+                room: &name,
+                nick: &kicked,
+                reason: &reason,
+            },
+            None,
+        );
+        self.drop_membership(target, &key);
+    }
+
+    fn invite(&mut self, id: ClientId, nick: &str, room: &str) {
+        let Some(&target) = self.nicks.get(&fold(nick)) else {
+            return self.refuse(id, Refusal::NoSuchNick(nick.to_owned()));
+        };
+        let key = fold(room);
+        if let Some(r) = self.rooms.get(&key) {
+            if !r.members.contains(&id) {
+                return self.refuse(id, Refusal::NotInRoom(r.name.clone()));
+            }
+            if r.members.contains(&target) {
+                let name = r.name.clone();
+                return self.refuse(
+                    id,
+                    Refusal::AlreadyInRoom {
+                        nick: nick.to_owned(),
+                        room: name,
+                    },
+                );
+            }
+        }
+        let name = self
+            .rooms
+            .get(&key)
+            .map_or_else(|| room.to_owned(), |r| r.name.clone());
+        let (Some(by), Some(to)) = (
+            self.members.get(&id).map(|m| m.who.clone()),
+            self.members.get(&target).map(|m| m.who.nick.clone()),
+        ) else {
+            return;
+        };
+        self.tell(
+            id,
+            &Event::Inviting {
+                nick: &to,
+                room: &name,
+            },
+        );
+        self.tell(
+            target,
+            &Event::Invited {
+                by: &by,
+                nick: &to,
+                room: &name,
+            },
+        );
     }
 
     fn say_in_room(&mut self, id: ClientId, key: &str, text: &str, action: bool, notice: bool) {
-        let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
+        let Some(m) = self.members.get_mut(&id) else {
             return;
         };
+        m.last_spoke = Instant::now();
+        let echo = m.caps & caps::ECHO_MESSAGE != 0;
+        let from = m.who.clone();
         let Some(name) = self.rooms.get(key).map(|r| r.name.clone()) else {
             return;
         };
         self.counters.messages += 1;
-        self.fan_out(
-            key,
-            &Event::Chat {
-                from: &from,
-                room: Some(&name),
-                text,
-                action,
-                notice,
-            },
-            Some(id),
-        );
+        let event = Event::Chat {
+            from: &from,
+            room: Some(&name),
+            text,
+            action,
+            notice,
+        };
+        self.fan_out(key, &event, (!echo).then_some(id));
     }
 
     fn say_privately(&mut self, id: ClientId, to: &str, text: &str, action: bool, notice: bool) {
         let Some(&target) = self.nicks.get(&fold(to)) else {
             return self.refuse(id, Refusal::NoSuchNick(to.to_owned()));
         };
-        let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
+        let Some(m) = self.members.get_mut(&id) else {
             return;
         };
+        m.last_spoke = Instant::now();
+        let from = m.who.clone();
         self.counters.messages += 1;
+        if let Some(away) = self.members.get(&target).and_then(|t| t.away.clone()) {
+            if !notice {
+                let nick = self
+                    .members
+                    .get(&target)
+                    .map_or(to.to_owned(), |t| t.who.nick.clone());
+                self.tell(
+                    id,
+                    &Event::IsAway {
+                        nick: &nick,
+                        message: &away,
+                    },
+                );
+            }
+        }
         self.tell(
             target,
             &Event::Chat {
@@ -371,6 +879,7 @@ impl Router {
                 to: &to,
                 text,
                 action,
+                notice,
             },
         );
     }
@@ -418,6 +927,9 @@ impl Router {
             return;
         };
         if m.rooms.contains(&key) {
+            if m.proto != Protocol::Plain {
+                return; // IRC: joining a channel one is in is silently ignored
+            }
             m.current = Some(key.clone());
             let name = self
                 .rooms
@@ -435,9 +947,17 @@ impl Router {
         let room = self.rooms.entry(key.clone()).or_insert_with(|| Room {
             name: room.to_owned(),
             members: Vec::new(),
+            // The first joiner creates the room and operates it.
+            ops: HashSet::from([id]),
+            voiced: HashSet::new(),
+            topic: None,
+            topic_ops_only: true,
+            no_external: true,
+            created: unix_now(),
         });
         room.members.push(id);
         let name = room.name.clone();
+        let topic = room.topic.clone();
         self.fan_out(
             &key,
             &Event::Joined {
@@ -446,14 +966,11 @@ impl Router {
             },
             None,
         );
-        let nicks = self.nicks_in(&key);
-        self.tell(
-            id,
-            &Event::Who {
-                room: &name,
-                nicks: &nicks,
-            },
-        );
+        if let Some((text, by, at)) = &topic {
+            let topic = Some((text.as_str(), by.as_str(), *at));
+            self.tell(id, &Event::Topic { room: &name, topic });
+        }
+        self.names(id, &key);
     }
 
     fn part(&mut self, id: ClientId, key: &str, reason: Option<&str>) {
@@ -477,6 +994,11 @@ impl Router {
             },
             None,
         );
+        self.drop_membership(id, key);
+    }
+
+    /// Takes `id` out of room `key` on both sides (after the notices were sent).
+    fn drop_membership(&mut self, id: ClientId, key: &str) {
         self.leave_room(id, key);
         if let Some(m) = self.members.get_mut(&id) {
             m.rooms.retain(|r| r != key);
@@ -490,6 +1012,8 @@ impl Router {
     fn leave_room(&mut self, id: ClientId, key: &str) {
         if let Some(room) = self.rooms.get_mut(key) {
             room.members.retain(|&m| m != id);
+            room.ops.remove(&id);
+            room.voiced.remove(&id);
             if room.members.is_empty() {
                 self.rooms.remove(key);
             }
@@ -520,8 +1044,10 @@ impl Router {
             },
         );
         if let Some(farewell) = farewell {
-            m.outbox
-                .close(m.proto.render(&Event::Closing(farewell), None));
+            m.outbox.close(
+                m.proto
+                    .render(&Event::Closing(farewell), &View::anonymous()),
+            );
         }
     }
 
@@ -537,6 +1063,9 @@ impl Router {
     }
 
     fn push(&mut self, id: ClientId, outbox: &Outbox, bytes: Bytes) {
+        if bytes.is_empty() {
+            return; // nothing to say to this protocol
+        }
         match outbox.push(bytes) {
             Ok(()) => self.counters.deliveries += 1,
             Err(PushError::Full) => self.doomed.push(id),
@@ -549,7 +1078,9 @@ impl Router {
         let Some(m) = self.members.get(&id) else {
             return;
         };
-        let bytes = m.proto.render(event, m.current_name(&self.rooms));
+        let bytes = m
+            .proto
+            .render(event, &m.view(&self.rooms, &self.settings.name));
         let outbox = m.outbox.clone();
         self.push(id, &outbox, bytes);
     }
@@ -565,12 +1096,9 @@ impl Router {
             let Some(m) = self.members.get(&id) else {
                 continue;
             };
-            let bytes = cache.get(m, event, None, &self.rooms);
-            match m.outbox.push(bytes) {
-                Ok(()) => self.counters.deliveries += 1,
-                Err(PushError::Full) => self.doomed.push(id),
-                Err(PushError::Closed) => {}
-            }
+            let bytes = cache.get(m, event, None, &self.rooms, &self.settings.name);
+            let outbox = m.outbox.clone();
+            self.push(id, &outbox, bytes);
         }
     }
 
@@ -588,7 +1116,11 @@ impl Router {
             let Some(m) = self.members.get(&id) else {
                 continue;
             };
-            let bytes = cache.get(m, event, Some(key), &self.rooms);
+            let bytes = cache.get(m, event, Some(key), &self.rooms, &self.settings.name);
+            if bytes.is_empty() {
+                continue;
+            }
+            // Inline push: this loop is the hot path, and `room` borrows `self.rooms`.
             match m.outbox.push(bytes) {
                 Ok(()) => self.counters.deliveries += 1,
                 Err(PushError::Full) => self.doomed.push(id),
@@ -657,11 +1189,17 @@ impl Router {
 }
 
 impl Member {
-    fn current_name<'r>(&self, rooms: &'r HashMap<String, Room>) -> Option<&'r str> {
-        self.current
-            .as_ref()
-            .and_then(|k| rooms.get(k))
-            .map(|r| r.name.as_str())
+    fn view<'a>(&'a self, rooms: &'a HashMap<String, Room>, server: &'a str) -> View<'a> {
+        View {
+            nick: &self.who.nick,
+            current: self
+                .current
+                .as_ref()
+                .and_then(|k| rooms.get(k))
+                .map(|r| r.name.as_str()),
+            caps: self.caps,
+            server,
+        }
     }
 }
 
@@ -679,11 +1217,12 @@ impl RenderCache {
         event: &Event<'_>,
         room_key: Option<&str>,
         rooms: &HashMap<String, Room>,
+        server: &str,
     ) -> Bytes {
         let in_current = room_key.is_some() && m.current.as_deref() == room_key;
-        let slot = m.proto.style(in_current);
+        let slot = m.proto.style(in_current, m.caps);
         self.slots[slot]
-            .get_or_insert_with(|| m.proto.render(event, m.current_name(rooms)))
+            .get_or_insert_with(|| m.proto.render(event, &m.view(rooms, server)))
             .clone()
     }
 }

@@ -3,15 +3,16 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use anyhow::Context;
-use obrol_hub::{Hub, HubError, Settings};
+use obrol_hub::{Hub, HubError, ListenerKind, Settings};
 
 use crate::console::{print_message, shutdown_signal, stdin_lines};
 use crate::UsageError;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on (repeatable).
-    #[arg(long = "listen", default_value = "0.0.0.0:8080")]
+    /// Address to listen on (repeatable): HOST:PORT serves plain and IRC clients (told apart by
+    /// their first bytes); irc://HOST:PORT or plain://HOST:PORT serves only one protocol.
+    #[arg(long = "listen", default_values = ["0.0.0.0:8080", "irc://0.0.0.0:6667"])]
     listen: Vec<String>,
     /// Server name shown to clients [default: this host's name].
     #[arg(long)]
@@ -36,13 +37,20 @@ pub struct ServeArgs {
     no_console: bool,
 }
 
-fn resolve(spec: &str) -> anyhow::Result<SocketAddr> {
-    spec.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            UsageError(format!("not a listen address: {spec} (expected HOST:PORT)")).into()
-        })
+fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
+    let (kind, addr) = if let Some(a) = spec.strip_prefix("irc://") {
+        (ListenerKind::Irc, a)
+    } else if let Some(a) = spec.strip_prefix("plain://") {
+        (ListenerKind::Plain, a)
+    } else {
+        (ListenerKind::Auto, spec)
+    };
+    let addr = addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| {
+        UsageError(format!(
+            "not a listen address: {spec} (expected HOST:PORT, irc://HOST:PORT or plain://HOST:PORT)"
+        ))
+    })?;
+    Ok((addr, kind))
 }
 
 fn host_name() -> String {

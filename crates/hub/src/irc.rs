@@ -1,0 +1,1171 @@
+//! The IRC protocol adapter: registration and capability negotiation at the edge, IRC commands
+//! mapped onto hub [`Command`]s, and hub [`Event`]s rendered as IRC lines and numerics.
+//!
+//! Follows RFC 1459/2812 as corrected by the Modern IRC documentation. Rooms are channels with
+//! the `#` type (`lobby` is `#lobby`); nicks and channel names fold with ASCII case mapping. What
+//! the hub cannot answer truthfully it does not advertise (ISUPPORT lists only what works).
+
+use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use obrol_wire::irc::{Message, ParseError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::event::{Command, Event, Identity, Refusal};
+use crate::outbox::Outbox;
+use crate::router::{ClientId, Request};
+use crate::{Protocol, View};
+
+/// IRCv3 capabilities as bits.
+pub mod caps {
+    pub const CAP_NOTIFY: u32 = 1 << 0;
+    pub const MULTI_PREFIX: u32 = 1 << 1;
+    pub const ECHO_MESSAGE: u32 = 1 << 2;
+    pub const SERVER_TIME: u32 = 1 << 3;
+    pub const MESSAGE_TAGS: u32 = 1 << 4;
+    pub const USERHOST_IN_NAMES: u32 = 1 << 5;
+
+    /// Name and bit of every capability the hub supports.
+    pub const ALL: [(&str, u32); 6] = [
+        ("cap-notify", CAP_NOTIFY),
+        ("echo-message", ECHO_MESSAGE),
+        ("message-tags", MESSAGE_TAGS),
+        ("multi-prefix", MULTI_PREFIX),
+        ("server-time", SERVER_TIME),
+        ("userhost-in-names", USERHOST_IN_NAMES),
+    ];
+
+    pub fn by_name(name: &str) -> Option<u32> {
+        ALL.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, b)| b)
+    }
+
+    pub fn names(set: u32) -> String {
+        ALL.iter()
+            .filter(|(_, b)| set & b != 0)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+pub const NICKLEN: usize = obrol_wire::plain::MAX_NICK;
+pub const CHANNELLEN: usize = obrol_wire::plain::MAX_ROOM + 1;
+pub const TOPICLEN: usize = 390;
+pub const AWAYLEN: usize = 200;
+pub const KICKLEN: usize = 255;
+/// Most targets in one PRIVMSG/NOTICE.
+pub const MAX_TARGETS: usize = 4;
+/// Longest IRC input line: 512 bytes of message plus 8191 of tags (see `obrol_wire::irc`).
+pub const MAX_INPUT: usize = obrol_wire::irc::MAX_LINE + obrol_wire::irc::MAX_TAGS;
+/// Seconds of silence before the hub pings a client, and again before it gives up.
+pub const PING_AFTER: u64 = 90;
+/// Seconds a client has to finish registration.
+pub const REGISTRATION_TIMEOUT: u64 = 30;
+
+const VERSION: &str = concat!("obrol-", env!("CARGO_PKG_VERSION"));
+
+/// Where an IRC session sends things.
+pub struct Link<'a> {
+    pub id: ClientId,
+    pub addr: std::net::SocketAddr,
+    pub hub: &'a mpsc::Sender<Request>,
+    pub outbox: &'a std::sync::Arc<Outbox>,
+    pub server: &'a str,
+    pub motd: &'a str,
+    /// Replies produced at the edge, not yet sent.
+    pub pending: std::sync::Mutex<String>,
+    /// Once registered, edge replies travel through the router like everything else, so a
+    /// client sees answers in the order it asked.
+    pub via_hub: std::sync::atomic::AtomicBool,
+}
+
+impl Link<'_> {
+    fn reply(&self, line: String) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.push_str(&line);
+        }
+    }
+
+    /// Sends the replies gathered so far.
+    pub async fn flush(&self) -> bool {
+        let text = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return false,
+        };
+        if text.is_empty() {
+            return true;
+        }
+        let bytes = Bytes::from(text);
+        if self.via_hub.load(std::sync::atomic::Ordering::Relaxed) {
+            self.hub
+                .send(Request::Deliver { id: self.id, bytes })
+                .await
+                .is_ok()
+        } else {
+            let _ = self.outbox.push(bytes);
+            true
+        }
+    }
+
+    async fn command(&self, cmd: Command) -> bool {
+        self.flush().await
+            && self
+                .hub
+                .send(Request::Command { id: self.id, cmd })
+                .await
+                .is_ok()
+    }
+}
+
+/// What the connection should do after a line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Close the connection (after flushing the outbox).
+    Close(String),
+}
+
+/// The per-connection IRC state the router does not need.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub registered: bool,
+    nick: Option<String>,
+    user: Option<(String, String)>,
+    /// A `CAP LS`/`REQ` before registration holds it until `CAP END`.
+    negotiating: bool,
+    caps: u32,
+    cap_302: bool,
+}
+
+fn numeric(server: &str, code: &str, nick: &str, rest: &str) -> String {
+    format!(":{server} {code} {nick} {rest}\r\n")
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Session::default()
+    }
+
+    /// The nick this client registered (or last asked for).
+    pub fn nick(&self) -> Option<&str> {
+        self.nick.as_deref()
+    }
+
+    fn me(&self) -> &str {
+        self.nick.as_deref().unwrap_or("*")
+    }
+
+    /// Handles one input line.
+    pub async fn on_line(&mut self, line: &str, link: &Link<'_>) -> Flow {
+        link.via_hub
+            .store(self.registered, std::sync::atomic::Ordering::Relaxed);
+        let flow = self.interpret(line, link).await;
+        if link.flush().await {
+            flow
+        } else {
+            Flow::Close("hub gone".into())
+        }
+    }
+
+    async fn interpret(&mut self, line: &str, link: &Link<'_>) -> Flow {
+        let msg = match Message::parse(line) {
+            Ok(m) => m,
+            Err(ParseError::Empty) => return Flow::Continue,
+            Err(e) if e.is_too_long() => {
+                link.reply(numeric(
+                    link.server,
+                    "417",
+                    self.me(),
+                    ":Input line was too long",
+                ));
+                return Flow::Continue;
+            }
+            Err(ParseError::InvalidCommand(cmd)) => {
+                link.reply(numeric(
+                    link.server,
+                    "421",
+                    self.me(),
+                    &format!("{cmd} :Unknown command"),
+                ));
+                return Flow::Continue;
+            }
+            Err(_) => return Flow::Continue,
+        };
+        let cmd = msg.command.to_ascii_uppercase();
+        let p = &msg.params;
+        let need = |n: usize| -> bool {
+            if p.len() < n || p.first().is_some_and(|f| f.is_empty()) && n > 0 {
+                link.reply(numeric(
+                    link.server,
+                    "461",
+                    self.me(),
+                    &format!("{cmd} :Not enough parameters"),
+                ));
+                false
+            } else {
+                true
+            }
+        };
+        // Commands valid in every state.
+        match cmd.as_str() {
+            "CAP" => return self.cap(&msg, link).await,
+            "PING" => {
+                if need(1) {
+                    link.reply(format!(":{0} PONG {0} :{1}\r\n", link.server, p[0]));
+                }
+                return Flow::Continue;
+            }
+            "PONG" => return Flow::Continue,
+            "QUIT" => {
+                let reason = p.first().cloned().unwrap_or_else(|| "Client quit".into());
+                if self.registered {
+                    link.command(Command::Quit(Some(format!("Quit: {reason}"))))
+                        .await;
+                }
+                link.reply(format!("ERROR :Closing link: {reason}\r\n"));
+                return Flow::Close(reason);
+            }
+            "PASS" => {
+                if self.registered {
+                    link.reply(numeric(
+                        link.server,
+                        "462",
+                        self.me(),
+                        ":You may not reregister",
+                    ));
+                } else {
+                    need(1); // no server password is configured: any is accepted
+                }
+                return Flow::Continue;
+            }
+            "NICK" if !self.registered => {
+                if p.first().is_none_or(|n| n.is_empty()) {
+                    link.reply(numeric(link.server, "431", self.me(), ":No nickname given"));
+                } else if !obrol_wire::plain::valid_nick(&p[0]) {
+                    link.reply(numeric(
+                        link.server,
+                        "432",
+                        self.me(),
+                        &format!("{} :Erroneous nickname", p[0]),
+                    ));
+                } else {
+                    self.nick = Some(p[0].clone());
+                }
+                return self.try_register(link).await;
+            }
+            "USER" if !self.registered => {
+                if need(4) {
+                    let user: String = p[0]
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                        .take(10)
+                        .collect();
+                    let user = if user.is_empty() { "user".into() } else { user };
+                    self.user = Some((user, p[3].clone()));
+                }
+                return self.try_register(link).await;
+            }
+            "USER" => {
+                link.reply(numeric(
+                    link.server,
+                    "462",
+                    self.me(),
+                    ":You may not reregister",
+                ));
+                return Flow::Continue;
+            }
+            _ if !self.registered => {
+                link.reply(numeric(
+                    link.server,
+                    "451",
+                    self.me(),
+                    ":You have not registered",
+                ));
+                return Flow::Continue;
+            }
+            _ => {}
+        }
+        let me = self.me().to_owned();
+        let srv = link.server;
+        let hub_cmd = match cmd.as_str() {
+            "NICK" => {
+                if p.first().is_none_or(|n| n.is_empty()) {
+                    link.reply(numeric(srv, "431", &me, ":No nickname given"));
+                    return Flow::Continue;
+                }
+                if !obrol_wire::plain::valid_nick(&p[0]) {
+                    link.reply(numeric(
+                        srv,
+                        "432",
+                        &me,
+                        &format!("{} :Erroneous nickname", p[0]),
+                    ));
+                    return Flow::Continue;
+                }
+                // The router confirms with a NICK line; track it optimistically for numerics.
+                self.nick = Some(p[0].clone());
+                Command::Nick(p[0].clone())
+            }
+            "JOIN" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                if p[0] == "0" {
+                    Command::PartAll
+                } else {
+                    for chan in p[0].split(',') {
+                        match chan.strip_prefix('#') {
+                            Some(room) if obrol_wire::plain::valid_room(room) => {
+                                link.command(Command::Join(room.to_owned())).await;
+                            }
+                            _ => link.reply(numeric(
+                                srv,
+                                "403",
+                                &me,
+                                &format!("{chan} :No such channel"),
+                            )),
+                        }
+                    }
+                    return Flow::Continue;
+                }
+            }
+            "PART" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                for chan in p[0].split(',') {
+                    match chan.strip_prefix('#') {
+                        Some(room) => {
+                            link.command(Command::Part {
+                                room: Some(room.to_owned()),
+                                reason: p.get(1).cloned(),
+                            })
+                            .await;
+                        }
+                        None => link.reply(numeric(
+                            srv,
+                            "403",
+                            &me,
+                            &format!("{chan} :No such channel"),
+                        )),
+                    }
+                }
+                return Flow::Continue;
+            }
+            "PRIVMSG" | "NOTICE" => {
+                let notice = cmd == "NOTICE";
+                if p.is_empty() || p[0].is_empty() {
+                    if !notice {
+                        link.reply(numeric(
+                            srv,
+                            "411",
+                            &me,
+                            &format!(":No recipient given ({cmd})"),
+                        ));
+                    }
+                    return Flow::Continue;
+                }
+                if p.len() < 2 || p[1].is_empty() {
+                    if !notice {
+                        link.reply(numeric(srv, "412", &me, ":No text to send"));
+                    }
+                    return Flow::Continue;
+                }
+                let (text, action) = match p[1]
+                    .strip_prefix("\u{1}ACTION ")
+                    .map(|t| t.strip_suffix('\u{1}').unwrap_or(t))
+                {
+                    Some(t) => (t.to_owned(), true),
+                    None => (p[1].clone(), false),
+                };
+                let targets: Vec<&str> = p[0].split(',').filter(|t| !t.is_empty()).collect();
+                if targets.len() > MAX_TARGETS {
+                    link.reply(numeric(
+                        srv,
+                        "407",
+                        &me,
+                        &format!("{} :Too many targets", p[0]),
+                    ));
+                    return Flow::Continue;
+                }
+                for target in targets {
+                    link.command(Command::SayTo {
+                        target: target.to_owned(),
+                        text: text.clone(),
+                        action,
+                        notice,
+                    })
+                    .await;
+                }
+                return Flow::Continue;
+            }
+            "NAMES" => match p.first() {
+                Some(chans) => {
+                    for chan in chans.split(',') {
+                        match chan.strip_prefix('#') {
+                            Some(room) => {
+                                link.command(Command::Who(Some(room.to_owned()))).await;
+                            }
+                            None => link.reply(numeric(
+                                srv,
+                                "366",
+                                &me,
+                                &format!("{chan} :End of /NAMES list"),
+                            )),
+                        }
+                    }
+                    return Flow::Continue;
+                }
+                None => {
+                    link.reply(numeric(srv, "366", &me, "* :End of /NAMES list"));
+                    return Flow::Continue;
+                }
+            },
+            "TOPIC" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                let Some(room) = p[0].strip_prefix('#') else {
+                    link.reply(numeric(
+                        srv,
+                        "403",
+                        &me,
+                        &format!("{} :No such channel", p[0]),
+                    ));
+                    return Flow::Continue;
+                };
+                Command::Topic {
+                    room: room.to_owned(),
+                    topic: p.get(1).cloned(),
+                }
+            }
+            "LIST" => Command::Rooms,
+            "WHO" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                Command::WhoQuery(p[0].clone())
+            }
+            "WHOIS" => {
+                if p.is_empty() {
+                    link.reply(numeric(srv, "431", &me, ":No nickname given"));
+                    return Flow::Continue;
+                }
+                // `WHOIS server nick` names the nick last.
+                Command::Whois(p[p.len() - 1].clone())
+            }
+            "WHOWAS" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                link.reply(numeric(
+                    srv,
+                    "406",
+                    &me,
+                    &format!("{} :There was no such nickname", p[0]),
+                ));
+                link.reply(numeric(
+                    srv,
+                    "369",
+                    &me,
+                    &format!("{} :End of WHOWAS", p[0]),
+                ));
+                return Flow::Continue;
+            }
+            "ISON" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                Command::Ison(
+                    p.iter()
+                        .flat_map(|s| s.split(' '))
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+            "USERHOST" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                Command::Userhost(p.clone())
+            }
+            "AWAY" => Command::Away(p.first().map(|a| a.chars().take(AWAYLEN).collect())),
+            "MODE" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                let modes = p.get(1).map(String::as_str).unwrap_or("");
+                if let Some(room) = p[0].strip_prefix('#') {
+                    let mut args = p.iter().skip(2).cloned();
+                    let mut changes = Vec::new();
+                    let mut adding = true;
+                    for c in modes.chars() {
+                        match c {
+                            '+' => adding = true,
+                            '-' => adding = false,
+                            'o' | 'v' => changes.push((adding, c, args.next())),
+                            // A ban-list query: the hub keeps no ban list yet.
+                            'b' => {
+                                link.reply(numeric(
+                                    srv,
+                                    "368",
+                                    &me,
+                                    &format!("{} :End of channel ban list", p[0]),
+                                ));
+                            }
+                            other => changes.push((adding, other, None)),
+                        }
+                    }
+                    if modes.contains('b') && changes.is_empty() {
+                        return Flow::Continue;
+                    }
+                    Command::RoomMode {
+                        room: room.to_owned(),
+                        changes,
+                    }
+                } else {
+                    let mut adding = true;
+                    let mut changes = Vec::new();
+                    for c in modes.chars() {
+                        match c {
+                            '+' => adding = true,
+                            '-' => adding = false,
+                            other => changes.push((adding, other)),
+                        }
+                    }
+                    Command::UserMode {
+                        nick: p[0].clone(),
+                        changes,
+                    }
+                }
+            }
+            "KICK" => {
+                if !need(2) {
+                    return Flow::Continue;
+                }
+                let Some(room) = p[0].strip_prefix('#') else {
+                    link.reply(numeric(
+                        srv,
+                        "403",
+                        &me,
+                        &format!("{} :No such channel", p[0]),
+                    ));
+                    return Flow::Continue;
+                };
+                for nick in p[1].split(',') {
+                    link.command(Command::Kick {
+                        room: room.to_owned(),
+                        nick: nick.to_owned(),
+                        reason: p.get(2).map(|r| r.chars().take(KICKLEN).collect()),
+                    })
+                    .await;
+                }
+                return Flow::Continue;
+            }
+            "INVITE" => {
+                if !need(2) {
+                    return Flow::Continue;
+                }
+                Command::Invite {
+                    nick: p[0].clone(),
+                    room: p[1].trim_start_matches('#').to_owned(),
+                }
+            }
+            "LUSERS" => Command::Lusers,
+            "MOTD" => {
+                for line in motd_lines(srv, &me, link.motd) {
+                    link.reply(line);
+                }
+                return Flow::Continue;
+            }
+            "VERSION" => {
+                link.reply(numeric(
+                    srv,
+                    "351",
+                    &me,
+                    &format!("{VERSION} {srv} :obrol chat hub"),
+                ));
+                for line in isupport(srv, &me) {
+                    link.reply(line);
+                }
+                return Flow::Continue;
+            }
+            "TIME" => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                link.reply(numeric(
+                    srv,
+                    "391",
+                    &me,
+                    &format!("{srv} :{}", rfc3339(now)),
+                ));
+                return Flow::Continue;
+            }
+            "ADMIN" => {
+                link.reply(numeric(
+                    srv,
+                    "256",
+                    &me,
+                    &format!("{srv} :Administrative info"),
+                ));
+                link.reply(numeric(
+                    srv,
+                    "257",
+                    &me,
+                    ":This obrol hub is run by its operator",
+                ));
+                link.reply(numeric(srv, "258", &me, ":Ask on the operator console"));
+                link.reply(numeric(srv, "259", &me, ":no e-mail configured"));
+                return Flow::Continue;
+            }
+            "INFO" => {
+                link.reply(numeric(
+                    srv,
+                    "371",
+                    &me,
+                    &format!(":{VERSION}: group chat hub"),
+                ));
+                link.reply(numeric(srv, "374", &me, ":End of INFO list"));
+                return Flow::Continue;
+            }
+            "LINKS" => {
+                link.reply(numeric(
+                    srv,
+                    "364",
+                    &me,
+                    &format!("{srv} {srv} :0 obrol hub"),
+                ));
+                link.reply(numeric(srv, "365", &me, "* :End of /LINKS list"));
+                return Flow::Continue;
+            }
+            "STATS" => {
+                let q = p.first().and_then(|q| q.chars().next()).unwrap_or('*');
+                link.reply(numeric(
+                    srv,
+                    "219",
+                    &me,
+                    &format!("{q} :End of /STATS report"),
+                ));
+                return Flow::Continue;
+            }
+            "USERS" => {
+                link.reply(numeric(srv, "446", &me, ":USERS has been disabled"));
+                return Flow::Continue;
+            }
+            "SERVLIST" => {
+                link.reply(numeric(srv, "235", &me, "* * :End of service listing"));
+                return Flow::Continue;
+            }
+            "SQUERY" => {
+                if need(2) {
+                    link.reply(numeric(
+                        srv,
+                        "408",
+                        &me,
+                        &format!("{} :No such service", p[0]),
+                    ));
+                }
+                return Flow::Continue;
+            }
+            _ => {
+                link.reply(numeric(
+                    srv,
+                    "421",
+                    &me,
+                    &format!("{} :Unknown command", msg.command),
+                ));
+                return Flow::Continue;
+            }
+        };
+        if link.command(hub_cmd).await {
+            Flow::Continue
+        } else {
+            Flow::Close("hub gone".into())
+        }
+    }
+
+    async fn cap(&mut self, msg: &Message, link: &Link<'_>) -> Flow {
+        let me = self.me().to_owned();
+        let srv = link.server;
+        let sub = msg.params.first().map(|s| s.to_ascii_uppercase());
+        match sub.as_deref() {
+            Some("LS") => {
+                if !self.registered {
+                    self.negotiating = true;
+                }
+                if msg
+                    .params
+                    .get(1)
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+                    >= 302
+                {
+                    self.cap_302 = true;
+                    self.caps |= caps::CAP_NOTIFY; // implied by 302
+                }
+                link.reply(format!(":{srv} CAP {me} LS :{}\r\n", caps::names(u32::MAX)));
+            }
+            Some("LIST") => {
+                link.reply(format!(
+                    ":{srv} CAP {me} LIST :{}\r\n",
+                    caps::names(self.caps)
+                ));
+            }
+            Some("REQ") => {
+                if !self.registered {
+                    self.negotiating = true;
+                }
+                let wanted = msg.params.get(1).cloned().unwrap_or_default();
+                let mut set = self.caps;
+                let mut ok = true;
+                for item in wanted.split_whitespace() {
+                    let (remove, name) = match item.strip_prefix('-') {
+                        Some(n) => (true, n),
+                        None => (false, item),
+                    };
+                    match caps::by_name(name) {
+                        Some(bit) if remove => set &= !bit,
+                        Some(bit) => set |= bit,
+                        None => ok = false,
+                    }
+                }
+                // All or nothing, as the spec requires.
+                if ok {
+                    self.caps = set;
+                    link.reply(format!(":{srv} CAP {me} ACK :{wanted}\r\n"));
+                    if self.registered {
+                        link.command(Command::SetCaps(self.caps)).await;
+                    }
+                } else {
+                    link.reply(format!(":{srv} CAP {me} NAK :{wanted}\r\n"));
+                }
+            }
+            Some("END") => {
+                self.negotiating = false;
+                return self.try_register(link).await;
+            }
+            Some(other) => link.reply(numeric(
+                srv,
+                "410",
+                &me,
+                &format!("{other} :Invalid CAP command"),
+            )),
+            None => link.reply(numeric(srv, "461", &me, "CAP :Not enough parameters")),
+        }
+        Flow::Continue
+    }
+
+    async fn try_register(&mut self, link: &Link<'_>) -> Flow {
+        if self.registered || self.negotiating {
+            return Flow::Continue;
+        }
+        let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
+            return Flow::Continue;
+        };
+        let (reply, accepted) = oneshot::channel();
+        let req = Request::Connect {
+            id: link.id,
+            proto: Protocol::Irc,
+            addr: link.addr,
+            outbox: link.outbox.clone(),
+            nick: Some(nick.clone()),
+            user: Some(user),
+            realname: Some(realname),
+            caps: self.caps,
+            reply: Some(reply),
+        };
+        if link.hub.send(req).await.is_err() {
+            return Flow::Close("hub gone".into());
+        }
+        match accepted.await {
+            Ok(true) => {
+                self.registered = true;
+                link.via_hub
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Flow::Continue
+            }
+            Ok(false) => {
+                link.reply(numeric(
+                    link.server,
+                    "433",
+                    "*",
+                    &format!("{nick} :Nickname is already in use"),
+                ));
+                self.nick = None;
+                Flow::Continue
+            }
+            Err(_) => Flow::Close("hub gone".into()),
+        }
+    }
+}
+
+fn motd_lines(srv: &str, nick: &str, motd: &str) -> Vec<String> {
+    let mut out = vec![numeric(
+        srv,
+        "375",
+        nick,
+        &format!(":- {srv} Message of the day - "),
+    )];
+    for line in motd.lines() {
+        out.push(numeric(srv, "372", nick, &format!(":- {line}")));
+    }
+    out.push(numeric(srv, "376", nick, ":End of /MOTD command."));
+    out
+}
+
+fn isupport(srv: &str, nick: &str) -> Vec<String> {
+    let tokens = format!(
+        "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=,,,nt CHANNELLEN={CHANNELLEN} \
+         CHANTYPES=# KICKLEN={KICKLEN} MODES=4 NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
+         TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
+         TOPICLEN={TOPICLEN} USERLEN=10"
+    );
+    vec![numeric(
+        srv,
+        "005",
+        nick,
+        &format!("{tokens} :are supported by this server"),
+    )]
+}
+
+/// Formats Unix milliseconds as `YYYY-MM-DDThh:mm:ss.sssZ` (IRCv3 server-time).
+pub fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+fn source(who: &Identity) -> String {
+    format!("{}!{}@{}", who.nick, who.user, who.host)
+}
+
+/// Renders an event as IRC lines for a client described by `view`.
+pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
+    let srv = view.server;
+    let me = view.nick;
+    let mut s = String::new();
+    let tag = |s: &mut String| {
+        if view.caps & caps::SERVER_TIME != 0 {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let _ = write!(s, "@time={} ", rfc3339(now));
+        }
+    };
+    let num = |s: &mut String, code: &str, rest: &str| {
+        s.push_str(&numeric(srv, code, me, rest));
+    };
+    match *event {
+        Event::Welcome {
+            motd, users, rooms, ..
+        } => {
+            num(
+                &mut s,
+                "001",
+                &format!(":Welcome to the obrol IRC network, {me}"),
+            );
+            num(
+                &mut s,
+                "002",
+                &format!(":Your host is {srv}, running version {VERSION}"),
+            );
+            num(&mut s, "003", ":This server was created when it started");
+            num(&mut s, "004", &format!("{srv} {VERSION} i ntov ov"));
+            for line in isupport(srv, me) {
+                s.push_str(&line);
+            }
+            lusers(&mut s, srv, me, users, rooms);
+            for line in motd_lines(srv, me, motd) {
+                s.push_str(&line);
+            }
+        }
+        Event::Chat {
+            from,
+            room,
+            text,
+            action,
+            notice,
+        } => {
+            tag(&mut s);
+            let verb = if notice { "NOTICE" } else { "PRIVMSG" };
+            let target = match room {
+                Some(r) => format!("#{r}"),
+                None => me.to_owned(),
+            };
+            let _ = if action {
+                write!(
+                    s,
+                    ":{} {verb} {target} :\u{1}ACTION {text}\u{1}\r\n",
+                    source(from)
+                )
+            } else {
+                write!(s, ":{} {verb} {target} :{text}\r\n", source(from))
+            };
+        }
+        Event::SentPrivately {
+            to,
+            text,
+            action,
+            notice,
+        } => {
+            if view.caps & caps::ECHO_MESSAGE != 0 {
+                tag(&mut s);
+                let verb = if notice { "NOTICE" } else { "PRIVMSG" };
+                let _ = if action {
+                    write!(s, ":{me} {verb} {to} :\u{1}ACTION {text}\u{1}\r\n")
+                } else {
+                    write!(s, ":{me} {verb} {to} :{text}\r\n")
+                };
+            }
+        }
+        Event::Joined { who, room } => {
+            tag(&mut s);
+            let _ = write!(s, ":{} JOIN #{room}\r\n", source(who));
+        }
+        Event::Parted { who, room, reason } => {
+            tag(&mut s);
+            let _ = match reason {
+                Some(r) => write!(s, ":{} PART #{room} :{r}\r\n", source(who)),
+                None => write!(s, ":{} PART #{room}\r\n", source(who)),
+            };
+        }
+        Event::Quit { who, reason } => {
+            tag(&mut s);
+            let _ = write!(s, ":{} QUIT :{reason}\r\n", source(who));
+        }
+        Event::Renamed { who, new } => {
+            tag(&mut s);
+            let _ = write!(s, ":{} NICK {new}\r\n", source(who));
+        }
+        Event::Rooms(rooms) => {
+            num(&mut s, "321", "Channel :Users  Name");
+            for r in rooms {
+                num(
+                    &mut s,
+                    "322",
+                    &format!("#{} {} :{}", r.name, r.members, r.topic),
+                );
+            }
+            num(&mut s, "323", ":End of /LIST");
+        }
+        Event::Who { room, nicks } => {
+            // Keep each 353 line well under 512 bytes.
+            let mut line = String::new();
+            for n in nicks {
+                if line.len() + n.len() > 350 {
+                    num(&mut s, "353", &format!("= #{room} :{line}"));
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(n);
+            }
+            if !line.is_empty() {
+                num(&mut s, "353", &format!("= #{room} :{line}"));
+            }
+            num(&mut s, "366", &format!("#{room} :End of /NAMES list"));
+        }
+        Event::Topic { room, topic } => match topic {
+            Some((text, by, at)) => {
+                num(&mut s, "332", &format!("#{room} :{text}"));
+                num(&mut s, "333", &format!("#{room} {by} {at}"));
+            }
+            None => num(&mut s, "331", &format!("#{room} :No topic is set")),
+        },
+        Event::TopicChanged { who, room, topic } => {
+            tag(&mut s);
+            let _ = write!(s, ":{} TOPIC #{room} :{topic}\r\n", source(who));
+        }
+        Event::WhoReply { mask, rows } => {
+            for r in rows {
+                let chan = r.room.as_ref().map_or("*".to_owned(), |c| format!("#{c}"));
+                let here = if r.away { 'G' } else { 'H' };
+                num(
+                    &mut s,
+                    "352",
+                    &format!(
+                        "{chan} {} {} {srv} {} {here}{} :0 {}",
+                        r.who.user, r.who.host, r.who.nick, r.prefix, r.realname
+                    ),
+                );
+            }
+            num(&mut s, "315", &format!("{mask} :End of WHO list"));
+        }
+        Event::Whois(w) => {
+            let n = &w.who.nick;
+            num(
+                &mut s,
+                "311",
+                &format!("{n} {} {} * :{}", w.who.user, w.who.host, w.realname),
+            );
+            if !w.rooms.is_empty() {
+                let chans: Vec<String> = w
+                    .rooms
+                    .iter()
+                    .map(|r| {
+                        let bare = r.trim_start_matches(['@', '+']);
+                        format!("{}#{bare}", &r[..r.len() - bare.len()])
+                    })
+                    .collect();
+                num(&mut s, "319", &format!("{n} :{}", chans.join(" ")));
+            }
+            num(&mut s, "312", &format!("{n} {srv} :obrol hub"));
+            if let Some(a) = &w.away {
+                num(&mut s, "301", &format!("{n} :{a}"));
+            }
+            num(
+                &mut s,
+                "317",
+                &format!(
+                    "{n} {} {} :seconds idle, signon time",
+                    w.idle_secs, w.signon
+                ),
+            );
+            num(&mut s, "318", &format!("{n} :End of /WHOIS list"));
+        }
+        Event::WhoisEnd(n) => num(&mut s, "318", &format!("{n} :End of /WHOIS list")),
+        Event::Ison(nicks) => num(&mut s, "303", &format!(":{}", nicks.join(" "))),
+        Event::Userhost(entries) => num(&mut s, "302", &format!(":{}", entries.join(" "))),
+        Event::AwayStatus(true) => num(&mut s, "306", ":You have been marked as being away"),
+        Event::AwayStatus(false) => num(&mut s, "305", ":You are no longer marked as being away"),
+        Event::IsAway { nick, message } => num(&mut s, "301", &format!("{nick} :{message}")),
+        Event::RoomModes {
+            room,
+            modes,
+            created,
+        } => {
+            num(&mut s, "324", &format!("#{room} {modes}"));
+            num(&mut s, "329", &format!("#{room} {created}"));
+        }
+        Event::ModeChanged { who, room, change } => {
+            tag(&mut s);
+            let _ = write!(s, ":{} MODE #{room} {change}\r\n", source(who));
+        }
+        Event::UserModes(modes) => num(&mut s, "221", modes),
+        Event::UserModeChanged { nick, change } => {
+            let _ = write!(s, ":{nick} MODE {nick} :{change}\r\n");
+        }
+        Event::Kicked {
+            by,
+            room,
+            nick,
+            reason,
+        } => {
+            tag(&mut s);
+            let _ = write!(s, ":{} KICK #{room} {nick} :{reason}\r\n", source(by));
+        }
+        Event::Invited { by, nick, room } => {
+            let _ = write!(s, ":{} INVITE {nick} #{room}\r\n", source(by));
+        }
+        Event::Inviting { nick, room } => num(&mut s, "341", &format!("{nick} #{room}")),
+        Event::Lusers { users, rooms } => lusers(&mut s, srv, me, users, rooms),
+        Event::ServerNotice(text) => {
+            let _ = write!(s, ":{srv} NOTICE * :{text}\r\n");
+        }
+        Event::Info(text) => {
+            let _ = write!(s, ":{srv} NOTICE {me} :{text}\r\n");
+        }
+        Event::Refused(r) => refusal(&mut s, srv, me, r),
+        Event::Closing(reason) => {
+            let _ = write!(s, "ERROR :Closing link: {reason}\r\n");
+        }
+    }
+    Bytes::from(s)
+}
+
+fn lusers(s: &mut String, srv: &str, me: &str, users: usize, rooms: usize) {
+    s.push_str(&numeric(
+        srv,
+        "251",
+        me,
+        &format!(":There are {users} users and 0 invisible on 1 servers"),
+    ));
+    s.push_str(&numeric(srv, "252", me, "0 :operator(s) online"));
+    s.push_str(&numeric(
+        srv,
+        "254",
+        me,
+        &format!("{rooms} :channels formed"),
+    ));
+    s.push_str(&numeric(
+        srv,
+        "255",
+        me,
+        &format!(":I have {users} clients and 0 servers"),
+    ));
+}
+
+fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
+    let (code, rest) = match r {
+        Refusal::NickInUse(n) => ("433", format!("{n} :Nickname is already in use")),
+        Refusal::BadNick(n) => ("432", format!("{n} :Erroneous nickname")),
+        Refusal::BadRoom(r) | Refusal::NoSuchRoom(r) => ("403", format!("#{r} :No such channel")),
+        Refusal::NoSuchNick(n) => ("401", format!("{n} :No such nick/channel")),
+        Refusal::NotInRoom(r) => ("442", format!("#{r} :You're not on that channel")),
+        Refusal::NoRoom => ("442", "* :You're not on that channel".to_owned()),
+        Refusal::TooManyRooms(_) => ("405", "* :You have joined too many channels".to_owned()),
+        Refusal::Usage(how) => ("461", format!("* :Not enough parameters ({how})")),
+        Refusal::UnknownCommand(c) => ("421", format!("{c} :Unknown command")),
+        Refusal::LineTooLong(_) => ("417", ":Input line was too long".to_owned()),
+        Refusal::InvalidUtf8 => {
+            let _ = write!(s, ":{srv} NOTICE {me} :{r}\r\n");
+            return;
+        }
+        Refusal::ChanOpNeeded(r) => ("482", format!("#{r} :You're not channel operator")),
+        Refusal::CannotSend(r) => ("404", format!("#{r} :Cannot send to channel")),
+        Refusal::UserNotInRoom { nick, room } => (
+            "441",
+            format!("{nick} #{room} :They aren't on that channel"),
+        ),
+        Refusal::AlreadyInRoom { nick, room } => {
+            ("443", format!("{nick} #{room} :is already on channel"))
+        }
+        Refusal::UnknownMode(c) => ("472", format!("{c} :is unknown mode char to me")),
+        Refusal::UsersDontMatch => ("502", ":Cant change mode for other users".to_owned()),
+    };
+    s.push_str(&numeric(srv, code, me, &rest));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_time_format() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn caps_by_name() {
+        assert_eq!(caps::by_name("ECHO-MESSAGE"), Some(caps::ECHO_MESSAGE));
+        assert_eq!(caps::by_name("sasl"), None);
+        assert_eq!(
+            caps::names(caps::SERVER_TIME | caps::MULTI_PREFIX),
+            "multi-prefix server-time"
+        );
+    }
+}

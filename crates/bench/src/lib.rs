@@ -1,1 +1,635 @@
-//! placeholder
+//! `obrol bench`: a load generator for chat hubs — obrol's own and other IRC servers.
+//!
+//! The hub benchmark is *open loop*: every sender has a schedule (`rate / senders` messages per
+//! second) and each message carries its scheduled send time, so latency is measured from when the
+//! message *should* have left. A server that stalls cannot hide its backlog by slowing the
+//! generator down (coordinated omission).
+//!
+//! All clients live on one thread (a tokio `LocalSet`): reading many sockets with large reads from
+//! one thread is cheap, and it leaves the other core to the server under test.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// The protocols the generator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Plain,
+    Irc,
+}
+
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error("connecting client {index}: {source}")]
+    Connect { index: usize, source: io::Error },
+    #[error("client {index} did not finish joining within {secs} s")]
+    JoinTimeout { index: usize, secs: u64 },
+    #[error("bad parameters: {0}")]
+    Params(String),
+}
+
+/// What `obrol bench hub` runs.
+#[derive(Debug, Clone)]
+pub struct HubParams {
+    pub addr: SocketAddr,
+    pub proto: Proto,
+    pub clients: usize,
+    pub rooms: usize,
+    pub senders: usize,
+    /// Total messages per second over all senders.
+    pub rate: f64,
+    /// Payload bytes per message.
+    pub size: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Server process to watch (CPU and RSS).
+    pub pid: Option<u32>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Latency {
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+/// The result of `obrol bench hub`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubReport {
+    pub addr: String,
+    pub protocol: Proto,
+    pub clients: usize,
+    pub rooms: usize,
+    pub senders: usize,
+    pub size: usize,
+    pub duration_secs: f64,
+    pub connect_secs: f64,
+    pub connects_per_sec: f64,
+    pub offered_msgs_per_sec: f64,
+    pub offered_deliveries_per_sec: f64,
+    pub sent: u64,
+    pub expected: u64,
+    pub delivered: u64,
+    pub delivered_pct: f64,
+    pub deliveries_per_sec: f64,
+    pub latency: Latency,
+    pub server_cpu_pct: Option<f64>,
+    pub server_rss_kib: Option<u64>,
+    pub bench_cpu_pct: f64,
+}
+
+/// The result of `obrol bench idle`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    pub addr: String,
+    pub protocol: Proto,
+    pub clients: usize,
+    pub connect_secs: f64,
+    pub connects_per_sec: f64,
+    pub server_rss_before_kib: Option<u64>,
+    pub server_rss_after_kib: Option<u64>,
+    pub server_kib_per_client: Option<f64>,
+}
+
+/// Shared measurement state (single-threaded).
+struct Tally {
+    /// When measurement starts and ends, as offsets from the bench epoch in nanoseconds.
+    window: (u64, u64),
+    hist: Histogram<u64>,
+    delivered: u64,
+}
+
+/// One client connection, registered and joined.
+struct Client {
+    reader: tokio::net::tcp::OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    /// Bytes read during the handshake after the join confirmation.
+    leftover: BytesMut,
+}
+
+fn source_addr(index: usize, target: IpAddr) -> Option<SocketAddr> {
+    // Spread clients over 127.0.0.x so more than one address's ephemeral ports can be used.
+    match target {
+        IpAddr::V4(v4) if v4.is_loopback() => {
+            let x = (index / 20_000) as u8 + 1;
+            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, x)), 0))
+        }
+        _ => None,
+    }
+}
+
+async fn open(addr: SocketAddr, index: usize) -> io::Result<TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(src) = source_addr(index, addr.ip()) {
+        socket.bind(src)?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+fn nick(index: usize) -> String {
+    format!("b{index}")
+}
+
+fn room(index: usize) -> String {
+    format!("r{index}")
+}
+
+/// Connects, registers and joins `room`; returns once the join is confirmed.
+async fn join(
+    addr: SocketAddr,
+    proto: Proto,
+    index: usize,
+    room: &str,
+) -> Result<Client, BenchError> {
+    let stream = open(addr, index)
+        .await
+        .map_err(|source| BenchError::Connect { index, source })?;
+    let (mut reader, mut writer) = stream.into_split();
+    let nick = nick(index);
+    let hello = match proto {
+        Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #{room}\r\n"),
+        Proto::Plain => format!("/nick {nick}\n/join {room}\n"),
+    };
+    let connect_err = |source| BenchError::Connect { index, source };
+    writer
+        .write_all(hello.as_bytes())
+        .await
+        .map_err(connect_err)?;
+    // IRC: RPL_ENDOFNAMES for the room; plain: the member list of the room.
+    let done = match proto {
+        Proto::Irc => format!(" 366 {nick} #{room} "),
+        Proto::Plain => format!("* in {room} ("),
+    };
+    let mut buf = BytesMut::with_capacity(4096);
+    let deadline = Duration::from_secs(60);
+    let found = tokio::time::timeout(deadline, async {
+        loop {
+            if let Some(at) = find(&buf, done.as_bytes()) {
+                // Keep what follows the confirming line.
+                let end = buf[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(buf.len(), |p| at + p + 1);
+                buf.advance(end);
+                return Ok(());
+            }
+            if buf.len() > 1 << 20 {
+                buf.clear();
+            }
+            // Answer the server's PING during registration.
+            if let Some(at) = find(&buf, b"PING ") {
+                let end = buf[at..].iter().position(|&b| b == b'\n');
+                if let Some(end) = end {
+                    let token = String::from_utf8_lossy(&buf[at + 5..at + end])
+                        .trim()
+                        .to_owned();
+                    writer
+                        .write_all(format!("PONG {token}\r\n").as_bytes())
+                        .await?;
+                    buf[at] = b'p';
+                }
+            }
+            if reader.read_buf(&mut buf).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed while joining",
+                ));
+            }
+        }
+    })
+    .await;
+    match found {
+        Ok(Ok(())) => Ok(Client {
+            reader,
+            writer,
+            leftover: buf,
+        }),
+        Ok(Err(source)) => Err(BenchError::Connect { index, source }),
+        Err(_) => Err(BenchError::JoinTimeout {
+            index,
+            secs: deadline.as_secs(),
+        }),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Connects `n` clients, `concurrency` at a time, client `i` joining `room_of(i)`.
+async fn connect_all(
+    addr: SocketAddr,
+    proto: Proto,
+    n: usize,
+    room_of: impl Fn(usize) -> String,
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<Client>, BenchError> {
+    let mut clients = Vec::with_capacity(n);
+    let concurrency = 200;
+    let mut next = 0;
+    while next < n {
+        let batch: Vec<_> = (next..(next + concurrency).min(n))
+            .map(|i| {
+                let room = room_of(i);
+                async move { join(addr, proto, i, &room).await }
+            })
+            .collect();
+        next += batch.len();
+        for c in futures_join_all(batch).await {
+            clients.push(c?);
+            bar.inc(1);
+        }
+    }
+    Ok(clients)
+}
+
+/// Runs futures concurrently on the current thread and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future + 'static>(futs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::task::spawn_local).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(v) => out.push(v),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}
+
+/// CPU time (user + system) of a process in clock ticks, from `/proc/PID/stat`.
+fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident set size of a process in KiB.
+pub fn proc_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions and only reads a constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+fn own_cpu_secs() -> f64 {
+    proc_cpu_ticks(std::process::id()).map_or(0.0, |t| t as f64 / ticks_per_sec())
+}
+
+fn progress(show: bool, len: u64, what: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{elapsed_precise}] {bar:40} {pos}/{len}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Parses one delivered line and returns the scheduled send time it carries, in nanoseconds
+/// since the bench epoch.
+fn scheduled_ns(line: &[u8]) -> Option<u64> {
+    let at = find(line, b"\x02b ")?;
+    let rest = &line[at + 3..];
+    let end = rest.iter().position(|&b| b == b' ')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// Runs the hub benchmark.
+pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
+    let HubParams {
+        addr,
+        proto,
+        clients: n,
+        rooms,
+        senders,
+        rate,
+        size,
+        warmup,
+        duration,
+        pid,
+        progress: show,
+    } = params;
+    if n < 2 || rooms == 0 || senders == 0 || senders > n || rooms > n || rate <= 0.0 {
+        return Err(BenchError::Params(
+            "need clients >= 2, 1 <= rooms <= clients, 1 <= senders <= clients, rate > 0".into(),
+        ));
+    }
+    if size < 32 {
+        return Err(BenchError::Params("size must be at least 32 bytes".into()));
+    }
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async move {
+            let bar = progress(show, n as u64, "connect");
+            let started = Instant::now();
+            let clients = connect_all(addr, proto, n, |i| room(i % rooms), &bar).await?;
+            let connect_secs = started.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+
+            let epoch = Instant::now();
+            let start_ns = warmup.as_nanos() as u64;
+            let end_ns = start_ns + duration.as_nanos() as u64;
+            let tally = Rc::new(RefCell::new(Tally {
+                window: (start_ns, end_ns),
+                hist: Histogram::new_with_bounds(1, 600_000_000, 3)
+                    .map_err(|e| BenchError::Params(e.to_string()))?,
+                delivered: 0,
+            }));
+            // Members per room, to know how many deliveries each message owes.
+            let mut members = vec![0u64; rooms];
+            for i in 0..n {
+                members[i % rooms] += 1;
+            }
+            let mut writers = Vec::new();
+            // Non-senders' write halves stay open until the end: dropping one would shut the
+            // socket's sending side and the server would hang up.
+            let mut quiet = Vec::new();
+            for (i, c) in clients.into_iter().enumerate() {
+                let Client {
+                    reader,
+                    writer,
+                    leftover,
+                } = c;
+                if i < senders {
+                    writers.push((i, writer));
+                } else {
+                    quiet.push(writer);
+                }
+                let tally = tally.clone();
+                tokio::task::spawn_local(read_loop(reader, leftover, tally, epoch));
+            }
+            let per_sender = rate / senders as f64;
+            let total = warmup + duration;
+            let bar = progress(show, total.as_secs().max(1), "load");
+            let mut tasks = Vec::new();
+            for (i, writer) in writers {
+                let target = match proto {
+                    Proto::Irc => format!("PRIVMSG #{} :", room(i % rooms)),
+                    Proto::Plain => String::new(),
+                };
+                tasks.push(tokio::task::spawn_local(send_loop(
+                    writer,
+                    target,
+                    size,
+                    per_sender,
+                    epoch,
+                    (start_ns, end_ns),
+                    i,
+                )));
+            }
+            let cpu0 = pid.and_then(proc_cpu_ticks);
+            let own0 = own_cpu_secs();
+            let ticker = {
+                let bar = bar.clone();
+                tokio::task::spawn_local(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        bar.inc(1);
+                    }
+                })
+            };
+            // Server CPU over the measurement window only.
+            tokio::time::sleep_until((epoch + warmup).into()).await;
+            let cpu_start = pid.and_then(proc_cpu_ticks).or(cpu0);
+            let own_start = own_cpu_secs().max(own0);
+            tokio::time::sleep_until((epoch + total).into()).await;
+            let cpu_end = pid.and_then(proc_cpu_ticks);
+            let own_end = own_cpu_secs();
+            let rss = pid.and_then(proc_rss_kib);
+            let mut sent_in_window = 0u64;
+            let mut expected = 0u64;
+            for (k, t) in tasks.into_iter().enumerate() {
+                let Ok((in_window, writer)) = t.await else {
+                    continue;
+                };
+                quiet.push(writer);
+                let per_msg = members[k % rooms].saturating_sub(1);
+                sent_in_window += in_window;
+                expected += in_window * per_msg;
+            }
+            // Let messages in flight arrive.
+            let drain = Instant::now();
+            while tally.borrow().delivered < expected && drain.elapsed() < Duration::from_secs(3) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ticker.abort();
+            bar.finish_and_clear();
+            drop(quiet);
+            let t = tally.borrow();
+            let secs = duration.as_secs_f64();
+            let offered = rate;
+            let fanout: f64 = (0..senders)
+                .map(|s| members[s % rooms].saturating_sub(1) as f64)
+                .sum::<f64>()
+                / senders as f64;
+            let h = &t.hist;
+            Ok(HubReport {
+                addr: addr.to_string(),
+                protocol: proto,
+                clients: n,
+                rooms,
+                senders,
+                size,
+                duration_secs: secs,
+                connect_secs,
+                connects_per_sec: n as f64 / connect_secs.max(1e-9),
+                offered_msgs_per_sec: offered,
+                offered_deliveries_per_sec: offered * fanout,
+                sent: sent_in_window,
+                expected,
+                delivered: t.delivered,
+                delivered_pct: if expected == 0 {
+                    0.0
+                } else {
+                    100.0 * t.delivered as f64 / expected as f64
+                },
+                deliveries_per_sec: t.delivered as f64 / secs,
+                latency: Latency {
+                    p50_us: h.value_at_quantile(0.5),
+                    p99_us: h.value_at_quantile(0.99),
+                    p999_us: h.value_at_quantile(0.999),
+                    max_us: h.max(),
+                },
+                server_cpu_pct: match (cpu_start, cpu_end) {
+                    (Some(a), Some(b)) => Some(100.0 * (b - a) as f64 / ticks_per_sec() / secs),
+                    _ => None,
+                },
+                server_rss_kib: rss,
+                bench_cpu_pct: 100.0 * (own_end - own_start) / secs,
+            })
+        })
+        .await
+}
+
+/// Reads a client's deliveries until the connection ends, recording each message's latency.
+async fn read_loop(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut buf: BytesMut,
+    tally: Rc<RefCell<Tally>>,
+    epoch: Instant,
+) {
+    buf.reserve(64 * 1024);
+    loop {
+        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line = buf.split_to(nl + 1);
+            if let Some(sched) = scheduled_ns(&line) {
+                let now = epoch.elapsed().as_nanos() as u64;
+                let mut t = tally.borrow_mut();
+                if sched >= t.window.0 && sched < t.window.1 {
+                    t.delivered += 1;
+                    let us = now.saturating_sub(sched) / 1000;
+                    let _ = t.hist.record(us.max(1));
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        match reader.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Sends on schedule: message `k` is due at `k / rate` seconds after the epoch. When the loop
+/// falls behind it sends everything due in one write. Returns how many messages were scheduled
+/// inside the measurement `window` (ns since the epoch), and the writer, to be closed only after
+/// the last deliveries have arrived.
+async fn send_loop(
+    mut writer: OwnedWriteHalf,
+    target: String,
+    size: usize,
+    rate: f64,
+    epoch: Instant,
+    window: (u64, u64),
+    sender: usize,
+) -> (u64, OwnedWriteHalf) {
+    let interval_ns = 1e9 / rate;
+    // Stagger senders so they do not all fire at the same instant.
+    let offset_ns = (sender as f64 * 7919.0) % interval_ns;
+    let end_ns = window.1;
+    let mut in_window = 0u64;
+    let mut k: u64 = 0;
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        let due = (offset_ns + k as f64 * interval_ns) as u64;
+        if due >= end_ns {
+            break;
+        }
+        let now = epoch.elapsed().as_nanos() as u64;
+        if due > now {
+            tokio::time::sleep(Duration::from_nanos(due - now)).await;
+            continue;
+        }
+        // Everything due by now goes out in one write.
+        out.clear();
+        while out.len() < 60 * 1024 {
+            let due = (offset_ns + k as f64 * interval_ns) as u64;
+            if due > now || due >= end_ns {
+                break;
+            }
+            out.extend_from_slice(target.as_bytes());
+            let head = format!("\x02b {due} {sender} {k} ");
+            out.extend_from_slice(head.as_bytes());
+            let pad = size.saturating_sub(head.len());
+            out.resize(out.len() + pad, b'x');
+            out.extend_from_slice(b"\r\n");
+            if due >= window.0 {
+                in_window += 1;
+            }
+            k += 1;
+        }
+        if writer.write_all(&out).await.is_err() {
+            break;
+        }
+    }
+    (in_window, writer)
+}
+
+/// Runs the idle benchmark: `clients` registered clients, each in a room of its own.
+pub async fn idle(
+    addr: SocketAddr,
+    proto: Proto,
+    clients: usize,
+    pid: Option<u32>,
+    show: bool,
+) -> Result<IdleReport, BenchError> {
+    let before = pid.and_then(proc_rss_kib);
+    let local = tokio::task::LocalSet::new();
+    let bar = progress(show, clients as u64, "connect");
+    let started = Instant::now();
+    let held = local
+        .run_until(connect_all(
+            addr,
+            proto,
+            clients,
+            |i| format!("idle{i}"),
+            &bar,
+        ))
+        .await?;
+    let connect_secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    // Give the server a moment to settle (flush joins, free transient buffers).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = pid.and_then(proc_rss_kib);
+    let per = match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / clients.max(1) as f64),
+        _ => None,
+    };
+    drop(held);
+    Ok(IdleReport {
+        addr: addr.to_string(),
+        protocol: proto,
+        clients,
+        connect_secs,
+        connects_per_sec: clients as f64 / connect_secs.max(1e-9),
+        server_rss_before_kib: before,
+        server_rss_after_kib: after,
+        server_kib_per_client: per,
+    })
+}

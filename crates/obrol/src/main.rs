@@ -4,6 +4,7 @@
 //! errors to exit codes: 2 for mistakes a user can fix (bad address, missing interface, port in
 //! use), 1 for everything else.
 
+mod bench_cmd;
 mod console;
 mod hub_cmd;
 mod mcast_cmd;
@@ -28,6 +29,9 @@ enum Command {
     Serve(hub_cmd::ServeArgs),
     /// Chat through a hub, sending and receiving at the same time.
     Connect(hub_cmd::ConnectArgs),
+    /// Measure a hub (obrol's or another IRC server) under load.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 /// An error the user can fix; reported in one line with exit code 2.
@@ -67,6 +71,10 @@ fn main() -> ExitCode {
         Command::Connect(args) => {
             init_logging("warn");
             hub_cmd::connect(args)
+        }
+        Command::Bench(cmd) => {
+            init_logging("warn");
+            bench_cmd::run(cmd)
         }
     };
     match result {

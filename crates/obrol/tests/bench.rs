@@ -1,0 +1,192 @@
+//! `obrol bench` against `obrol serve`, with small numbers: a functional test of the load
+//! generator (every message delivered, sane percentiles, every JSON field present), not a speed
+//! test.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `obrol serve` on an ephemeral loopback port and returns it with its address.
+fn serve() -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_obrol"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-console"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start obrol serve");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .expect("read serve's stderr");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child), addr)
+}
+
+fn bench(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_obrol"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run obrol bench");
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("bench --json prints JSON")
+}
+
+fn check_hub_report(r: &serde_json::Value, clients: u64) {
+    for field in [
+        "addr",
+        "protocol",
+        "clients",
+        "rooms",
+        "senders",
+        "size",
+        "duration_secs",
+        "connect_secs",
+        "connects_per_sec",
+        "offered_msgs_per_sec",
+        "offered_deliveries_per_sec",
+        "sent",
+        "expected",
+        "delivered",
+        "delivered_pct",
+        "deliveries_per_sec",
+        "latency",
+        "server_cpu_pct",
+        "server_rss_kib",
+        "bench_cpu_pct",
+    ] {
+        assert!(r.get(field).is_some(), "missing field {field} in {r}");
+    }
+    assert_eq!(r["clients"], clients);
+    let sent = r["sent"].as_u64().expect("sent");
+    let expected = r["expected"].as_u64().expect("expected");
+    assert!(sent > 0, "nothing sent: {r}");
+    assert!(expected > 0, "nothing expected: {r}");
+    assert_eq!(
+        r["delivered"], r["expected"],
+        "not everything delivered: {r}"
+    );
+    assert_eq!(r["delivered_pct"].as_f64(), Some(100.0));
+    let lat = &r["latency"];
+    let p50 = lat["p50_us"].as_u64().expect("p50");
+    let p99 = lat["p99_us"].as_u64().expect("p99");
+    let p999 = lat["p999_us"].as_u64().expect("p99.9");
+    let max = lat["max_us"].as_u64().expect("max");
+    assert!(
+        p50 >= 1 && p50 <= p99 && p99 <= p999 && p999 <= max,
+        "{lat}"
+    );
+    assert!(
+        r["server_cpu_pct"].as_f64().is_some(),
+        "--pid gives CPU: {r}"
+    );
+    assert!(
+        r["server_rss_kib"].as_u64().unwrap_or(0) > 0,
+        "--pid gives RSS: {r}"
+    );
+}
+
+#[test]
+fn bench_hub_irc_delivers_everything() {
+    let (server, addr) = serve();
+    let pid = server.0.id().to_string();
+    let r = bench(&[
+        "hub",
+        "--addr",
+        &addr,
+        "--protocol",
+        "irc",
+        "--clients",
+        "50",
+        "--rooms",
+        "2",
+        "--senders",
+        "4",
+        "--rate",
+        "400",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+        "--pid",
+        &pid,
+    ]);
+    check_hub_report(&r, 50);
+    assert_eq!(r["protocol"], "irc");
+    // 4 senders over 2 rooms of 25: each message owes 24 deliveries.
+    assert_eq!(
+        r["expected"].as_u64().unwrap(),
+        r["sent"].as_u64().unwrap() * 24
+    );
+}
+
+#[test]
+fn bench_hub_plain_delivers_everything() {
+    let (server, addr) = serve();
+    let pid = server.0.id().to_string();
+    let r = bench(&[
+        "hub",
+        "--addr",
+        &addr,
+        "--protocol",
+        "plain",
+        "--clients",
+        "50",
+        "--rate",
+        "200",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+        "--pid",
+        &pid,
+    ]);
+    check_hub_report(&r, 50);
+    assert_eq!(r["protocol"], "plain");
+}
+
+#[test]
+fn bench_idle_reports_memory_per_client() {
+    let (server, addr) = serve();
+    let pid = server.0.id().to_string();
+    let r = bench(&["idle", "--addr", &addr, "--clients", "200", "--pid", &pid]);
+    for field in [
+        "addr",
+        "protocol",
+        "clients",
+        "connect_secs",
+        "connects_per_sec",
+        "server_rss_before_kib",
+        "server_rss_after_kib",
+        "server_kib_per_client",
+    ] {
+        assert!(r.get(field).is_some(), "missing field {field} in {r}");
+    }
+    assert_eq!(r["clients"], 200);
+    assert!(r["server_kib_per_client"].as_f64().is_some(), "{r}");
+    assert!(r["connects_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+}

@@ -147,8 +147,10 @@ async fn open(addr: SocketAddr, index: usize) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// A nick unique to this run, so a previous run's clients that the server has not yet
+/// finished removing cannot collide with this one's.
 fn nick(index: usize) -> String {
-    format!("b{index}")
+    format!("b{}x{index}", std::process::id() % 100_000)
 }
 
 fn room(index: usize) -> String {

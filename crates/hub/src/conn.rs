@@ -146,25 +146,32 @@ pub async fn run(
     let mut partial_deadline: Option<Instant> = None;
     let mut idle_deadline = idle_limit(proto, false).map(|d| Instant::now() + d);
     let mut pinged = false;
-    let reason = 'conn: loop {
+    // Set when the protocol asked to close (IRC QUIT before registration): stop reading, let
+    // the writer send what is queued.
+    let mut stop_reading = false;
+    let reason = loop {
         let has_unwritten = writer.has_unwritten();
         tokio::select! {
-            ready = stream.readable(), if !writer.closing => {
+            ready = stream.readable(), if !stop_reading && !writer.closing => {
                 if let Err(e) = ready {
                     break e.to_string();
                 }
-                match drain_reads(&stream, &mut pending) {
-                    Ok(true) => {}
-                    Ok(false) => break "connection closed".to_owned(),
+                let eof = match drain_reads(&stream, &mut pending) {
+                    Ok(more) => !more,
                     Err(e) => break e.to_string(),
-                }
+                };
                 if let Some(limit) = idle_limit(proto, irc_session.registered) {
                     idle_deadline = Some(Instant::now() + limit);
                     pinged = false;
                 }
+                // Lines that arrived together with the end of the stream still count.
                 loop {
                     let line = match codec.decode(&mut pending) {
                         Ok(Some(line)) => line,
+                        Ok(None) if eof && proto == Protocol::Plain => match codec.take_partial(&mut pending) {
+                            Some(line) => line,
+                            None => break,
+                        },
                         Ok(None) => break,
                         Err(LineError::TooLong(max)) => {
                             let _ = outbox.push(proto.render(
@@ -174,15 +181,15 @@ pub async fn run(
                             continue;
                         }
                     };
-                    match handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session).await {
-                        irc::Flow::Continue => {}
-                        irc::Flow::Close(reason) => {
-                            // Let the writer send what is queued (IRC's ERROR line) first.
-                            outbox.close(Bytes::new());
-                            let _ = reason;
-                            break;
-                        }
+                    let flow = handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session).await;
+                    if let irc::Flow::Close(_) = flow {
+                        outbox.close(Bytes::new());
+                        stop_reading = true;
+                        break;
                     }
+                }
+                if eof {
+                    break "connection closed".to_owned();
                 }
                 partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
                     .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
@@ -198,25 +205,28 @@ pub async fn run(
                 pending = BytesMut::new();
             }
             _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
+                idle_deadline = None;
                 if !irc_session.registered {
                     let _ = outbox.push(Bytes::from_static(b"ERROR :Closing link: registration timed out\r\n"));
                     outbox.close(Bytes::new());
-                    idle_deadline = None;
+                    stop_reading = true;
                 } else if pinged {
-                    let _ = hub.send(Request::Command { id, cmd: crate::event::Command::Quit(Some("Ping timeout".into())) }).await;
-                    idle_deadline = None;
+                    let quit = crate::event::Command::Quit(Some("Ping timeout".into()));
+                    let _ = hub.send(Request::Command { id, cmd: quit }).await;
                 } else {
                     pinged = true;
                     let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
                     idle_deadline = Some(Instant::now() + std::time::Duration::from_secs(irc::PING_AFTER));
                 }
             }
-            _ = outbox.ready(), if !has_unwritten => {
-                outbox.take(&mut writer.batch);
-                writer.closing = writer.batch.close.is_some();
-                match writer.flush(&stream) {
-                    Ok(true) if writer.closing => break 'conn "closed by the hub".to_owned(),
-                    Ok(_) => {}
+            _ = outbox.ready() => {
+                if outbox.is_aborted() {
+                    // A slow consumer: its socket is full, so nothing more can be said to it.
+                    break "slow consumer".to_owned();
+                }
+                match writer.pump(&outbox, &stream) {
+                    Ok(true) => break "closed by the hub".to_owned(),
+                    Ok(false) => {}
                     Err(e) => break e.to_string(),
                 }
             }
@@ -224,9 +234,9 @@ pub async fn run(
                 if let Err(e) = ready {
                     break e.to_string();
                 }
-                match writer.flush(&stream) {
-                    Ok(true) if writer.closing => break "closed by the hub".to_owned(),
-                    Ok(_) => {}
+                match writer.pump(&outbox, &stream) {
+                    Ok(true) => break "closed by the hub".to_owned(),
+                    Ok(false) => {}
                     Err(e) => break e.to_string(),
                 }
             }
@@ -242,6 +252,8 @@ fn view<'a>(session: &'a irc::Session, settings: &'a Settings) -> crate::View<'a
         current: None,
         caps: 0,
         server: &settings.name,
+        user: "*",
+        host: "*",
     }
 }
 
@@ -330,6 +342,26 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn has_unwritten(&self) -> bool {
         !self.batch.messages.is_empty()
+    }
+
+    /// Moves queued messages to the socket until it would block or the queue is empty. Returns
+    /// `Ok(true)` once a closed outbox has been written out completely (farewell included).
+    pub(crate) fn pump(&mut self, outbox: &Outbox, stream: &TcpStream) -> io::Result<bool> {
+        loop {
+            if !self.has_unwritten() {
+                if self.closing {
+                    return Ok(true);
+                }
+                outbox.take(&mut self.batch);
+                self.closing = self.batch.close.is_some();
+                if self.batch.messages.is_empty() && !self.closing {
+                    return Ok(false);
+                }
+            }
+            if !self.flush(stream)? {
+                return Ok(false); // the socket is full; wait until it is writable
+            }
+        }
     }
 
     /// Writes as much of the batch as the socket takes. Returns `Ok(true)` when all of it

@@ -76,8 +76,13 @@ pub enum Command {
         room: String,
     },
     Lusers,
-    /// IRCv3 capabilities changed after registration (bit set, see `irc::Caps`).
+    /// IRCv3 capabilities changed after registration (bit set, see `irc::caps`).
     SetCaps(u32),
+    /// IRCv3 `TAGMSG`: client-only tags (`+typing` and the like) for a room or nick.
+    TagMsg {
+        target: String,
+        tags: Vec<obrol_wire::irc::Tag>,
+    },
 }
 
 /// A room as listed by `/rooms` and IRC `LIST`.
@@ -283,4 +288,10 @@ pub enum Event<'a> {
     Refused(&'a Refusal),
     /// The last thing a client hears before the hub closes its connection.
     Closing(&'a str),
+    /// Client-only tags relayed to a room (`room: Some`) or to the recipient.
+    TagMsg {
+        from: &'a Identity,
+        room: Option<&'a str>,
+        tags: &'a [obrol_wire::irc::Tag],
+    },
 }

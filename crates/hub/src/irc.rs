@@ -171,6 +171,13 @@ impl Session {
     }
 
     async fn interpret(&mut self, line: &str, link: &Link<'_>) -> Flow {
+        if self.registered {
+            // The router may have refused or applied a nick change since the last line.
+            let confirmed = link.outbox.nick();
+            if !confirmed.is_empty() {
+                self.nick = Some(confirmed);
+            }
+        }
         let msg = match Message::parse(line) {
             Ok(m) => m,
             Err(ParseError::Empty) => return Flow::Continue,
@@ -222,8 +229,13 @@ impl Session {
             "QUIT" => {
                 let reason = p.first().cloned().unwrap_or_else(|| "Client quit".into());
                 if self.registered {
-                    link.command(Command::Quit(Some(format!("Quit: {reason}"))))
-                        .await;
+                    // The router answers with ERROR after everything already queued for us.
+                    let quit = Command::Quit(Some(format!("Quit: {reason}")));
+                    return if link.command(quit).await {
+                        Flow::Continue
+                    } else {
+                        Flow::Close("hub gone".into())
+                    };
                 }
                 link.reply(format!("ERROR :Closing link: {reason}\r\n"));
                 return Flow::Close(reason);
@@ -305,8 +317,8 @@ impl Session {
                     ));
                     return Flow::Continue;
                 }
-                // The router confirms with a NICK line; track it optimistically for numerics.
-                self.nick = Some(p[0].clone());
+                // The router confirms (NICK line) or refuses (433); `interpret` picks up the
+                // confirmed nick before the next line.
                 Command::Nick(p[0].clone())
             }
             "JOIN" => {
@@ -575,6 +587,24 @@ impl Session {
                 }
             }
             "LUSERS" => Command::Lusers,
+            "TAGMSG" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                let tags: Vec<_> = msg
+                    .tags
+                    .iter()
+                    .filter(|t| t.key.starts_with('+'))
+                    .cloned()
+                    .collect();
+                if tags.is_empty() || self.caps & caps::MESSAGE_TAGS == 0 {
+                    return Flow::Continue; // nothing a recipient could use
+                }
+                Command::TagMsg {
+                    target: p[0].clone(),
+                    tags,
+                }
+            }
             "MOTD" => {
                 for line in motd_lines(srv, &me, link.motd) {
                     link.reply(line);
@@ -824,12 +854,23 @@ fn isupport(srv: &str, nick: &str) -> Vec<String> {
          TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
          TOPICLEN={TOPICLEN} USERLEN=10"
     );
-    vec![numeric(
-        srv,
-        "005",
-        nick,
-        &format!("{tokens} :are supported by this server"),
-    )]
+    // At most 13 tokens per line (RFC 2812 allows 15 parameters: nick, tokens, trailing).
+    let tokens: Vec<&str> = tokens.split_whitespace().collect();
+    tokens
+        .chunks(13)
+        .map(|chunk| {
+            let rest = format!("{} :are supported by this server", chunk.join(" "));
+            numeric(srv, "005", nick, &rest)
+        })
+        .collect()
+}
+
+fn now_rfc3339() -> String {
+    rfc3339(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
 }
 
 /// Formats Unix milliseconds as `YYYY-MM-DDThh:mm:ss.sssZ` (IRCv3 server-time).
@@ -867,10 +908,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     let mut s = String::new();
     let tag = |s: &mut String| {
         if view.caps & caps::SERVER_TIME != 0 {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let _ = write!(s, "@time={} ", rfc3339(now));
+            let _ = write!(s, "@time={} ", now_rfc3339());
         }
     };
     let num = |s: &mut String, code: &str, rest: &str| {
@@ -932,10 +970,11 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             if view.caps & caps::ECHO_MESSAGE != 0 {
                 tag(&mut s);
                 let verb = if notice { "NOTICE" } else { "PRIVMSG" };
+                let src = format!("{me}!{}@{}", view.user, view.host);
                 let _ = if action {
-                    write!(s, ":{me} {verb} {to} :\u{1}ACTION {text}\u{1}\r\n")
+                    write!(s, ":{src} {verb} {to} :\u{1}ACTION {text}\u{1}\r\n")
                 } else {
-                    write!(s, ":{me} {verb} {to} :{text}\r\n")
+                    write!(s, ":{src} {verb} {to} :{text}\r\n")
                 };
             }
         }
@@ -1090,6 +1129,17 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         Event::Refused(r) => refusal(&mut s, srv, me, r),
         Event::Closing(reason) => {
             let _ = write!(s, "ERROR :Closing link: {reason}\r\n");
+        }
+        Event::TagMsg { from, room, tags } => {
+            if view.caps & caps::MESSAGE_TAGS != 0 {
+                let target = room.map_or_else(|| me.to_owned(), |r| format!("#{r}"));
+                let mut msg = Message::new("TAGMSG", [target]).with_prefix(source(from));
+                msg.tags = tags.to_vec();
+                if view.caps & caps::SERVER_TIME != 0 {
+                    msg = msg.with_tag("time", now_rfc3339());
+                }
+                let _ = write!(s, "{msg}\r\n");
+            }
         }
     }
     Bytes::from(s)

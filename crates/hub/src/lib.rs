@@ -48,6 +48,9 @@ pub struct View<'a> {
     pub caps: u32,
     /// This server's name.
     pub server: &'a str,
+    /// The recipient's user and host, for echoes of its own messages.
+    pub user: &'a str,
+    pub host: &'a str,
 }
 
 impl View<'static> {
@@ -58,6 +61,8 @@ impl View<'static> {
             current: None,
             caps: 0,
             server: "obrol",
+            user: "*",
+            host: "*",
         }
     }
 }
@@ -65,7 +70,7 @@ impl View<'static> {
 impl Protocol {
     /// Number of distinct renderings of one room event across all protocols (see
     /// [`Protocol::style`]).
-    pub const STYLES: usize = 4;
+    pub const STYLES: usize = 6;
 
     /// Which cached rendering of a room event a member gets: the same index means the same
     /// bytes. Plain clients see chat from rooms other than their current one prefixed with the
@@ -73,7 +78,10 @@ impl Protocol {
     pub fn style(self, in_current_room: bool, caps: u32) -> usize {
         match self {
             Protocol::Plain => usize::from(!in_current_room),
-            Protocol::Irc => 2 + usize::from(caps & irc::caps::SERVER_TIME != 0),
+            Protocol::Irc => {
+                2 + usize::from(caps & irc::caps::SERVER_TIME != 0)
+                    + 2 * usize::from(caps & irc::caps::MESSAGE_TAGS != 0)
+            }
         }
     }
 
@@ -109,6 +117,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long a sniffing listener waits for a client's first bytes before assuming plain.
     pub sniff_wait: Duration,
+    /// Longest a message waits in an outbox before its writer is woken (write coalescing).
+    pub flush_interval: Duration,
 }
 
 impl Settings {
@@ -124,6 +134,7 @@ impl Settings {
             router_queue: 4096,
             shutdown_grace: Duration::from_millis(1500),
             sniff_wait: Duration::from_millis(300),
+            flush_interval: Duration::from_millis(1),
         }
     }
 }
@@ -135,6 +146,21 @@ pub enum HubError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Backlog of not-yet-accepted connections. The default of `TcpListener::bind` (128) makes the
+/// kernel drop connections in a burst of a few hundred clients; the kernel caps this at
+/// `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A handle for talking to a running hub from outside (the operator console).
@@ -172,9 +198,7 @@ impl Hub {
     ) -> Result<Hub, HubError> {
         let mut listeners = Vec::new();
         for &(addr, kind) in addrs {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| HubError::Listen { addr, source })?;
+            let l = listen(addr).map_err(|source| HubError::Listen { addr, source })?;
             listeners.push((l, kind));
         }
         let settings = Arc::new(settings);

@@ -33,6 +33,8 @@ struct Inner {
     /// Set once the client is to be disconnected: the writer sends what is queued, then this
     /// reason if it still fits, then closes.
     closed: Option<Bytes>,
+    /// Set when the client is dropped without a goodbye (a slow consumer, whose socket is full).
+    aborted: bool,
 }
 
 /// See the module documentation.
@@ -43,6 +45,9 @@ pub struct Outbox {
     ready: Notify,
     /// Most bytes that may wait in `queue`.
     limit: usize,
+    /// The client's nick as the router last confirmed it. Replies a protocol adapter builds at
+    /// the edge (IRC numerics) must name the client's real nick, which only the router decides.
+    nick: Mutex<String>,
 }
 
 /// What the writer took from the outbox.
@@ -60,7 +65,19 @@ impl Outbox {
             inner: Mutex::new(Inner::default()),
             ready: Notify::new(),
             limit,
+            nick: Mutex::new(String::new()),
         }
+    }
+
+    /// Records the nick the router confirmed for this client.
+    pub fn set_nick(&self, nick: &str) {
+        let mut n = self.nick.lock().unwrap_or_else(|p| p.into_inner());
+        nick.clone_into(&mut n);
+    }
+
+    /// The nick the router last confirmed (empty before registration).
+    pub fn nick(&self) -> String {
+        self.nick.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -69,8 +86,18 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues one message.
+    /// Queues one message and wakes the writer if it was idle.
     pub fn push(&self, msg: Bytes) -> Result<(), PushError> {
+        if self.push_deferred(msg)? {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues one message without waking the writer. Returns true if the queue was empty, in
+    /// which case the caller must [`Outbox::wake`] it later. The router uses this to wake each
+    /// writer once per flush interval, so one `writev` carries every message of that interval.
+    pub fn push_deferred(&self, msg: Bytes) -> Result<bool, PushError> {
         let mut inner = self.lock();
         if inner.closed.is_some() {
             return Err(PushError::Closed);
@@ -81,11 +108,12 @@ impl Outbox {
         let was_empty = inner.queue.is_empty();
         inner.bytes += msg.len();
         inner.queue.push_back(msg);
-        drop(inner);
-        if was_empty {
-            self.ready.notify_one();
-        }
-        Ok(())
+        Ok(was_empty)
+    }
+
+    /// Wakes the writer.
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 
     /// Marks the client for disconnection; `farewell` is written after what is already queued.
@@ -101,6 +129,24 @@ impl Outbox {
 
     pub fn is_closed(&self) -> bool {
         self.lock().closed.is_some()
+    }
+
+    /// Drops the client at once: nothing queued is written. For slow consumers, whose sockets
+    /// are full, so waiting to write a goodbye would hold the connection open indefinitely.
+    pub fn abort(&self) {
+        let mut inner = self.lock();
+        inner.aborted = true;
+        inner.queue.clear();
+        inner.bytes = 0;
+        if inner.closed.is_none() {
+            inner.closed = Some(Bytes::new());
+        }
+        drop(inner);
+        self.ready.notify_one();
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.lock().aborted
     }
 
     /// Waits until there is something to take.

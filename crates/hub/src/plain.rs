@@ -187,6 +187,8 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         }
         Event::Inviting { nick, room } => writeln!(s, "* invited {nick} to {room}"),
         Event::Lusers { users, rooms } => writeln!(s, "* {users} users in {rooms} rooms"),
+        // Typing notifications and the like have no plain form.
+        Event::TagMsg { .. } => Ok(()),
     };
     Bytes::from(s)
 }

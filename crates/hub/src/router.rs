@@ -172,6 +172,8 @@ pub struct Router {
     rooms: HashMap<String, Room>,
     /// Members whose outbox overflowed during the current request; removed after it.
     doomed: Vec<ClientId>,
+    /// Outboxes that received messages since the last flush and whose writers must be woken.
+    dirty: Vec<Arc<Outbox>>,
     next_guest: u64,
     counters: Counters,
     started: Instant,
@@ -187,6 +189,7 @@ impl Router {
             nicks: HashMap::new(),
             rooms: HashMap::new(),
             doomed: Vec::new(),
+            dirty: Vec::new(),
             next_guest: 1,
             counters: Counters::default(),
             started: Instant::now(),
@@ -197,12 +200,33 @@ impl Router {
     /// Runs until every sender of `requests` is gone.
     pub async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let mut batch = Vec::with_capacity(256);
-        while requests.recv_many(&mut batch, 256).await > 0 {
-            for req in batch.drain(..) {
-                self.handle(req);
-                self.bury_doomed();
+        let interval = self.settings.flush_interval;
+        let mut last_flush = tokio::time::Instant::now();
+        loop {
+            // Writers are woken at most once per flush interval: messages for one client that
+            // arrive within it leave in one `writev` instead of one syscall each.
+            let flush_at = (!self.dirty.is_empty()).then_some(last_flush + interval);
+            tokio::select! {
+                n = requests.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for req in batch.drain(..) {
+                        self.handle(req);
+                        self.bury_doomed();
+                    }
+                }
+                _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {}
+            }
+            let now = tokio::time::Instant::now();
+            if !self.dirty.is_empty() && now >= last_flush + interval {
+                for outbox in self.dirty.drain(..) {
+                    outbox.wake();
+                }
+                last_flush = now;
             }
         }
+        self.dirty.drain(..).for_each(|o| o.wake());
     }
 
     fn handle(&mut self, req: Request) {
@@ -296,6 +320,7 @@ impl Router {
         };
         let nick_key = fold(&nick);
         self.nicks.insert(nick_key.clone(), id);
+        new.outbox.set_nick(&nick);
         self.members.insert(
             id,
             Member {
@@ -358,6 +383,8 @@ impl Router {
                         .is_some_and(|m| m.rooms.contains(&key))
                     {
                         self.say_in_room(id, &key, &text, action, notice);
+                    } else if notice {
+                        // NOTICE never gets an error reply (RFC 2812 3.3.2): no loops between bots.
                     } else if self.rooms.contains_key(&key) {
                         // Rooms are +n: only members may send.
                         self.refuse(id, Refusal::CannotSend(room.to_owned()));
@@ -407,8 +434,20 @@ impl Router {
                         None => return self.refuse(id, Refusal::NoRoom),
                     },
                 };
+                let irc = self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| m.proto == Protocol::Irc);
                 match self.rooms.get(&key) {
                     Some(_) => self.names(id, &key),
+                    // IRC NAMES of an unknown channel is just its end (RFC 2812 3.2.5).
+                    None if irc => self.tell(
+                        id,
+                        &Event::Who {
+                            room: &key,
+                            nicks: &[],
+                        },
+                    ),
                     None => self.refuse(id, Refusal::NoSuchRoom(key)),
                 }
             }
@@ -497,6 +536,47 @@ impl Router {
                 let (users, rooms) = (self.members.len(), self.rooms.len());
                 self.tell(id, &Event::Lusers { users, rooms });
             }
+            Command::TagMsg { target, tags } => {
+                let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
+                    return;
+                };
+                if let Some(room) = target.strip_prefix('#') {
+                    let key = fold(room);
+                    if self
+                        .members
+                        .get(&id)
+                        .is_some_and(|m| m.rooms.contains(&key))
+                    {
+                        let name = self
+                            .rooms
+                            .get(&key)
+                            .map_or(room.to_owned(), |r| r.name.clone());
+                        let ev = Event::TagMsg {
+                            from: &from,
+                            room: Some(&name),
+                            tags: &tags,
+                        };
+                        let echo = self
+                            .members
+                            .get(&id)
+                            .is_some_and(|m| m.caps & caps::ECHO_MESSAGE != 0);
+                        self.fan_out(&key, &ev, (!echo).then_some(id));
+                    } else {
+                        self.refuse(id, Refusal::CannotSend(room.to_owned()));
+                    }
+                } else if let Some(&t) = self.nicks.get(&fold(&target)) {
+                    self.tell(
+                        t,
+                        &Event::TagMsg {
+                            from: &from,
+                            room: None,
+                            tags: &tags,
+                        },
+                    );
+                } else {
+                    self.refuse(id, Refusal::NoSuchNick(target));
+                }
+            }
             Command::SetCaps(caps) => {
                 if let Some(m) = self.members.get_mut(&id) {
                     m.caps = caps;
@@ -505,7 +585,16 @@ impl Router {
             Command::Help => self.tell(id, &Event::Info(crate::plain::HELP)),
             Command::Quit(reason) => {
                 let reason = reason.unwrap_or_else(|| "quit".into());
-                self.remove(id, &reason, Some("bye"));
+                let irc = self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| m.proto == Protocol::Irc);
+                let farewell = if irc {
+                    reason.clone()
+                } else {
+                    "bye".to_owned()
+                };
+                self.remove(id, &reason, Some(&farewell));
             }
         }
     }
@@ -518,12 +607,21 @@ impl Router {
         };
         let multi = caps & caps::MULTI_PREFIX != 0;
         let full = caps & caps::USERHOST_IN_NAMES != 0;
+        // Plain clients have no room operator commands, so no prefixes either.
+        let prefixed = self
+            .members
+            .get(&id)
+            .is_some_and(|m| m.proto == Protocol::Irc);
         let nicks: Vec<String> = room
             .members
             .iter()
             .filter_map(|&mid| {
                 let m = self.members.get(&mid)?;
-                let prefix = room.prefix(mid, multi);
+                let prefix = if prefixed {
+                    room.prefix(mid, multi)
+                } else {
+                    ""
+                };
                 Some(if full {
                     format!("{prefix}{}!{}@{}", m.who.nick, m.who.user, m.who.host)
                 } else {
@@ -836,7 +934,10 @@ impl Router {
 
     fn say_privately(&mut self, id: ClientId, to: &str, text: &str, action: bool, notice: bool) {
         let Some(&target) = self.nicks.get(&fold(to)) else {
-            return self.refuse(id, Refusal::NoSuchNick(to.to_owned()));
+            if !notice {
+                self.refuse(id, Refusal::NoSuchNick(to.to_owned()));
+            }
+            return;
         };
         let Some(m) = self.members.get_mut(&id) else {
             return;
@@ -917,6 +1018,7 @@ impl Router {
         if let Some(m) = self.members.get_mut(&id) {
             m.who.nick = new.to_owned();
             m.nick_key = new_key;
+            m.outbox.set_nick(new);
         }
         self.tell_all(&audience, &Event::Renamed { who: &old, new });
     }
@@ -1057,17 +1159,25 @@ impl Router {
                 self.counters.slow_consumers += 1;
                 tracing::info!(client = id, "disconnecting slow consumer");
                 let reason = "slow consumer: too much unread output";
-                self.remove(id, reason, Some(reason));
+                if let Some(m) = self.members.get(&id) {
+                    m.outbox.abort();
+                }
+                self.remove(id, reason, None);
             }
         }
     }
 
-    fn push(&mut self, id: ClientId, outbox: &Outbox, bytes: Bytes) {
+    fn push(&mut self, id: ClientId, outbox: &Arc<Outbox>, bytes: Bytes) {
         if bytes.is_empty() {
             return; // nothing to say to this protocol
         }
-        match outbox.push(bytes) {
-            Ok(()) => self.counters.deliveries += 1,
+        match outbox.push_deferred(bytes) {
+            Ok(became_busy) => {
+                self.counters.deliveries += 1;
+                if became_busy {
+                    self.dirty.push(outbox.clone());
+                }
+            }
             Err(PushError::Full) => self.doomed.push(id),
             Err(PushError::Closed) => {}
         }
@@ -1121,8 +1231,13 @@ impl Router {
                 continue;
             }
             // Inline push: this loop is the hot path, and `room` borrows `self.rooms`.
-            match m.outbox.push(bytes) {
-                Ok(()) => self.counters.deliveries += 1,
+            match m.outbox.push_deferred(bytes) {
+                Ok(became_busy) => {
+                    self.counters.deliveries += 1;
+                    if became_busy {
+                        self.dirty.push(m.outbox.clone());
+                    }
+                }
                 Err(PushError::Full) => self.doomed.push(id),
                 Err(PushError::Closed) => {}
             }
@@ -1199,6 +1314,8 @@ impl Member {
                 .map(|r| r.name.as_str()),
             caps: self.caps,
             server,
+            user: &self.who.user,
+            host: &self.who.host,
         }
     }
 }

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -343,8 +344,27 @@ struct Stream {
 #[derive(Default)]
 struct StreamState {
     lines: Vec<String>,
+    /// When each line of `lines` was read.
+    at: Vec<Instant>,
     /// The pipe reached end of file: no more lines will come.
     closed: bool,
+    /// Prompts seen (see [`Proc::spawn_prompted`]); always 0 for other streams.
+    prompts: usize,
+    /// Counts every change (line, prompt, end of output), for [`Stream::wait_change`].
+    generation: u64,
+}
+
+impl StreamState {
+    fn push(&mut self, line: String) {
+        self.lines.push(line);
+        self.at.push(Instant::now());
+        self.generation += 1;
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.generation += 1;
+    }
 }
 
 impl Stream {
@@ -363,10 +383,59 @@ impl Stream {
                     buf.pop();
                 }
                 let line = String::from_utf8_lossy(&buf).into_owned();
-                stream.lock().lines.push(line);
+                stream.lock().push(line);
                 stream.changed.notify_all();
             }
-            stream.lock().closed = true;
+            stream.lock().close();
+            stream.changed.notify_all();
+        });
+    }
+
+    /// Like [`Stream::spawn_reader`], but also counts occurrences of `prompt`, which a program
+    /// writes without a newline before it waits for input (Python's `input(prompt)`): the count
+    /// goes up as soon as the prompt is written, not when the line is finished.
+    fn spawn_prompt_reader(self: &Arc<Self>, mut pipe: impl Read + Send + 'static, prompt: &str) {
+        let stream = Arc::clone(self);
+        let prompt = prompt.as_bytes().to_vec();
+        thread::spawn(move || {
+            let count = |hay: &[u8]| hay.windows(prompt.len()).filter(|w| *w == prompt).count();
+            let mut partial: Vec<u8> = Vec::new();
+            // Prompts already counted in `partial`.
+            let mut counted = 0;
+            let mut chunk = vec![0u8; 8192];
+            loop {
+                let n = match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                partial.extend_from_slice(&chunk[..n]);
+                let mut state = stream.lock();
+                while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
+                    let mut line: Vec<u8> = partial.drain(..=pos).collect();
+                    state.prompts += count(&line) - counted;
+                    counted = 0;
+                    while matches!(line.last(), Some(b'\n' | b'\r')) {
+                        line.pop();
+                    }
+                    state.push(String::from_utf8_lossy(&line).into_owned());
+                }
+                let total = count(&partial);
+                if total > counted {
+                    state.prompts += total - counted;
+                    state.generation += 1;
+                    counted = total;
+                }
+                drop(state);
+                stream.changed.notify_all();
+            }
+            let mut state = stream.lock();
+            if !partial.is_empty() {
+                state.push(String::from_utf8_lossy(&partial).into_owned());
+            }
+            state.close();
+            drop(state);
             stream.changed.notify_all();
         });
     }
@@ -377,6 +446,24 @@ impl Stream {
 
     fn lines(&self) -> Vec<String> {
         self.lock().lines.clone()
+    }
+
+    /// Waits until the stream's generation differs from `seen`; false on timeout.
+    fn wait_change(&self, seen: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while state.generation == seen {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
     }
 
     /// Waits until a line at index `from` or later satisfies `pred` and returns its index;
@@ -445,7 +532,17 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `cmd` with all three standard streams piped.
-    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+    pub fn spawn(name: &str, cmd: Command) -> Proc {
+        Self::spawn_with(name, cmd, None)
+    }
+
+    /// Like [`Proc::spawn`], for a program that writes `prompt` (without a newline) each time
+    /// it waits for a line of input: [`Proc::prompts`] counts them as they are written.
+    pub fn spawn_prompted(name: &str, cmd: Command, prompt: &str) -> Proc {
+        Self::spawn_with(name, cmd, Some(prompt))
+    }
+
+    fn spawn_with(name: &str, mut cmd: Command, prompt: Option<&str>) -> Proc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -454,7 +551,11 @@ impl Proc {
             .unwrap_or_else(|err| panic!("cannot start {name} ({cmd:?}): {err}"));
         let stdout = Arc::new(Stream::default());
         let stderr = Arc::new(Stream::default());
-        stdout.spawn_reader(child.stdout.take().expect("piped stdout"));
+        let out = child.stdout.take().expect("piped stdout");
+        match prompt {
+            Some(prompt) => stdout.spawn_prompt_reader(out, prompt),
+            None => stdout.spawn_reader(out),
+        }
         stderr.spawn_reader(child.stderr.take().expect("piped stderr"));
         Proc {
             name: name.to_owned(),
@@ -581,6 +682,42 @@ impl Proc {
         self.stdout.lines()
     }
 
+    /// All stdout lines so far, each with the time it was read.
+    pub fn timed_lines(&self) -> Vec<(Instant, String)> {
+        let state = self.stdout.lock();
+        state
+            .at
+            .iter()
+            .copied()
+            .zip(state.lines.iter().cloned())
+            .collect()
+    }
+
+    /// The first stdout line so far (consumed or not) satisfying `pred`; does not wait.
+    pub fn find_line(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        self.stdout.lock().lines.iter().find(|l| pred(l)).cloned()
+    }
+
+    /// How many prompts the process has written (only for [`Proc::spawn_prompted`]).
+    pub fn prompts(&self) -> usize {
+        self.stdout.lock().prompts
+    }
+
+    /// A counter that changes whenever stdout gets a line or a prompt, or ends.
+    pub fn stdout_generation(&self) -> u64 {
+        self.stdout.lock().generation
+    }
+
+    /// Waits until [`Proc::stdout_generation`] differs from `seen`; false on timeout.
+    pub fn wait_stdout_change(&self, seen: u64, timeout: Duration) -> bool {
+        self.stdout.wait_change(seen, timeout)
+    }
+
+    /// Whether stdout has ended.
+    pub fn stdout_closed(&self) -> bool {
+        self.stdout.lock().closed
+    }
+
     /// All stderr lines so far.
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.lines()
@@ -702,6 +839,193 @@ impl Drop for Proc {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw TCP clients (like nc) over loopback
+// ---------------------------------------------------------------------------------------------
+
+/// A command running one of the seed's Python programs with `args` in the current network
+/// namespace (only for programs that use no multicast, such as the hub clients), unbuffered
+/// and in UTF-8.
+pub fn seed_cmd(program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-u").arg(seed_dir().join(program)).args(args);
+    cmd.env("PYTHONIOENCODING", "utf-8");
+    cmd
+}
+
+/// A TCP connection to 127.0.0.1 from the test itself, like `nc`: a reader thread collects the
+/// lines it receives, so a test can wait for a line with a timeout.
+pub struct Raw {
+    /// Names the client in failure messages.
+    name: String,
+    stream: TcpStream,
+    lines: Arc<Stream>,
+    /// Index of the first line not yet consumed by [`Raw::expect_line`].
+    cursor: usize,
+}
+
+impl Raw {
+    /// Connects to 127.0.0.1:`port`, panicking if that fails.
+    #[track_caller]
+    pub fn connect(name: &str, port: u16) -> Raw {
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .unwrap_or_else(|err| panic!("{name}: cannot connect to 127.0.0.1:{port}: {err}"));
+        let lines = Arc::new(Stream::default());
+        lines.spawn_reader(stream.try_clone().expect("clone a TcpStream"));
+        Raw {
+            name: name.to_owned(),
+            stream,
+            lines,
+            cursor: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("local address")
+    }
+
+    /// Everything received so far, for failure messages.
+    pub fn dump(&self) -> String {
+        let mut s = format!("--- {} received ---\n", self.name);
+        for line in self.lines.lines() {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "--- {} end{} ---",
+            self.name,
+            if self.lines.lock().closed {
+                " (connection closed)"
+            } else {
+                ""
+            }
+        ));
+        s
+    }
+
+    /// Sends raw bytes.
+    #[track_caller]
+    pub fn send(&mut self, bytes: &[u8]) {
+        if let Err(err) = self.stream.write_all(bytes) {
+            panic!("{}: cannot send ({err})\n{}", self.name, self.dump());
+        }
+    }
+
+    /// Sends `line` and a newline.
+    #[track_caller]
+    pub fn send_line(&mut self, line: &str) {
+        self.send(format!("{line}\n").as_bytes());
+    }
+
+    /// Closes the sending direction (the peer reads end of file).
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Waits for the next received line satisfying `pred`, skipping others, and returns it;
+    /// later calls look only after it. Panics with everything received if none comes within
+    /// `timeout`.
+    #[track_caller]
+    pub fn expect_line(&mut self, mut pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
+        match self.lines.wait_for(self.cursor, &mut pred, timeout) {
+            Some(i) => {
+                self.cursor = i + 1;
+                self.lines.lock().lines[i].clone()
+            }
+            None => panic!(
+                "{}: no expected line within {timeout:?} (after line {}){}\n{}",
+                self.name,
+                self.cursor,
+                if self.lines.lock().closed {
+                    " and the connection has closed"
+                } else {
+                    ""
+                },
+                self.dump()
+            ),
+        }
+    }
+
+    /// Waits for the exact line `line` (see [`Raw::expect_line`]).
+    #[track_caller]
+    pub fn expect(&mut self, line: &str) -> String {
+        match self
+            .lines
+            .wait_for(self.cursor, &mut |l| l == line, LINE_TIMEOUT)
+        {
+            Some(i) => {
+                self.cursor = i + 1;
+                line.to_owned()
+            }
+            None => panic!(
+                "{}: expected the line {line:?} within {LINE_TIMEOUT:?} (after line {})\n{}",
+                self.name,
+                self.cursor,
+                self.dump()
+            ),
+        }
+    }
+
+    /// Waits for the very next line and asserts it is `line`.
+    #[track_caller]
+    pub fn expect_next(&mut self, line: &str) {
+        let got = self.expect_line(|_| true, LINE_TIMEOUT);
+        assert_eq!(
+            got,
+            line,
+            "{}: unexpected line {}\n{}",
+            self.name,
+            self.cursor - 1,
+            self.dump()
+        );
+    }
+
+    /// Whether any line so far (consumed or not) satisfies `pred`; does not wait.
+    pub fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.lines.lock().lines.iter().any(|l| pred(l))
+    }
+
+    /// Panics if any line after the cursor satisfies `pred` within `period`.
+    #[track_caller]
+    pub fn assert_no_line_for(&self, mut pred: impl FnMut(&str) -> bool, period: Duration) {
+        if let Some(i) = self.lines.wait_for(self.cursor, &mut pred, period) {
+            panic!(
+                "{}: unexpected line {:?}\n{}",
+                self.name,
+                self.lines.lock().lines[i],
+                self.dump()
+            );
+        }
+    }
+
+    /// All lines received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lines()
+    }
+
+    /// Waits until the hub closes the connection (end of stream), for at most `timeout`.
+    #[track_caller]
+    pub fn expect_closed(&self, timeout: Duration) {
+        assert!(
+            self.lines.wait_closed(timeout),
+            "{}: the connection was not closed within {timeout:?}\n{}",
+            self.name,
+            self.dump()
+        );
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        // Ends the reader thread too: its clone of the socket reads end of file.
+        let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
 

@@ -51,18 +51,20 @@ fn quiet_logs(cmd: &mut Command) {
     cmd.env_remove("RUST_LOG");
 }
 
-/// The seed's Python programs (`sender.py`, `receiver.py`): `OBROL_SEED_DIR`, or else
-/// `../shared/seed` beside the repository.
+/// The seed's Python programs (`sender.py`, `receiver.py`, `client.py`, ...): `OBROL_SEED_DIR`,
+/// else `../shared/seed` beside the repository, else the copy in the repository's `seed/`.
 pub fn seed_dir() -> PathBuf {
+    let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed"));
+    let copy = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../seed"));
     let dir = match std::env::var_os("OBROL_SEED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed")),
+        None if beside.join("sender.py").is_file() => beside,
+        None => copy,
     };
     for program in ["sender.py", "receiver.py"] {
         assert!(
             dir.join(program).is_file(),
-            "the seed program {program} is not in {}: the tests expect the seed directory at \
-             ../shared/seed beside the repository, or set OBROL_SEED_DIR to it",
+            "the seed program {program} is not in {}: set OBROL_SEED_DIR to the seed directory",
             dir.display()
         );
     }

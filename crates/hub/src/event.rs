@@ -32,7 +32,11 @@ pub enum Command {
         notice: bool,
     },
     Nick(String),
-    Join(String),
+    /// Join a room; `key` for rooms with `+k`.
+    Join {
+        room: String,
+        key: Option<String>,
+    },
     /// Leave a room, or the current room when `None`.
     Part {
         room: Option<String>,
@@ -76,6 +80,21 @@ pub enum Command {
         room: String,
     },
     Lusers,
+    /// `OPER name password`.
+    Oper {
+        name: String,
+        password: String,
+    },
+    /// `KILL nick reason` (operators only).
+    Kill {
+        nick: String,
+        reason: String,
+    },
+    /// `WALLOPS text` (operators only).
+    Wallops(String),
+    Whowas(String),
+    /// IRCv3 `SETNAME`: change one's real name.
+    SetName(String),
     /// IRCv3 capabilities changed after registration (bit set, see `irc::caps`).
     SetCaps(u32),
     /// IRCv3 `TAGMSG`: client-only tags (`+typing` and the like) for a room or nick.
@@ -115,6 +134,8 @@ pub struct WhoisInfo {
     pub away: Option<String>,
     pub idle_secs: u64,
     pub signon: u64,
+    /// A server operator.
+    pub oper: bool,
 }
 
 /// Errors a client is told about; the connection stays open.
@@ -136,6 +157,13 @@ pub enum Refusal {
     AlreadyInRoom { nick: String, room: String },
     UnknownMode(char),
     UsersDontMatch,
+    BannedFromRoom(String),
+    InviteOnly(String),
+    BadKey(String),
+    RoomFull(String),
+    NoPrivileges,
+    PasswordMismatch,
+    KeySet(String),
     LineTooLong(usize),
     InvalidUtf8,
 }
@@ -165,6 +193,13 @@ impl std::fmt::Display for Refusal {
             Refusal::AlreadyInRoom { nick, room } => write!(f, "{nick} is already in {room}"),
             Refusal::UnknownMode(c) => write!(f, "unknown mode: {c}"),
             Refusal::UsersDontMatch => write!(f, "you cannot change another user's modes"),
+            Refusal::BannedFromRoom(r) => write!(f, "you are banned from {r}"),
+            Refusal::InviteOnly(r) => write!(f, "{r} is invite-only"),
+            Refusal::BadKey(r) => write!(f, "{r} needs the right key"),
+            Refusal::RoomFull(r) => write!(f, "{r} is full"),
+            Refusal::NoPrivileges => write!(f, "you are not a server operator"),
+            Refusal::PasswordMismatch => write!(f, "wrong operator name or password"),
+            Refusal::KeySet(r) => write!(f, "{r} already has a key"),
         }
     }
 }
@@ -198,6 +233,8 @@ pub enum Event<'a> {
     Joined {
         who: &'a Identity,
         room: &'a str,
+        /// For IRCv3 `extended-join`.
+        realname: &'a str,
     },
     Parted {
         who: &'a Identity,
@@ -280,6 +317,39 @@ pub enum Event<'a> {
     Lusers {
         users: usize,
         rooms: usize,
+    },
+    /// Ban list of a room (`MODE #room b`).
+    BanList {
+        room: &'a str,
+        masks: &'a [String],
+    },
+    /// OPER succeeded.
+    YoureOper,
+    /// A WALLOPS message.
+    Wallops {
+        from: &'a Identity,
+        text: &'a str,
+    },
+    /// `WHOWAS` answer: (nick, user, host, realname) entries, newest first.
+    Whowas {
+        nick: &'a str,
+        entries: &'a [(String, String, String, String)],
+    },
+    /// Someone's away state changed (IRCv3 `away-notify`).
+    AwayChanged {
+        who: &'a Identity,
+        message: Option<&'a str>,
+    },
+    /// Someone's real name changed (IRCv3 `setname`).
+    RealnameChanged {
+        who: &'a Identity,
+        realname: &'a str,
+    },
+    /// Someone in a room was invited (IRCv3 `invite-notify`).
+    InviteNotice {
+        by: &'a Identity,
+        nick: &'a str,
+        room: &'a str,
     },
     /// A message from the server or its operator.
     ServerNotice(&'a str),

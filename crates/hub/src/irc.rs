@@ -25,14 +25,25 @@ pub mod caps {
     pub const SERVER_TIME: u32 = 1 << 3;
     pub const MESSAGE_TAGS: u32 = 1 << 4;
     pub const USERHOST_IN_NAMES: u32 = 1 << 5;
+    pub const AWAY_NOTIFY: u32 = 1 << 6;
+    pub const EXTENDED_JOIN: u32 = 1 << 7;
+    /// Acknowledged truthfully: the hub has no accounts yet, so no message carries the tag.
+    pub const ACCOUNT_TAG: u32 = 1 << 8;
+    pub const SETNAME: u32 = 1 << 9;
+    pub const INVITE_NOTIFY: u32 = 1 << 10;
 
     /// Name and bit of every capability the hub supports.
-    pub const ALL: [(&str, u32); 6] = [
+    pub const ALL: [(&str, u32); 11] = [
+        ("account-tag", ACCOUNT_TAG),
+        ("away-notify", AWAY_NOTIFY),
         ("cap-notify", CAP_NOTIFY),
         ("echo-message", ECHO_MESSAGE),
+        ("extended-join", EXTENDED_JOIN),
+        ("invite-notify", INVITE_NOTIFY),
         ("message-tags", MESSAGE_TAGS),
         ("multi-prefix", MULTI_PREFIX),
         ("server-time", SERVER_TIME),
+        ("setname", SETNAME),
         ("userhost-in-names", USERHOST_IN_NAMES),
     ];
 
@@ -56,6 +67,7 @@ pub const CHANNELLEN: usize = obrol_wire::plain::MAX_ROOM + 1;
 pub const TOPICLEN: usize = 390;
 pub const AWAYLEN: usize = 200;
 pub const KICKLEN: usize = 255;
+pub const REALNAMELEN: usize = 100;
 /// Most targets in one PRIVMSG/NOTICE.
 pub const MAX_TARGETS: usize = 4;
 /// Longest IRC input line: 512 bytes of message plus 8191 of tags (see `obrol_wire::irc`).
@@ -328,10 +340,13 @@ impl Session {
                 if p[0] == "0" {
                     Command::PartAll
                 } else {
+                    let mut keys = p.get(1).map(|k| k.split(',')).into_iter().flatten();
                     for chan in p[0].split(',') {
+                        let key = keys.next().filter(|k| !k.is_empty()).map(str::to_owned);
                         match chan.strip_prefix('#') {
                             Some(room) if obrol_wire::plain::valid_room(room) => {
-                                link.command(Command::Join(room.to_owned())).await;
+                                let room = room.to_owned();
+                                link.command(Command::Join { room, key }).await;
                             }
                             _ => link.reply(numeric(
                                 srv,
@@ -473,19 +488,7 @@ impl Session {
                 if !need(1) {
                     return Flow::Continue;
                 }
-                link.reply(numeric(
-                    srv,
-                    "406",
-                    &me,
-                    &format!("{} :There was no such nickname", p[0]),
-                ));
-                link.reply(numeric(
-                    srv,
-                    "369",
-                    &me,
-                    &format!("{} :End of WHOWAS", p[0]),
-                ));
-                return Flow::Continue;
+                Command::Whowas(p[0].clone())
             }
             "ISON" => {
                 if !need(1) {
@@ -518,20 +521,14 @@ impl Session {
                         match c {
                             '+' => adding = true,
                             '-' => adding = false,
-                            'o' | 'v' => changes.push((adding, c, args.next())),
-                            // A ban-list query: the hub keeps no ban list yet.
-                            'b' => {
-                                link.reply(numeric(
-                                    srv,
-                                    "368",
-                                    &me,
-                                    &format!("{} :End of channel ban list", p[0]),
-                                ));
-                            }
+                            // Modes with a parameter (CHANMODES=b,k,l,... and PREFIX=(ov)):
+                            // `l` takes one only when set.
+                            'o' | 'v' | 'b' | 'k' => changes.push((adding, c, args.next())),
+                            'l' if adding => changes.push((adding, c, args.next())),
                             other => changes.push((adding, other, None)),
                         }
                     }
-                    if modes.contains('b') && changes.is_empty() {
+                    if changes.is_empty() && !modes.is_empty() {
                         return Flow::Continue;
                     }
                     Command::RoomMode {
@@ -587,6 +584,40 @@ impl Session {
                 }
             }
             "LUSERS" => Command::Lusers,
+            "OPER" => {
+                if !need(2) {
+                    return Flow::Continue;
+                }
+                Command::Oper {
+                    name: p[0].clone(),
+                    password: p[1].clone(),
+                }
+            }
+            "KILL" => {
+                if !need(2) {
+                    return Flow::Continue;
+                }
+                Command::Kill {
+                    nick: p[0].clone(),
+                    reason: p[1].clone(),
+                }
+            }
+            "WALLOPS" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                Command::Wallops(p[0].clone())
+            }
+            "SETNAME" => {
+                if !need(1) {
+                    return Flow::Continue;
+                }
+                if self.caps & caps::SETNAME == 0 {
+                    link.reply(numeric(srv, "421", &me, "SETNAME :Unknown command"));
+                    return Flow::Continue;
+                }
+                Command::SetName(p[0].chars().take(REALNAMELEN).collect())
+            }
             "TAGMSG" => {
                 if !need(1) {
                     return Flow::Continue;
@@ -849,10 +880,10 @@ fn motd_lines(srv: &str, nick: &str, motd: &str) -> Vec<String> {
 
 fn isupport(srv: &str, nick: &str) -> Vec<String> {
     let tokens = format!(
-        "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=,,,nt CHANNELLEN={CHANNELLEN} \
-         CHANTYPES=# KICKLEN={KICKLEN} MODES=4 NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
+        "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=b,k,l,imnst CHANNELLEN={CHANNELLEN} \
+         CHANTYPES=# KICKLEN={KICKLEN} MAXLIST=b:100 MODES=4 NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
          TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
-         TOPICLEN={TOPICLEN} USERLEN=10"
+         TOPICLEN={TOPICLEN} USERLEN=10 NAMELEN={REALNAMELEN}"
     );
     // At most 13 tokens per line (RFC 2812 allows 15 parameters: nick, tokens, trailing).
     let tokens: Vec<&str> = tokens.split_whitespace().collect();
@@ -929,7 +960,11 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 &format!(":Your host is {srv}, running version {VERSION}"),
             );
             num(&mut s, "003", ":This server was created when it started");
-            num(&mut s, "004", &format!("{srv} {VERSION} i ntov ov"));
+            num(
+                &mut s,
+                "004",
+                &format!("{srv} {VERSION} iow biklmnostv bklov"),
+            );
             for line in isupport(srv, me) {
                 s.push_str(&line);
             }
@@ -978,9 +1013,63 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 };
             }
         }
-        Event::Joined { who, room } => {
+        Event::Joined {
+            who,
+            room,
+            realname,
+        } => {
             tag(&mut s);
-            let _ = write!(s, ":{} JOIN #{room}\r\n", source(who));
+            let _ = if view.caps & caps::EXTENDED_JOIN != 0 {
+                // No accounts yet: the account name is `*`.
+                write!(s, ":{} JOIN #{room} * :{realname}\r\n", source(who))
+            } else {
+                write!(s, ":{} JOIN #{room}\r\n", source(who))
+            };
+        }
+        Event::BanList { room, masks } => {
+            for m in masks {
+                num(&mut s, "367", &format!("#{room} {m}"));
+            }
+            num(&mut s, "368", &format!("#{room} :End of channel ban list"));
+        }
+        Event::YoureOper => num(&mut s, "381", ":You are now an IRC operator"),
+        Event::Wallops { from, text } => {
+            let _ = write!(s, ":{} WALLOPS :{text}\r\n", source(from));
+        }
+        Event::Whowas { nick, entries } => {
+            if entries.is_empty() {
+                num(
+                    &mut s,
+                    "406",
+                    &format!("{nick} :There was no such nickname"),
+                );
+            }
+            for (n, u, h, r) in entries.iter() {
+                num(&mut s, "314", &format!("{n} {u} {h} * :{r}"));
+                num(&mut s, "312", &format!("{n} {srv} :obrol hub"));
+            }
+            num(&mut s, "369", &format!("{nick} :End of WHOWAS"));
+        }
+        Event::AwayChanged { who, message } => {
+            if view.caps & caps::AWAY_NOTIFY != 0 {
+                tag(&mut s);
+                let _ = match message {
+                    Some(m) => write!(s, ":{} AWAY :{m}\r\n", source(who)),
+                    None => write!(s, ":{} AWAY\r\n", source(who)),
+                };
+            }
+        }
+        Event::RealnameChanged { who, realname } => {
+            if view.caps & caps::SETNAME != 0 {
+                tag(&mut s);
+                let _ = write!(s, ":{} SETNAME :{realname}\r\n", source(who));
+            }
+        }
+        Event::InviteNotice { by, nick, room } => {
+            if view.caps & caps::INVITE_NOTIFY != 0 {
+                tag(&mut s);
+                let _ = write!(s, ":{} INVITE {nick} #{room}\r\n", source(by));
+            }
         }
         Event::Parted { who, room, reason } => {
             tag(&mut s);
@@ -1071,6 +1160,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 num(&mut s, "319", &format!("{n} :{}", chans.join(" ")));
             }
             num(&mut s, "312", &format!("{n} {srv} :obrol hub"));
+            if w.oper {
+                num(&mut s, "313", &format!("{n} :is an IRC operator"));
+            }
             if let Some(a) = &w.away {
                 num(&mut s, "301", &format!("{n} :{a}"));
             }
@@ -1194,6 +1286,16 @@ fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
         }
         Refusal::UnknownMode(c) => ("472", format!("{c} :is unknown mode char to me")),
         Refusal::UsersDontMatch => ("502", ":Cant change mode for other users".to_owned()),
+        Refusal::BannedFromRoom(r) => ("474", format!("#{r} :Cannot join channel (+b)")),
+        Refusal::InviteOnly(r) => ("473", format!("#{r} :Cannot join channel (+i)")),
+        Refusal::BadKey(r) => ("475", format!("#{r} :Cannot join channel (+k)")),
+        Refusal::RoomFull(r) => ("471", format!("#{r} :Cannot join channel (+l)")),
+        Refusal::NoPrivileges => (
+            "481",
+            ":Permission Denied- You're not an IRC operator".to_owned(),
+        ),
+        Refusal::PasswordMismatch => ("464", ":Password incorrect".to_owned()),
+        Refusal::KeySet(r) => ("467", format!("#{r} :Channel key already set")),
     };
     s.push_str(&numeric(srv, code, me, &rest));
 }

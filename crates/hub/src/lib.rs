@@ -70,7 +70,7 @@ impl View<'static> {
 impl Protocol {
     /// Number of distinct renderings of one room event across all protocols (see
     /// [`Protocol::style`]).
-    pub const STYLES: usize = 6;
+    pub const STYLES: usize = 10;
 
     /// Which cached rendering of a room event a member gets: the same index means the same
     /// bytes. Plain clients see chat from rooms other than their current one prefixed with the
@@ -78,9 +78,11 @@ impl Protocol {
     pub fn style(self, in_current_room: bool, caps: u32) -> usize {
         match self {
             Protocol::Plain => usize::from(!in_current_room),
+            // Every capability that changes how a room event is written gets a bit here.
             Protocol::Irc => {
                 2 + usize::from(caps & irc::caps::SERVER_TIME != 0)
                     + 2 * usize::from(caps & irc::caps::MESSAGE_TAGS != 0)
+                    + 4 * usize::from(caps & irc::caps::EXTENDED_JOIN != 0)
             }
         }
     }
@@ -119,6 +121,8 @@ pub struct Settings {
     pub sniff_wait: Duration,
     /// Longest a message waits in an outbox before its writer is woken (write coalescing).
     pub flush_interval: Duration,
+    /// Server operators for IRC `OPER`: (name, password).
+    pub opers: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -135,6 +139,7 @@ impl Settings {
             shutdown_grace: Duration::from_millis(1500),
             sniff_wait: Duration::from_millis(300),
             flush_interval: Duration::from_millis(1),
+            opers: Vec::new(),
         }
     }
 }

@@ -33,7 +33,10 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
             action: true,
         },
         Typed::Nick(n) => Command::Nick(n.to_owned()),
-        Typed::Join(r) => Command::Join(r.trim_start_matches('#').to_owned()),
+        Typed::Join(r) => Command::Join {
+            room: r.trim_start_matches('#').to_owned(),
+            key: None,
+        },
         Typed::Part(r) => Command::Part {
             room: r.map(|r| r.trim_start_matches('#').to_owned()),
             reason: None,
@@ -95,7 +98,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
                 writeln!(s, "-> *{to}* {text}")
             }
         }
-        Event::Joined { who, room } => writeln!(s, "* {} joined {}", who.nick, room),
+        Event::Joined { who, room, .. } => writeln!(s, "* {} joined {}", who.nick, room),
         Event::Parted { who, room, reason } => match reason {
             Some(r) if !r.is_empty() => writeln!(s, "* {} left {} ({})", who.nick, room, r),
             _ => writeln!(s, "* {} left {}", who.nick, room),
@@ -187,8 +190,20 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         }
         Event::Inviting { nick, room } => writeln!(s, "* invited {nick} to {room}"),
         Event::Lusers { users, rooms } => writeln!(s, "* {users} users in {rooms} rooms"),
-        // Typing notifications and the like have no plain form.
-        Event::TagMsg { .. } => Ok(()),
+        // Typing notifications and IRCv3 notices have no plain form.
+        Event::TagMsg { .. }
+        | Event::AwayChanged { .. }
+        | Event::RealnameChanged { .. }
+        | Event::InviteNotice { .. } => Ok(()),
+        Event::BanList { room, masks } => {
+            writeln!(s, "* bans in {room}: {}", masks.join(" "))
+        }
+        Event::YoureOper => writeln!(s, "* you are now a server operator"),
+        Event::Wallops { from, text } => writeln!(s, "[wallops] <{}> {text}", from.nick),
+        Event::Whowas { nick, entries } => match entries.first() {
+            Some((n, u, h, _)) => writeln!(s, "* {n} was {u}@{h}"),
+            None => writeln!(s, "* there was no {nick}"),
+        },
     };
     Bytes::from(s)
 }
@@ -227,7 +242,8 @@ mod tests {
             &render(
                 &Event::Joined {
                     who: &who,
-                    room: "dev"
+                    room: "dev",
+                    realname: "Ani"
                 },
                 None
             )[..],
@@ -251,7 +267,13 @@ mod tests {
 
     #[test]
     fn parses_into_commands() {
-        assert_eq!(parse("/join #dev"), Ok(Command::Join("dev".into())));
+        assert_eq!(
+            parse("/join #dev"),
+            Ok(Command::Join {
+                room: "dev".into(),
+                key: None
+            })
+        );
         assert_eq!(parse("/frob"), Err(Refusal::UnknownCommand("frob".into())));
         assert_eq!(
             parse("/me waves"),

@@ -106,6 +106,10 @@ struct Member {
     signon: u64,
     /// Last time the member said something, for WHOIS idle time.
     last_spoke: Instant,
+    /// Server operator (after `OPER`): user mode `+o`.
+    oper: bool,
+    /// User mode `+w`: receives WALLOPS.
+    wallops: bool,
 }
 
 /// A room and its members.
@@ -124,10 +128,69 @@ struct Room {
     topic: Option<(String, String, u64)>,
     /// Mode `+t`: only operators set the topic.
     topic_ops_only: bool,
-    /// Mode `+n`: only members may send to the room. Always on for now; shown truthfully.
+    /// Mode `+n`: only members may send to the room. Always on: shown truthfully.
     no_external: bool,
     /// Unix seconds at creation.
     created: u64,
+    /// Mode `+k`.
+    key: Option<String>,
+    /// Mode `+l`.
+    limit: Option<usize>,
+    /// Mode `+i`, and who has been invited (consumed on join).
+    invite_only: bool,
+    invited: HashSet<ClientId>,
+    /// Mode `+m`: only operators and voiced members speak.
+    moderated: bool,
+    /// Mode `+s`: hidden from LIST, NAMES and WHOIS of non-members.
+    secret: bool,
+    /// Mode `+b` masks (`nick!user@host` with `*` and `?`), at most [`MAX_BANS`].
+    bans: Vec<String>,
+}
+
+/// Most ban masks per room (ISUPPORT `MAXLIST=b:100`).
+pub const MAX_BANS: usize = 100;
+
+/// Most nicks remembered for WHOWAS.
+const WHOWAS_LEN: usize = 1000;
+
+/// Whether `text` matches an IRC mask with `*` and `?` wildcards, ASCII case-insensitively.
+pub fn mask_matches(mask: &str, text: &str) -> bool {
+    let (m, t): (Vec<u8>, Vec<u8>) = (
+        mask.bytes().map(|b| b.to_ascii_lowercase()).collect(),
+        text.bytes().map(|b| b.to_ascii_lowercase()).collect(),
+    );
+    // Iterative wildcard match with backtracking to the last `*`.
+    let (mut mi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if mi < m.len() && (m[mi] == b'?' || m[mi] == t[ti]) {
+            mi += 1;
+            ti += 1;
+        } else if mi < m.len() && m[mi] == b'*' {
+            star = Some(mi);
+            mark = ti;
+            mi += 1;
+        } else if let Some(s) = star {
+            mi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while mi < m.len() && m[mi] == b'*' {
+        mi += 1;
+    }
+    mi == m.len()
+}
+
+/// Completes a ban mask: `nick` becomes `nick!*@*`, `user@host` becomes `*!user@host`.
+fn normalize_mask(mask: &str) -> String {
+    match (mask.contains('!'), mask.contains('@')) {
+        (true, true) => mask.to_owned(),
+        (false, true) => format!("*!{mask}"),
+        (true, false) => format!("{mask}@*"),
+        (false, false) => format!("{mask}!*@*"),
+    }
 }
 
 impl Room {
@@ -140,15 +203,45 @@ impl Room {
         }
     }
 
-    fn modes(&self) -> String {
+    /// The mode string; the key is shown only to members.
+    fn modes(&self, show_key: bool) -> String {
         let mut m = String::from("+");
-        if self.no_external {
-            m.push('n');
+        let mut args = Vec::new();
+        for (on, c) in [
+            (self.invite_only, 'i'),
+            (self.key.is_some(), 'k'),
+            (self.limit.is_some(), 'l'),
+            (self.moderated, 'm'),
+            (self.no_external, 'n'),
+            (self.secret, 's'),
+            (self.topic_ops_only, 't'),
+        ] {
+            if on {
+                m.push(c);
+            }
         }
-        if self.topic_ops_only {
-            m.push('t');
+        if let Some(k) = &self.key {
+            args.push(if show_key { k.clone() } else { "*".into() });
+        }
+        if let Some(l) = self.limit {
+            args.push(l.to_string());
+        }
+        for a in args {
+            m.push(' ');
+            m.push_str(&a);
         }
         m
+    }
+
+    fn banned(&self, who: &Identity) -> bool {
+        let full = format!("{}!{}@{}", who.nick, who.user, who.host);
+        self.bans.iter().any(|b| mask_matches(b, &full))
+    }
+
+    /// Whether `id` may speak here (`+m`, bans).
+    fn may_speak(&self, id: ClientId, who: &Identity) -> bool {
+        let privileged = self.ops.contains(&id) || self.voiced.contains(&id);
+        privileged || (!self.moderated && !self.banned(who))
     }
 }
 
@@ -179,6 +272,8 @@ pub struct Router {
     started: Instant,
     /// Set by [`Request::Shutdown`]: late arrivals are turned away.
     shutting_down: bool,
+    /// Recently used nicks for WHOWAS: (folded nick, nick, user, host, real name), oldest first.
+    whowas: std::collections::VecDeque<(String, String, String, String, String)>,
 }
 
 impl Router {
@@ -194,6 +289,7 @@ impl Router {
             counters: Counters::default(),
             started: Instant::now(),
             shutting_down: false,
+            whowas: std::collections::VecDeque::new(),
         }
     }
 
@@ -336,6 +432,8 @@ impl Router {
                 invisible: false,
                 signon: unix_now(),
                 last_spoke: Instant::now(),
+                oper: false,
+                wallops: false,
             },
         );
         self.counters.connects += 1;
@@ -353,7 +451,7 @@ impl Router {
         );
         // IRC clients choose their own channels; plain clients start in the lobby.
         if new.proto == Protocol::Plain {
-            self.join(id, &lobby);
+            self.join(id, &lobby, None);
         }
     }
 
@@ -396,12 +494,104 @@ impl Router {
                 }
             }
             Command::Nick(new) => self.rename(id, &new),
-            Command::Join(room) => {
+            Command::Join { room, key } => {
                 if !valid_room(&room) {
                     self.refuse(id, Refusal::BadRoom(room));
                 } else {
-                    self.join(id, &room);
+                    self.join(id, &room, key.as_deref());
                 }
+            }
+            Command::Oper { name, password } => {
+                let ok = self
+                    .settings
+                    .opers
+                    .iter()
+                    .any(|(n, p)| *n == name && *p == password);
+                if !ok {
+                    return self.refuse(id, Refusal::PasswordMismatch);
+                }
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.oper = true;
+                    let nick = m.who.nick.clone();
+                    self.tell(id, &Event::YoureOper);
+                    self.tell(
+                        id,
+                        &Event::UserModeChanged {
+                            nick: &nick,
+                            change: "+o",
+                        },
+                    );
+                }
+            }
+            Command::Kill { nick, reason } => {
+                if !self.members.get(&id).is_some_and(|m| m.oper) {
+                    return self.refuse(id, Refusal::NoPrivileges);
+                }
+                let Some(&target) = self.nicks.get(&fold(&nick)) else {
+                    return self.refuse(id, Refusal::NoSuchNick(nick));
+                };
+                let by = self
+                    .members
+                    .get(&id)
+                    .map_or_else(String::new, |m| m.who.nick.clone());
+                let why = format!("Killed ({by} ({reason}))");
+                self.remove(target, &why, Some(&why));
+            }
+            Command::Wallops(text) => {
+                let Some(from) = self
+                    .members
+                    .get(&id)
+                    .filter(|m| m.oper)
+                    .map(|m| m.who.clone())
+                else {
+                    return self.refuse(id, Refusal::NoPrivileges);
+                };
+                let ids: Vec<ClientId> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.wallops || m.oper)
+                    .map(|(&k, _)| k)
+                    .collect();
+                self.tell_all(
+                    &ids,
+                    &Event::Wallops {
+                        from: &from,
+                        text: &text,
+                    },
+                );
+            }
+            Command::Whowas(nick) => {
+                let key = fold(&nick);
+                let entries: Vec<(String, String, String, String)> = self
+                    .whowas
+                    .iter()
+                    .rev()
+                    .filter(|(k, ..)| *k == key)
+                    .map(|(_, n, u, h, r)| (n.clone(), u.clone(), h.clone(), r.clone()))
+                    .take(10)
+                    .collect();
+                self.tell(
+                    id,
+                    &Event::Whowas {
+                        nick: &nick,
+                        entries: &entries,
+                    },
+                );
+            }
+            Command::SetName(realname) => {
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                m.realname = realname.clone();
+                let who = m.who.clone();
+                let audience = self.audience(id, caps::SETNAME);
+                self.tell_all(
+                    &audience,
+                    &Event::RealnameChanged {
+                        who: &who,
+                        realname: &realname,
+                    },
+                );
             }
             Command::Part { room, reason } => {
                 let key = match room {
@@ -417,6 +607,7 @@ impl Router {
                 let mut list: Vec<RoomInfo> = self
                     .rooms
                     .values()
+                    .filter(|r| !r.secret || r.members.contains(&id))
                     .map(|r| RoomInfo {
                         name: r.name.clone(),
                         members: r.members.len(),
@@ -489,10 +680,16 @@ impl Router {
             Command::Away(message) => {
                 let away = message.filter(|m| !m.is_empty());
                 let now_away = away.is_some();
-                if let Some(m) = self.members.get_mut(&id) {
-                    m.away = away;
-                }
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                m.away = away.clone();
+                let who = m.who.clone();
                 self.tell(id, &Event::AwayStatus(now_away));
+                let mut audience = self.audience(id, caps::AWAY_NOTIFY);
+                audience.retain(|&a| a != id);
+                let message = away.as_deref();
+                self.tell_all(&audience, &Event::AwayChanged { who: &who, message });
             }
             Command::RoomMode { room, changes } => self.room_mode(id, &room, changes),
             Command::UserMode { nick, changes } => {
@@ -503,21 +700,36 @@ impl Router {
                     return self.refuse(id, Refusal::UsersDontMatch);
                 }
                 let mut applied = String::new();
+                let mut unknown = None;
                 for (adding, mode) in changes {
-                    match mode {
-                        'i' if m.invisible != adding => {
-                            m.invisible = adding;
-                            applied.push(if adding { '+' } else { '-' });
-                            applied.push('i');
-                        }
-                        'i' => {}
+                    let flag = match mode {
+                        'i' => &mut m.invisible,
+                        'w' => &mut m.wallops,
+                        // Operator status is granted by OPER only, but may be dropped.
+                        'o' if !adding => &mut m.oper,
+                        'o' => continue,
                         other => {
-                            return self.refuse(id, Refusal::UnknownMode(other));
+                            unknown = Some(other);
+                            continue;
                         }
+                    };
+                    if *flag != adding {
+                        *flag = adding;
+                        applied.push(if adding { '+' } else { '-' });
+                        applied.push(mode);
                     }
                 }
                 let nick = m.who.nick.clone();
-                let modes = if m.invisible { "+i" } else { "+" };
+                let mut modes = String::from("+");
+                for (on, c) in [(m.invisible, 'i'), (m.oper, 'o'), (m.wallops, 'w')] {
+                    if on {
+                        modes.push(c);
+                    }
+                }
+                if let Some(c) = unknown {
+                    self.refuse(id, Refusal::UnknownMode(c));
+                }
+                let modes = modes.as_str();
                 if applied.is_empty() {
                     self.tell(id, &Event::UserModes(modes));
                 } else {
@@ -599,6 +811,36 @@ impl Router {
         }
     }
 
+    /// `id` and everyone sharing a room with it who negotiated capability `cap`.
+    fn audience(&self, id: ClientId, cap: u32) -> Vec<ClientId> {
+        let mut ids = vec![id];
+        if let Some(m) = self.members.get(&id) {
+            for key in &m.rooms {
+                if let Some(r) = self.rooms.get(key) {
+                    ids.extend(&r.members);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.retain(|i| self.members.get(i).is_some_and(|m| m.caps & cap != 0));
+        ids
+    }
+
+    /// Remembers a nick for WHOWAS.
+    fn remember(&mut self, who: &Identity, realname: &str) {
+        if self.whowas.len() >= WHOWAS_LEN {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back((
+            fold(&who.nick),
+            who.nick.clone(),
+            who.user.clone(),
+            who.host.clone(),
+            realname.to_owned(),
+        ));
+    }
+
     /// Sends a room's member list (IRC `NAMES`) to `id`, prefixed as its capabilities ask.
     fn names(&mut self, id: ClientId, key: &str) {
         let caps = self.members.get(&id).map_or(0, |m| m.caps);
@@ -607,6 +849,16 @@ impl Router {
         };
         let multi = caps & caps::MULTI_PREFIX != 0;
         let full = caps & caps::USERHOST_IN_NAMES != 0;
+        if room.secret && !room.members.contains(&id) {
+            let name = room.name.clone();
+            return self.tell(
+                id,
+                &Event::Who {
+                    room: &name,
+                    nicks: &[],
+                },
+            );
+        }
         // Plain clients have no room operator commands, so no prefixes either.
         let prefixed = self
             .members
@@ -711,6 +963,8 @@ impl Router {
             .rooms
             .iter()
             .filter_map(|k| self.rooms.get(k))
+            // Secret rooms show only to those who are in them too.
+            .filter(|r| !r.secret || r.members.contains(&id))
             .map(|r| format!("{}{}", r.prefix(target, false), r.name))
             .collect();
         let info = WhoisInfo {
@@ -720,6 +974,7 @@ impl Router {
             away: m.away.clone(),
             idle_secs: m.last_spoke.elapsed().as_secs(),
             signon: m.signon,
+            oper: m.oper,
         };
         self.tell(id, &Event::Whois(&info));
     }
@@ -731,7 +986,7 @@ impl Router {
         };
         let name = r.name.clone();
         if changes.is_empty() {
-            let modes = r.modes();
+            let modes = r.modes(r.members.contains(&id));
             let created = r.created;
             return self.tell(
                 id,
@@ -742,30 +997,51 @@ impl Router {
                 },
             );
         }
+        // `MODE #room b` (no mask) lists bans; anyone may ask.
+        if changes.iter().all(|(_, c, arg)| *c == 'b' && arg.is_none()) {
+            let masks = r.bans.clone();
+            return self.tell(
+                id,
+                &Event::BanList {
+                    room: &name,
+                    masks: &masks,
+                },
+            );
+        }
         if !r.ops.contains(&id) {
             return self.refuse(id, Refusal::ChanOpNeeded(name));
         }
         let mut applied: Vec<String> = Vec::new();
         for (adding, mode, arg) in changes {
             let sign = if adding { '+' } else { '-' };
-            match mode {
-                'o' | 'v' => {
-                    let Some(arg) = arg else { continue };
-                    let target = self.nicks.get(&fold(&arg)).copied();
-                    let Some(target) = target
-                        .filter(|t| self.rooms.get(&key).is_some_and(|r| r.members.contains(t)))
-                    else {
-                        self.refuse(
-                            id,
-                            Refusal::UserNotInRoom {
-                                nick: arg.clone(),
+            let target = match (mode, &arg) {
+                ('o' | 'v', Some(nick)) => {
+                    let t = self.nicks.get(&fold(nick)).copied();
+                    match t.filter(|t| self.rooms.get(&key).is_some_and(|r| r.members.contains(t)))
+                    {
+                        Some(t) => Some(t),
+                        None => {
+                            let refusal = Refusal::UserNotInRoom {
+                                nick: nick.clone(),
                                 room: name.clone(),
-                            },
-                        );
+                            };
+                            self.refuse(id, refusal);
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let target_nick = target
+                .and_then(|t| self.members.get(&t))
+                .map(|m| m.who.nick.clone());
+            let Some(r) = self.rooms.get_mut(&key) else {
+                return;
+            };
+            let change = match (mode, arg) {
+                ('o' | 'v', _) => {
+                    let (Some(t), Some(nick)) = (target, target_nick) else {
                         continue;
-                    };
-                    let Some(r) = self.rooms.get_mut(&key) else {
-                        return;
                     };
                     let set = if mode == 'o' {
                         &mut r.ops
@@ -773,52 +1049,99 @@ impl Router {
                         &mut r.voiced
                     };
                     let changed = if adding {
-                        set.insert(target)
+                        set.insert(t)
                     } else {
-                        set.remove(&target)
+                        set.remove(&t)
                     };
-                    if changed {
-                        let nick = self
-                            .members
-                            .get(&target)
-                            .map_or(arg, |m| m.who.nick.clone());
-                        applied.push(format!("{sign}{mode} {nick}"));
+                    changed.then(|| format!("{sign}{mode} {nick}"))
+                }
+                ('b', None) => {
+                    let masks = r.bans.clone();
+                    self.tell(
+                        id,
+                        &Event::BanList {
+                            room: &name,
+                            masks: &masks,
+                        },
+                    );
+                    continue;
+                }
+                ('b', Some(mask)) => {
+                    let mask = normalize_mask(&mask);
+                    let present = r.bans.iter().position(|b| b.eq_ignore_ascii_case(&mask));
+                    match (adding, present) {
+                        (true, None) if r.bans.len() < MAX_BANS => {
+                            r.bans.push(mask.clone());
+                            Some(format!("+b {mask}"))
+                        }
+                        (false, Some(at)) => {
+                            r.bans.remove(at);
+                            Some(format!("-b {mask}"))
+                        }
+                        _ => None,
                     }
                 }
-                't' | 'n' => {
-                    let Some(r) = self.rooms.get_mut(&key) else {
-                        return;
-                    };
-                    let flag = if mode == 't' {
-                        &mut r.topic_ops_only
+                ('k', arg) => {
+                    if adding {
+                        let Some(k) = arg.filter(|k| !k.is_empty() && !k.contains(' ')) else {
+                            continue;
+                        };
+                        if r.key.is_some() {
+                            self.refuse(id, Refusal::KeySet(name.clone()));
+                            continue;
+                        }
+                        r.key = Some(k.clone());
+                        Some(format!("+k {k}"))
                     } else {
-                        &mut r.no_external
-                    };
+                        r.key.take().map(|_| "-k *".to_owned())
+                    }
+                }
+                ('l', arg) => {
+                    if adding {
+                        let Some(l) = arg.and_then(|a| a.parse::<usize>().ok()).filter(|l| *l > 0)
+                        else {
+                            continue;
+                        };
+                        r.limit = Some(l);
+                        Some(format!("+l {l}"))
+                    } else {
+                        r.limit.take().map(|_| "-l".to_owned())
+                    }
+                }
+                ('i' | 'm' | 's' | 't' | 'n', _) => {
                     // +n is how the hub works (members only); it can be shown but not lifted.
                     if mode == 'n' && !adding {
                         continue;
                     }
-                    if *flag != adding {
+                    let flag = match mode {
+                        'i' => &mut r.invite_only,
+                        'm' => &mut r.moderated,
+                        's' => &mut r.secret,
+                        't' => &mut r.topic_ops_only,
+                        _ => &mut r.no_external,
+                    };
+                    (*flag != adding).then(|| {
                         *flag = adding;
-                        applied.push(format!("{sign}{mode}"));
-                    }
+                        format!("{sign}{mode}")
+                    })
                 }
-                other => self.refuse(id, Refusal::UnknownMode(other)),
-            }
+                (other, _) => {
+                    self.refuse(id, Refusal::UnknownMode(other));
+                    continue;
+                }
+            };
+            applied.extend(change);
         }
         let Some(who) = self.members.get(&id).map(|m| m.who.clone()) else {
             return;
         };
         for change in applied {
-            self.fan_out(
-                &key,
-                &Event::ModeChanged {
-                    who: &who,
-                    room: &name,
-                    change: &change,
-                },
-                None,
-            );
+            let ev = Event::ModeChanged {
+                who: &who,
+                room: &name,
+                change: &change,
+            };
+            self.fan_out(&key, &ev, None);
         }
     }
 
@@ -894,6 +1217,12 @@ impl Router {
         ) else {
             return;
         };
+        if let Some(r) = self.rooms.get_mut(&key) {
+            if r.invite_only && !r.ops.contains(&id) {
+                return self.refuse(id, Refusal::ChanOpNeeded(name));
+            }
+            r.invited.insert(target);
+        }
         self.tell(
             id,
             &Event::Inviting {
@@ -909,6 +1238,27 @@ impl Router {
                 room: &name,
             },
         );
+        // invite-notify: the room's other members who asked to hear about invitations.
+        let audience: Vec<ClientId> = self.rooms.get(&key).map_or_else(Vec::new, |r| {
+            r.members
+                .iter()
+                .copied()
+                .filter(|&i| i != id && i != target)
+                .filter(|i| {
+                    self.members
+                        .get(i)
+                        .is_some_and(|m| m.caps & caps::INVITE_NOTIFY != 0)
+                })
+                .collect()
+        });
+        self.tell_all(
+            &audience,
+            &Event::InviteNotice {
+                by: &by,
+                nick: &to,
+                room: &name,
+            },
+        );
     }
 
     fn say_in_room(&mut self, id: ClientId, key: &str, text: &str, action: bool, notice: bool) {
@@ -918,9 +1268,16 @@ impl Router {
         m.last_spoke = Instant::now();
         let echo = m.caps & caps::ECHO_MESSAGE != 0;
         let from = m.who.clone();
-        let Some(name) = self.rooms.get(key).map(|r| r.name.clone()) else {
+        let Some(room) = self.rooms.get(key) else {
             return;
         };
+        let name = room.name.clone();
+        if !room.may_speak(id, &from) {
+            if !notice {
+                self.refuse(id, Refusal::CannotSend(name));
+            }
+            return;
+        }
         self.counters.messages += 1;
         let event = Event::Chat {
             from: &from,
@@ -1004,6 +1361,7 @@ impl Router {
         }
         let old = m.who.clone();
         let old_key = m.nick_key.clone();
+        let realname = m.realname.clone();
         // Everyone who shares a room hears it once, and so does the member itself.
         let mut audience: Vec<ClientId> = vec![id];
         for key in &m.rooms {
@@ -1013,6 +1371,7 @@ impl Router {
         }
         audience.sort_unstable();
         audience.dedup();
+        self.remember(&old, &realname);
         self.nicks.remove(&old_key);
         self.nicks.insert(new_key.clone(), id);
         if let Some(m) = self.members.get_mut(&id) {
@@ -1023,7 +1382,7 @@ impl Router {
         self.tell_all(&audience, &Event::Renamed { who: &old, new });
     }
 
-    fn join(&mut self, id: ClientId, room: &str) {
+    fn join(&mut self, id: ClientId, room: &str, given_key: Option<&str>) {
         let key = fold(room);
         let Some(m) = self.members.get_mut(&id) else {
             return;
@@ -1043,9 +1402,32 @@ impl Router {
             let max = self.settings.max_rooms_per_client;
             return self.refuse(id, Refusal::TooManyRooms(max));
         }
+        if let Some(r) = self.rooms.get_mut(&key) {
+            let name = r.name.clone();
+            let invited = r.invited.remove(&id);
+            let refusal = if r.banned(&m.who) && !invited {
+                Some(Refusal::BannedFromRoom(name))
+            } else if r.invite_only && !invited {
+                Some(Refusal::InviteOnly(name))
+            } else if r.key.is_some() && r.key.as_deref() != given_key {
+                Some(Refusal::BadKey(name))
+            } else if r.limit.is_some_and(|l| r.members.len() >= l) {
+                Some(Refusal::RoomFull(name))
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                return self.refuse(id, refusal);
+            }
+        }
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
         m.rooms.push(key.clone());
         m.current = Some(key.clone());
         let who = m.who.clone();
+        let realname = m.realname.clone();
+        let away = m.away.clone();
         let room = self.rooms.entry(key.clone()).or_insert_with(|| Room {
             name: room.to_owned(),
             members: Vec::new(),
@@ -1056,6 +1438,13 @@ impl Router {
             topic_ops_only: true,
             no_external: true,
             created: unix_now(),
+            key: None,
+            limit: None,
+            invite_only: false,
+            invited: HashSet::new(),
+            moderated: false,
+            secret: false,
+            bans: Vec::new(),
         });
         room.members.push(id);
         let name = room.name.clone();
@@ -1065,9 +1454,27 @@ impl Router {
             &Event::Joined {
                 who: &who,
                 room: &name,
+                realname: &realname,
             },
             None,
         );
+        if let Some(message) = away.as_deref() {
+            // away-notify: those who can know the newcomer is away learn it at once.
+            let audience: Vec<ClientId> = self.rooms.get(&key).map_or_else(Vec::new, |r| {
+                r.members
+                    .iter()
+                    .copied()
+                    .filter(|&i| i != id)
+                    .filter(|i| {
+                        self.members
+                            .get(i)
+                            .is_some_and(|m| m.caps & caps::AWAY_NOTIFY != 0)
+                    })
+                    .collect()
+            });
+            let message = Some(message);
+            self.tell_all(&audience, &Event::AwayChanged { who: &who, message });
+        }
         if let Some((text, by, at)) = &topic {
             let topic = Some((text.as_str(), by.as_str(), *at));
             self.tell(id, &Event::Topic { room: &name, topic });
@@ -1129,6 +1536,7 @@ impl Router {
             return;
         };
         self.nicks.remove(&m.nick_key);
+        self.remember(&m.who, &m.realname);
         let mut audience = Vec::new();
         for key in &m.rooms {
             self.leave_room(id, key);

@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// Do not read operator console commands from stdin.
     #[arg(long)]
     no_console: bool,
+    /// An IRC operator, as NAME:PASSWORD, for OPER (repeatable).
+    #[arg(long = "oper", value_name = "NAME:PASSWORD")]
+    opers: Vec<String>,
 }
 
 fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
@@ -81,6 +84,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.max_clients = args.max_clients.max(1);
         settings.max_line = args.max_line.max(16);
         settings.max_queue_bytes = args.max_queue.max(1024);
+        for spec in &args.opers {
+            let Some((name, password)) = spec.split_once(':') else {
+                return Err(UsageError(format!("--oper expects NAME:PASSWORD, got {spec}")).into());
+            };
+            settings.opers.push((name.to_owned(), password.to_owned()));
+        }
         let hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
         })?;

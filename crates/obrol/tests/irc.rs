@@ -31,8 +31,7 @@ const SERVER: &str = "irc.test";
 const PLAIN_WELCOME: &str = "Selamat datang di Server irc.test...";
 
 /// The capabilities the hub advertises, in the order `CAP LS` lists them.
-const ALL_CAPS: &str =
-    "cap-notify echo-message message-tags multi-prefix server-time userhost-in-names";
+const ALL_CAPS: &str = "account-tag away-notify cap-notify echo-message extended-join invite-notify message-tags multi-prefix server-time setname userhost-in-names";
 
 /// The prompt the seed's `client.py` writes before it reads a line.
 const PY_PROMPT: &str = "Masukkan Pesan: ";

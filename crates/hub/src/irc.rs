@@ -31,15 +31,19 @@ pub mod caps {
     pub const ACCOUNT_TAG: u32 = 1 << 8;
     pub const SETNAME: u32 = 1 << 9;
     pub const INVITE_NOTIFY: u32 = 1 << 10;
+    pub const BATCH: u32 = 1 << 11;
+    pub const LABELED_RESPONSE: u32 = 1 << 12;
 
     /// Name and bit of every capability the hub supports.
-    pub const ALL: [(&str, u32); 11] = [
+    pub const ALL: [(&str, u32); 13] = [
         ("account-tag", ACCOUNT_TAG),
         ("away-notify", AWAY_NOTIFY),
+        ("batch", BATCH),
         ("cap-notify", CAP_NOTIFY),
         ("echo-message", ECHO_MESSAGE),
         ("extended-join", EXTENDED_JOIN),
         ("invite-notify", INVITE_NOTIFY),
+        ("labeled-response", LABELED_RESPONSE),
         ("message-tags", MESSAGE_TAGS),
         ("multi-prefix", MULTI_PREFIX),
         ("server-time", SERVER_TIME),
@@ -174,12 +178,43 @@ impl Session {
     pub async fn on_line(&mut self, line: &str, link: &Link<'_>) -> Flow {
         link.via_hub
             .store(self.registered, std::sync::atomic::Ordering::Relaxed);
+        let label = self.label_of(line);
+        if let Some(label) = &label {
+            let start = Request::LabelStart {
+                id: link.id,
+                label: label.clone(),
+            };
+            if link.hub.send(start).await.is_err() {
+                return Flow::Close("hub gone".into());
+            }
+        }
         let flow = self.interpret(line, link).await;
-        if link.flush().await {
+        let mut alive = link.flush().await;
+        if label.is_some() {
+            alive &= link
+                .hub
+                .send(Request::LabelEnd { id: link.id })
+                .await
+                .is_ok();
+        }
+        if alive {
             flow
         } else {
             Flow::Close("hub gone".into())
         }
+    }
+
+    /// The `label` tag of a line from a registered client that negotiated labeled-response.
+    fn label_of(&self, line: &str) -> Option<String> {
+        if !self.registered || self.caps & caps::LABELED_RESPONSE == 0 || !line.starts_with('@') {
+            return None;
+        }
+        let msg = Message::parse(line).ok()?;
+        let label = msg.tag("label")?.value.clone()?;
+        // A label is an opaque token of at most 64 bytes (IRCv3).
+        // Labels are echoed back verbatim, so refuse any that would need tag escaping.
+        let plain = label.bytes().all(|b| b > b' ' && !b";\\=".contains(&b));
+        (plain && !label.is_empty() && label.len() <= 64).then_some(label)
     }
 
     async fn interpret(&mut self, line: &str, link: &Link<'_>) -> Flow {

@@ -49,12 +49,30 @@ pub enum Request {
         reply: Option<oneshot::Sender<bool>>,
     },
     /// A command from a connected client.
-    Command { id: ClientId, cmd: Command },
+    Command {
+        id: ClientId,
+        cmd: Command,
+    },
     /// Bytes a protocol adapter produced for its own client, queued in order with the router's
     /// own replies to it.
-    Deliver { id: ClientId, bytes: Bytes },
+    Deliver {
+        id: ClientId,
+        bytes: Bytes,
+    },
+    /// IRCv3 `labeled-response`: what this client's next requests cause for it, up to
+    /// [`Request::LabelEnd`], is gathered and sent as one labeled reply.
+    LabelStart {
+        id: ClientId,
+        label: String,
+    },
+    LabelEnd {
+        id: ClientId,
+    },
     /// The connection is gone (closed by the peer, an I/O error, or after the router closed it).
-    Disconnect { id: ClientId, reason: String },
+    Disconnect {
+        id: ClientId,
+        reason: String,
+    },
     /// A line typed on the operator console.
     Operator {
         line: String,
@@ -274,6 +292,10 @@ pub struct Router {
     shutting_down: bool,
     /// Recently used nicks for WHOWAS: (folded nick, nick, user, host, real name), oldest first.
     whowas: std::collections::VecDeque<(String, String, String, String, String)>,
+    /// Open labeled-response scopes: label and the replies gathered so far.
+    labeled: HashMap<ClientId, (String, Vec<Bytes>)>,
+    /// The client whose own replies are being gathered while its request is handled.
+    capturing: Option<ClientId>,
 }
 
 impl Router {
@@ -290,6 +312,8 @@ impl Router {
             started: Instant::now(),
             shutting_down: false,
             whowas: std::collections::VecDeque::new(),
+            labeled: HashMap::new(),
+            capturing: None,
         }
     }
 
@@ -326,6 +350,21 @@ impl Router {
     }
 
     fn handle(&mut self, req: Request) {
+        // Replies to a client inside a labeled scope are gathered, but only those its own
+        // requests cause: messages from others still go out at once.
+        self.capturing = match &req {
+            Request::Command { id, .. } | Request::Deliver { id, .. }
+                if self.labeled.contains_key(id) =>
+            {
+                Some(*id)
+            }
+            _ => None,
+        };
+        self.dispatch(req);
+        self.capturing = None;
+    }
+
+    fn dispatch(&mut self, req: Request) {
         match req {
             Request::Connect {
                 id,
@@ -351,6 +390,14 @@ impl Router {
                 reply,
             ),
             Request::Command { id, cmd } => self.command(id, cmd),
+            Request::LabelStart { id, label } => {
+                self.labeled.insert(id, (label, Vec::new()));
+            }
+            Request::LabelEnd { id } => {
+                if let Some((label, replies)) = self.labeled.remove(&id) {
+                    self.send_labeled(id, &label, replies);
+                }
+            }
             Request::Deliver { id, bytes } => {
                 if let Some(outbox) = self.members.get(&id).map(|m| m.outbox.clone()) {
                     self.push(id, &outbox, bytes);
@@ -1561,6 +1608,42 @@ impl Router {
         }
     }
 
+    /// Sends the replies gathered for a labeled request: `ACK` for none, the label on the line
+    /// for one, a `labeled-response` batch for several (IRCv3 labeled-response).
+    fn send_labeled(&mut self, id: ClientId, label: &str, replies: Vec<Bytes>) {
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let outbox = m.outbox.clone();
+        let server = &self.settings.name;
+        let text: String = replies
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        let tagged = |tags: &str, line: &str| match line.strip_prefix('@') {
+            Some(rest) => format!("@{tags};{rest}\r\n"),
+            None => format!("@{tags} {line}\r\n"),
+        };
+        let out = match lines.as_slice() {
+            [] => format!("@label={label} :{server} ACK\r\n"),
+            [one] => tagged(&format!("label={label}"), one),
+            many if m.caps & caps::BATCH != 0 => {
+                let reference = format!("l{id}");
+                let mut out =
+                    format!("@label={label} :{server} BATCH +{reference} labeled-response\r\n");
+                for line in many {
+                    out.push_str(&tagged(&format!("batch={reference}"), line));
+                }
+                out.push_str(&format!(":{server} BATCH -{reference}\r\n"));
+                out
+            }
+            // Without `batch` several lines cannot be grouped: send them unlabeled.
+            _ => text.clone(),
+        };
+        self.push(id, &outbox, Bytes::from(out));
+    }
+
     fn bury_doomed(&mut self) {
         while let Some(id) = self.doomed.pop() {
             if self.members.contains_key(&id) {
@@ -1578,6 +1661,12 @@ impl Router {
     fn push(&mut self, id: ClientId, outbox: &Arc<Outbox>, bytes: Bytes) {
         if bytes.is_empty() {
             return; // nothing to say to this protocol
+        }
+        if self.capturing == Some(id) {
+            if let Some((_, replies)) = self.labeled.get_mut(&id) {
+                replies.push(bytes);
+                return;
+            }
         }
         match outbox.push_deferred(bytes) {
             Ok(became_busy) => {
@@ -1637,6 +1726,12 @@ impl Router {
             let bytes = cache.get(m, event, Some(key), &self.rooms, &self.settings.name);
             if bytes.is_empty() {
                 continue;
+            }
+            if self.capturing == Some(id) {
+                if let Some((_, replies)) = self.labeled.get_mut(&id) {
+                    replies.push(bytes);
+                    continue;
+                }
             }
             // Inline push: this loop is the hot path, and `room` borrows `self.rooms`.
             match m.outbox.push_deferred(bytes) {

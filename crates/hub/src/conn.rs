@@ -116,7 +116,7 @@ pub async fn run(
     let proto = match kind {
         ListenerKind::Plain => Protocol::Plain,
         ListenerKind::Irc => Protocol::Irc,
-        ListenerKind::Auto => sniff(&stream, settings.sniff_wait).await,
+        ListenerKind::Auto => Box::pin(sniff(&stream, settings.sniff_wait)).await,
     };
     let max_line = match proto {
         Protocol::Plain => settings.max_line,
@@ -136,7 +136,7 @@ pub async fn run(
             caps: 0,
             reply: None,
         };
-        if hub.send(connect).await.is_err() {
+        if Box::pin(hub.send(connect)).await.is_err() {
             return;
         }
     }
@@ -181,7 +181,7 @@ pub async fn run(
                             continue;
                         }
                     };
-                    let flow = handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session).await;
+                    let flow = Box::pin(handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session)).await;
                     if let irc::Flow::Close(_) = flow {
                         outbox.close(Bytes::new());
                         stop_reading = true;
@@ -200,7 +200,7 @@ pub async fn run(
             _ = tokio::time::sleep_until(partial_deadline.unwrap_or_else(Instant::now)), if partial_deadline.is_some() => {
                 partial_deadline = None;
                 if let Some(line) = codec.take_partial(&mut pending) {
-                    handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session).await;
+                    Box::pin(handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session)).await;
                 }
                 pending = BytesMut::new();
             }
@@ -212,7 +212,7 @@ pub async fn run(
                     stop_reading = true;
                 } else if pinged {
                     let quit = crate::event::Command::Quit(Some("Ping timeout".into()));
-                    let _ = hub.send(Request::Command { id, cmd: quit }).await;
+                    let _ = Box::pin(hub.send(Request::Command { id, cmd: quit })).await;
                 } else {
                     pinged = true;
                     let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
@@ -243,7 +243,7 @@ pub async fn run(
         }
     };
     tracing::debug!(client = id, %reason, "connection ending");
-    let _ = hub.send(Request::Disconnect { id, reason }).await;
+    let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
 }
 
 fn view<'a>(session: &'a irc::Session, settings: &'a Settings) -> crate::View<'a> {

@@ -124,11 +124,17 @@ struct Client {
 }
 
 fn source_addr(index: usize, target: IpAddr) -> Option<SocketAddr> {
-    // Spread clients over 127.0.0.x so more than one address's ephemeral ports can be used.
+    // Spread clients over 127.0.x.y so more than one address's ephemeral ports can be used.
     match target {
         IpAddr::V4(v4) if v4.is_loopback() => {
+            // Each run starts at its own 127.0.x.0 block, so the previous run's TIME_WAIT
+            // sockets never slow down (or exhaust) this run's choice of source ports.
+            let run = (std::process::id() % 250) as u8;
             let x = (index / 20_000) as u8 + 1;
-            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, x)), 0))
+            Some(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(127, 0, run, x)),
+                0,
+            ))
         }
         _ => None,
     }

@@ -151,6 +151,10 @@ pub async fn run(
     let mut stop_reading = false;
     let reason = loop {
         let has_unwritten = writer.has_unwritten();
+        let next_deadline = match (partial_deadline, idle_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             ready = stream.readable(), if !stop_reading && !writer.closing => {
                 if let Err(e) = ready {
@@ -197,14 +201,19 @@ pub async fn run(
                     pending = BytesMut::new(); // an idle client keeps no buffer
                 }
             }
-            _ = tokio::time::sleep_until(partial_deadline.unwrap_or_else(Instant::now)), if partial_deadline.is_some() => {
-                partial_deadline = None;
-                if let Some(line) = codec.take_partial(&mut pending) {
-                    Box::pin(handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session)).await;
+            // One timer serves both deadlines: each pending timer costs memory in every task.
+            _ = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                let now = Instant::now();
+                if partial_deadline.is_some_and(|d| d <= now) {
+                    partial_deadline = None;
+                    if let Some(line) = codec.take_partial(&mut pending) {
+                        Box::pin(handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session)).await;
+                    }
+                    pending = BytesMut::new();
                 }
-                pending = BytesMut::new();
-            }
-            _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
+                if idle_deadline.is_none_or(|d| d > now) {
+                    continue;
+                }
                 idle_deadline = None;
                 if !irc_session.registered {
                     let _ = outbox.push(Bytes::from_static(b"ERROR :Closing link: registration timed out\r\n"));

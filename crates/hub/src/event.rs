@@ -92,7 +92,11 @@ pub enum Command {
     },
     /// `WALLOPS text` (operators only).
     Wallops(String),
-    Whowas(String),
+    /// `WHOWAS nick [count]`.
+    Whowas {
+        nick: String,
+        count: Option<usize>,
+    },
     /// IRCv3 `SETNAME`: change one's real name.
     SetName(String),
     /// IRCv3 capabilities changed after registration (bit set, see `irc::caps`).
@@ -164,6 +168,8 @@ pub enum Refusal {
     NoPrivileges,
     PasswordMismatch,
     KeySet(String),
+    UnknownUserMode(char),
+    BanListFull(String),
     LineTooLong(usize),
     InvalidUtf8,
 }
@@ -200,6 +206,8 @@ impl std::fmt::Display for Refusal {
             Refusal::NoPrivileges => write!(f, "you are not a server operator"),
             Refusal::PasswordMismatch => write!(f, "wrong operator name or password"),
             Refusal::KeySet(r) => write!(f, "{r} already has a key"),
+            Refusal::UnknownUserMode(c) => write!(f, "unknown user mode: {c}"),
+            Refusal::BanListFull(r) => write!(f, "the ban list of {r} is full"),
         }
     }
 }
@@ -214,6 +222,7 @@ pub enum Event<'a> {
         room: &'a str,
         users: usize,
         rooms: usize,
+        opers: usize,
     },
     /// Chat in a room (`room: Some`) or privately to the recipient (`room: None`).
     Chat {
@@ -255,6 +264,8 @@ pub enum Event<'a> {
     Who {
         room: &'a str,
         nicks: &'a [String],
+        /// A `+s` room (IRC marks it `@` in NAMES).
+        secret: bool,
     },
     /// A room's topic: text, who set it, when (Unix seconds); `None` if unset.
     Topic {
@@ -317,6 +328,7 @@ pub enum Event<'a> {
     Lusers {
         users: usize,
         rooms: usize,
+        opers: usize,
     },
     /// Ban list of a room (`MODE #room b`).
     BanList {

@@ -523,7 +523,10 @@ impl Session {
                 if !need(1) {
                     return Flow::Continue;
                 }
-                Command::Whowas(p[0].clone())
+                Command::Whowas {
+                    nick: p[0].clone(),
+                    count: p.get(1).and_then(|c| c.parse().ok()),
+                }
             }
             "ISON" => {
                 if !need(1) {
@@ -982,7 +985,11 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     };
     match *event {
         Event::Welcome {
-            motd, users, rooms, ..
+            motd,
+            users,
+            rooms,
+            opers,
+            ..
         } => {
             num(
                 &mut s,
@@ -1003,7 +1010,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             for line in isupport(srv, me) {
                 s.push_str(&line);
             }
-            lusers(&mut s, srv, me, users, rooms);
+            lusers(&mut s, srv, me, users, rooms, opers);
             for line in motd_lines(srv, me, motd) {
                 s.push_str(&line);
             }
@@ -1132,12 +1139,17 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             }
             num(&mut s, "323", ":End of /LIST");
         }
-        Event::Who { room, nicks } => {
+        Event::Who {
+            room,
+            nicks,
+            secret,
+        } => {
+            let symbol = if secret { '@' } else { '=' };
             // Keep each 353 line well under 512 bytes.
             let mut line = String::new();
             for n in nicks {
                 if line.len() + n.len() > 350 {
-                    num(&mut s, "353", &format!("= #{room} :{line}"));
+                    num(&mut s, "353", &format!("{symbol} #{room} :{line}"));
                     line.clear();
                 }
                 if !line.is_empty() {
@@ -1146,7 +1158,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 line.push_str(n);
             }
             if !line.is_empty() {
-                num(&mut s, "353", &format!("= #{room} :{line}"));
+                num(&mut s, "353", &format!("{symbol} #{room} :{line}"));
             }
             num(&mut s, "366", &format!("#{room} :End of /NAMES list"));
         }
@@ -1246,7 +1258,11 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             let _ = write!(s, ":{} INVITE {nick} #{room}\r\n", source(by));
         }
         Event::Inviting { nick, room } => num(&mut s, "341", &format!("{nick} #{room}")),
-        Event::Lusers { users, rooms } => lusers(&mut s, srv, me, users, rooms),
+        Event::Lusers {
+            users,
+            rooms,
+            opers,
+        } => lusers(&mut s, srv, me, users, rooms, opers),
         Event::ServerNotice(text) => {
             let _ = write!(s, ":{srv} NOTICE * :{text}\r\n");
         }
@@ -1272,14 +1288,19 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     Bytes::from(s)
 }
 
-fn lusers(s: &mut String, srv: &str, me: &str, users: usize, rooms: usize) {
+fn lusers(s: &mut String, srv: &str, me: &str, users: usize, rooms: usize, opers: usize) {
     s.push_str(&numeric(
         srv,
         "251",
         me,
         &format!(":There are {users} users and 0 invisible on 1 servers"),
     ));
-    s.push_str(&numeric(srv, "252", me, "0 :operator(s) online"));
+    s.push_str(&numeric(
+        srv,
+        "252",
+        me,
+        &format!("{opers} :operator(s) online"),
+    ));
     s.push_str(&numeric(
         srv,
         "254",
@@ -1320,6 +1341,8 @@ fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
             ("443", format!("{nick} #{room} :is already on channel"))
         }
         Refusal::UnknownMode(c) => ("472", format!("{c} :is unknown mode char to me")),
+        Refusal::UnknownUserMode(_) => ("501", ":Unknown MODE flag".to_owned()),
+        Refusal::BanListFull(r) => ("478", format!("#{r} b :Channel list is full")),
         Refusal::UsersDontMatch => ("502", ":Cant change mode for other users".to_owned()),
         Refusal::BannedFromRoom(r) => ("474", format!("#{r} :Cannot join channel (+b)")),
         Refusal::InviteOnly(r) => ("473", format!("#{r} :Cannot join channel (+i)")),

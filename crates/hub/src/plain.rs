@@ -116,7 +116,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
                 writeln!(s, "* rooms: {}", list.join(", "))
             }
         }
-        Event::Who { room, nicks } => {
+        Event::Who { room, nicks, .. } => {
             writeln!(s, "* in {} ({}): {}", room, nicks.len(), nicks.join(" "))
         }
         Event::ServerNotice(text) => writeln!(s, "[server] {text}"),
@@ -189,7 +189,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             writeln!(s, "* {} invites you to {room} (/join {room})", by.nick)
         }
         Event::Inviting { nick, room } => writeln!(s, "* invited {nick} to {room}"),
-        Event::Lusers { users, rooms } => writeln!(s, "* {users} users in {rooms} rooms"),
+        Event::Lusers { users, rooms, .. } => writeln!(s, "* {users} users in {rooms} rooms"),
         // Typing notifications and IRCv3 notices have no plain form.
         Event::TagMsg { .. }
         | Event::AwayChanged { .. }

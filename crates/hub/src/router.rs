@@ -9,7 +9,7 @@
 //! backplane (rooms shared by several hub nodes through a broker) will publish what local
 //! members say and inject what remote members said.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -130,6 +130,34 @@ struct Member {
     wallops: bool,
 }
 
+/// A small set of clients (a room's operators, voiced or invited members). These sets hold a
+/// handful of ids, so a `Vec` is smaller than a hash set (which costs an allocation of its own
+/// even for one element) and as fast; it matters because every room has them.
+#[derive(Debug, Default)]
+struct IdSet(Vec<ClientId>);
+
+impl IdSet {
+    fn contains(&self, id: &ClientId) -> bool {
+        self.0.contains(id)
+    }
+
+    /// Returns true if `id` was not in the set.
+    fn insert(&mut self, id: ClientId) -> bool {
+        let new = !self.contains(&id);
+        if new {
+            self.0.push(id);
+        }
+        new
+    }
+
+    /// Returns true if `id` was in the set.
+    fn remove(&mut self, id: &ClientId) -> bool {
+        let before = self.0.len();
+        self.0.retain(|x| x != id);
+        self.0.len() != before
+    }
+}
+
 /// A room and its members.
 #[derive(Debug)]
 struct Room {
@@ -139,9 +167,9 @@ struct Room {
     /// come and go.
     members: Vec<ClientId>,
     /// Room operators (`@`): the first joiner, and whoever an operator gives `+o`.
-    ops: HashSet<ClientId>,
+    ops: IdSet,
     /// Voiced members (`+`).
-    voiced: HashSet<ClientId>,
+    voiced: IdSet,
     /// Text, setter, Unix seconds.
     topic: Option<(String, String, u64)>,
     /// Mode `+t`: only operators set the topic.
@@ -156,7 +184,7 @@ struct Room {
     limit: Option<usize>,
     /// Mode `+i`, and who has been invited (consumed on join).
     invite_only: bool,
-    invited: HashSet<ClientId>,
+    invited: IdSet,
     /// Mode `+m`: only operators and voiced members speak.
     moderated: bool,
     /// Mode `+s`: hidden from LIST, NAMES and WHOIS of non-members.
@@ -494,6 +522,7 @@ impl Router {
                 room: &lobby,
                 users: self.members.len(),
                 rooms: self.rooms.len(),
+                opers: self.opers(),
             },
         );
         // IRC clients choose their own channels; plain clients start in the lobby.
@@ -607,7 +636,7 @@ impl Router {
                     },
                 );
             }
-            Command::Whowas(nick) => {
+            Command::Whowas { nick, count } => {
                 let key = fold(&nick);
                 let entries: Vec<(String, String, String, String)> = self
                     .whowas
@@ -615,7 +644,7 @@ impl Router {
                     .rev()
                     .filter(|(k, ..)| *k == key)
                     .map(|(_, n, u, h, r)| (n.clone(), u.clone(), h.clone(), r.clone()))
-                    .take(10)
+                    .take(count.filter(|&c| c > 0).unwrap_or(10).min(10))
                     .collect();
                 self.tell(
                     id,
@@ -684,6 +713,7 @@ impl Router {
                         &Event::Who {
                             room: &key,
                             nicks: &[],
+                            secret: false,
                         },
                     ),
                     None => self.refuse(id, Refusal::NoSuchRoom(key)),
@@ -774,7 +804,7 @@ impl Router {
                     }
                 }
                 if let Some(c) = unknown {
-                    self.refuse(id, Refusal::UnknownMode(c));
+                    self.refuse(id, Refusal::UnknownUserMode(c));
                 }
                 let modes = modes.as_str();
                 if applied.is_empty() {
@@ -792,8 +822,15 @@ impl Router {
             Command::Kick { room, nick, reason } => self.kick(id, &room, &nick, reason),
             Command::Invite { nick, room } => self.invite(id, &nick, &room),
             Command::Lusers => {
-                let (users, rooms) = (self.members.len(), self.rooms.len());
-                self.tell(id, &Event::Lusers { users, rooms });
+                let (users, rooms, opers) = (self.members.len(), self.rooms.len(), self.opers());
+                self.tell(
+                    id,
+                    &Event::Lusers {
+                        users,
+                        rooms,
+                        opers,
+                    },
+                );
             }
             Command::TagMsg { target, tags } => {
                 let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
@@ -858,6 +895,11 @@ impl Router {
         }
     }
 
+    /// How many server operators are connected.
+    fn opers(&self) -> usize {
+        self.members.values().filter(|m| m.oper).count()
+    }
+
     /// `id` and everyone sharing a room with it who negotiated capability `cap`.
     fn audience(&self, id: ClientId, cap: u32) -> Vec<ClientId> {
         let mut ids = vec![id];
@@ -903,6 +945,7 @@ impl Router {
                 &Event::Who {
                     room: &name,
                     nicks: &[],
+                    secret: true,
                 },
             );
         }
@@ -929,11 +972,13 @@ impl Router {
             })
             .collect();
         let name = room.name.clone();
+        let secret = room.secret;
         self.tell(
             id,
             &Event::Who {
                 room: &name,
                 nicks: &nicks,
+                secret,
             },
         );
     }
@@ -944,6 +989,10 @@ impl Router {
             return self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
         };
         let name = r.name.clone();
+        if r.secret && !r.members.contains(&id) {
+            // A secret room does not exist for those outside it (RFC 2811 4.2.6).
+            return self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
+        }
         let Some(text) = topic else {
             let t = r.topic.clone();
             let topic = t.as_ref().map(|(t, by, at)| (t.as_str(), by.as_str(), *at));
@@ -981,7 +1030,8 @@ impl Router {
             realname: m.realname.clone(),
         };
         if let Some(room) = mask.strip_prefix('#') {
-            if let Some(r) = self.rooms.get(&fold(room)) {
+            let visible = |r: &&Room| !r.secret || r.members.contains(&id);
+            if let Some(r) = self.rooms.get(&fold(room)).filter(visible) {
                 for &mid in &r.members {
                     if let Some(m) = self.members.get(&mid) {
                         rows.push(row(m, Some(r.name.clone()), r.prefix(mid, false)));
@@ -1120,6 +1170,10 @@ impl Router {
                         (true, None) if r.bans.len() < MAX_BANS => {
                             r.bans.push(mask.clone());
                             Some(format!("+b {mask}"))
+                        }
+                        (true, None) => {
+                            self.refuse(id, Refusal::BanListFull(name.clone()));
+                            continue;
                         }
                         (false, Some(at)) => {
                             r.bans.remove(at);
@@ -1479,8 +1533,8 @@ impl Router {
             name: room.to_owned(),
             members: Vec::new(),
             // The first joiner creates the room and operates it.
-            ops: HashSet::from([id]),
-            voiced: HashSet::new(),
+            ops: IdSet(vec![id]),
+            voiced: IdSet::default(),
             topic: None,
             topic_ops_only: true,
             no_external: true,
@@ -1488,7 +1542,7 @@ impl Router {
             key: None,
             limit: None,
             invite_only: false,
-            invited: HashSet::new(),
+            invited: IdSet::default(),
             moderated: false,
             secret: false,
             bans: Vec::new(),

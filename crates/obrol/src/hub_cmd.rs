@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// Do not read operator console commands from stdin.
     #[arg(long)]
     no_console: bool,
+    /// Microseconds a message may wait so that several leave in one write (0: write at once).
+    #[arg(long, default_value_t = 1000)]
+    coalesce_us: u64,
     /// An IRC operator, as NAME:PASSWORD, for OPER (repeatable).
     #[arg(long = "oper", value_name = "NAME:PASSWORD")]
     opers: Vec<String>,
@@ -84,6 +87,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.max_clients = args.max_clients.max(1);
         settings.max_line = args.max_line.max(16);
         settings.max_queue_bytes = args.max_queue.max(1024);
+        settings.flush_interval = std::time::Duration::from_micros(args.coalesce_us.min(100_000));
         for spec in &args.opers {
             let Some((name, password)) = spec.split_once(':') else {
                 return Err(UsageError(format!("--oper expects NAME:PASSWORD, got {spec}")).into());

@@ -94,13 +94,15 @@ fn looks_like_irc(first: &[u8]) -> bool {
 }
 
 /// How long a client may stay silent before we ping it, and how long after that we wait.
-fn idle_limit(proto: Protocol, registered: bool) -> Option<std::time::Duration> {
+fn idle_limit(
+    proto: Protocol,
+    registered: bool,
+    settings: &Settings,
+) -> Option<std::time::Duration> {
     match proto {
         Protocol::Plain => None,
-        Protocol::Irc if !registered => {
-            Some(std::time::Duration::from_secs(irc::REGISTRATION_TIMEOUT))
-        }
-        Protocol::Irc => Some(std::time::Duration::from_secs(irc::PING_AFTER)),
+        Protocol::Irc if !registered => Some(settings.registration_timeout),
+        Protocol::Irc => Some(settings.ping_interval),
     }
 }
 
@@ -144,7 +146,7 @@ pub async fn run(
     let mut pending = BytesMut::new();
     let mut writer = Writer::default();
     let mut partial_deadline: Option<Instant> = None;
-    let mut idle_deadline = idle_limit(proto, false).map(|d| Instant::now() + d);
+    let mut idle_deadline = idle_limit(proto, false, &settings).map(|d| Instant::now() + d);
     let mut pinged = false;
     // Set when the protocol asked to close (IRC QUIT before registration): stop reading, let
     // the writer send what is queued.
@@ -164,7 +166,7 @@ pub async fn run(
                     Ok(more) => !more,
                     Err(e) => break e.to_string(),
                 };
-                if let Some(limit) = idle_limit(proto, irc_session.registered) {
+                                if let Some(limit) = idle_limit(proto, irc_session.registered, &settings) {
                     idle_deadline = Some(Instant::now() + limit);
                     pinged = false;
                 }
@@ -225,7 +227,7 @@ pub async fn run(
                 } else {
                     pinged = true;
                     let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
-                    idle_deadline = Some(Instant::now() + std::time::Duration::from_secs(irc::PING_AFTER));
+                                        idle_deadline = Some(Instant::now() + settings.ping_interval);
                 }
             }
             _ = outbox.ready() => {

@@ -76,10 +76,6 @@ pub const REALNAMELEN: usize = 100;
 pub const MAX_TARGETS: usize = 4;
 /// Longest IRC input line: 512 bytes of message plus 8191 of tags (see `obrol_wire::irc`).
 pub const MAX_INPUT: usize = obrol_wire::irc::MAX_LINE + obrol_wire::irc::MAX_TAGS;
-/// Seconds of silence before the hub pings a client, and again before it gives up.
-pub const PING_AFTER: u64 = 90;
-/// Seconds a client has to finish registration.
-pub const REGISTRATION_TIMEOUT: u64 = 30;
 
 const VERSION: &str = concat!("obrol-", env!("CARGO_PKG_VERSION"));
 

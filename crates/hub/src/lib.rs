@@ -123,6 +123,11 @@ pub struct Settings {
     pub flush_interval: Duration,
     /// Server operators for IRC `OPER`: (name, password).
     pub opers: Vec<(String, String)>,
+    /// Silence after which an IRC client is pinged, and then disconnected if it stays silent
+    /// as long again.
+    pub ping_interval: Duration,
+    /// Time an IRC client has to finish registering (a handshake timeout).
+    pub registration_timeout: Duration,
 }
 
 impl Settings {
@@ -140,6 +145,8 @@ impl Settings {
             sniff_wait: Duration::from_millis(300),
             flush_interval: Duration::from_millis(1),
             opers: Vec::new(),
+            ping_interval: Duration::from_secs(90),
+            registration_timeout: Duration::from_secs(30),
         }
     }
 }

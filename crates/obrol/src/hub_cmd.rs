@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// Microseconds a message may wait so that several leave in one write (0: write at once).
     #[arg(long, default_value_t = 1000)]
     coalesce_us: u64,
+    /// Seconds of silence before an IRC client is pinged (and as many again before it is dropped).
+    #[arg(long, default_value_t = 90.0)]
+    ping_secs: f64,
+    /// Seconds an IRC client has to finish registering.
+    #[arg(long, default_value_t = 30.0)]
+    register_secs: f64,
     /// An IRC operator, as NAME:PASSWORD, for OPER (repeatable).
     #[arg(long = "oper", value_name = "NAME:PASSWORD")]
     opers: Vec<String>,
@@ -88,6 +94,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.max_line = args.max_line.max(16);
         settings.max_queue_bytes = args.max_queue.max(1024);
         settings.flush_interval = std::time::Duration::from_micros(args.coalesce_us.min(100_000));
+        let secs = |s: f64, what: &str| {
+            std::time::Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| UsageError(format!("{what} must be a positive number of seconds")))
+        };
+        settings.ping_interval = secs(args.ping_secs, "--ping-secs")?;
+        settings.registration_timeout = secs(args.register_secs, "--register-secs")?;
         for spec in &args.opers {
             let Some((name, password)) = spec.split_once(':') else {
                 return Err(UsageError(format!("--oper expects NAME:PASSWORD, got {spec}")).into());

@@ -2862,3 +2862,93 @@ fn irssi_chats_with_obrol_connect_and_seed_client() {
     irssi.type_line("/msg conn just between us");
     conn.expect("*private* <irssinick> just between us");
 }
+
+/// IRCv3 labeled-response: a labeled command's replies come back as one labeled line, a
+/// `labeled-response` batch, or an `ACK`; replies to unlabeled commands and other clients'
+/// messages carry no label.
+#[test]
+fn labeled_responses_come_as_one_line_a_batch_or_an_ack() {
+    let hub = Hub::start();
+    let mut a = Irc::register_with_caps(hub.port(), "a", "labeled-response batch message-tags");
+    // One reply line: the label goes on it.
+    a.send("@label=p1 PING :tok");
+    a.expect_next("@label=p1 :irc.test PONG irc.test :tok");
+    // No reply (NOTICE never gets errors): an ACK.
+    a.send("@label=n1 NOTICE nobody :hi");
+    a.expect_next("@label=n1 :irc.test ACK");
+    // Several lines: a batch carrying the label, each line tagged with the batch.
+    a.send("@label=j1 JOIN #lab");
+    let open = a.expect(|l| l.contains(" BATCH +"), "labeled batch start");
+    let reference = open
+        .split_whitespace()
+        .nth(3)
+        .and_then(|r| r.strip_prefix('+'))
+        .expect("batch reference")
+        .to_owned();
+    assert_eq!(
+        open,
+        format!("@label=j1 :irc.test BATCH +{reference} labeled-response")
+    );
+    let tag = format!("@batch={reference} ");
+    a.expect_next(&format!("{tag}:a!a@127.0.0.1 JOIN #lab"));
+    a.expect_next(&format!("{tag}{}", num("353", "a", "= #lab :@a")));
+    a.expect_next(&format!(
+        "{tag}{}",
+        num("366", "a", "#lab :End of /NAMES list")
+    ));
+    a.expect_next(&format!(":irc.test BATCH -{reference}"));
+    // An unlabeled command's reply is plain.
+    assert_eq!(a.ask("TIME").len(), 1);
+    // Another client's message in between is not part of the labeled reply.
+    let mut b = joined(hub.port(), "b", "#lab");
+    a.expect_next(":b!b@127.0.0.1 JOIN #lab");
+    b.send("PRIVMSG #lab :hello");
+    a.expect_next(":b!b@127.0.0.1 PRIVMSG #lab :hello");
+    // Without the capability, a label is ignored.
+    let mut c = Irc::register(hub.port(), "c");
+    c.send("@label=x PING :t");
+    c.expect_next(":irc.test PONG irc.test :t");
+}
+
+/// A registered client that stops answering is pinged after `--ping-secs` of silence and
+/// dropped after as long again; one that answers PING stays.
+#[test]
+fn silent_clients_are_pinged_and_dropped() {
+    let hub = Hub::start_with(&["--ping-secs", "1"]);
+    let mut quiet = Irc::register(hub.port(), "quiet");
+    let mut alive = Irc::register(hub.port(), "alive");
+    alive.ask("JOIN #p");
+    quiet.ask("JOIN #p");
+    alive.expect_next(":quiet!quiet@127.0.0.1 JOIN #p");
+    // `alive` answers the hub's PING; `quiet` never does.
+    let ping = alive.expect(|l| l == "PING :irc.test", "PING from the hub");
+    assert_eq!(ping, "PING :irc.test");
+    alive.send("PONG :irc.test");
+    quiet.expect(|l| l == "PING :irc.test", "PING from the hub");
+    let last = quiet.expect_closed();
+    assert!(
+        last.iter()
+            .any(|l| l.starts_with("ERROR :Closing link: Ping timeout")),
+        "{last:?}"
+    );
+    alive.expect(
+        |l| l == ":quiet!quiet@127.0.0.1 QUIT :Ping timeout",
+        "QUIT of the silent client",
+    );
+    alive.send("PONG :irc.test");
+    assert!(alive.ask("TIME").len() == 1, "the answering client stays");
+}
+
+/// A connection that never finishes registering is closed after `--register-secs`.
+#[test]
+fn unregistered_connections_time_out() {
+    let hub = Hub::start_with(&["--register-secs", "1"]);
+    let mut half = Irc::connect("half", hub.port());
+    half.send("NICK half");
+    let last = half.expect_closed();
+    assert!(
+        last.iter()
+            .any(|l| l == "ERROR :Closing link: registration timed out"),
+        "{last:?}"
+    );
+}

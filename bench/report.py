@@ -780,7 +780,7 @@ def report(out):
              "near a full core (⚠) the numbers are a lower bound for the server.")
     L.append("- The machine may be shared (see the load averages above); runs are single "
              "samples, not medians.")
-        L.append("- obrol has no flood limits yet; ngIRCd and InspIRCd had theirs switched off or "
+    L.append("- obrol has no flood limits yet; ngIRCd and InspIRCd had theirs switched off or "
              "raised (above), so all three relay as fast as they can.")
     L.append("- `net.core.netdev_max_backlog` was raised from 1000 to 65536 for the run (all "
              "servers): with the default, loopback bursts to a thousand sockets overflow the "

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::event::{Event, Refusal};
 use crate::outbox::{Batch, Outbox};
-use crate::router::{ClientId, Request};
+use crate::router::{ClientId, Newcomer, Request};
 use crate::{irc, plain, Protocol, Settings};
 
 /// Size of the per-thread read buffer: large reads drain a busy sender in few syscalls.
@@ -127,8 +127,7 @@ pub async fn run(
     let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
     let mut irc_session = irc::Session::new();
     if proto == Protocol::Plain {
-        let connect = Request::Connect {
-            id,
+        let newcomer = Newcomer {
             proto,
             addr,
             outbox: outbox.clone(),
@@ -136,6 +135,10 @@ pub async fn run(
             user: None,
             realname: None,
             caps: 0,
+        };
+        let connect = Request::Connect {
+            id,
+            newcomer,
             reply: None,
         };
         if Box::pin(hub.send(connect)).await.is_err() {

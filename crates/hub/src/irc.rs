@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::event::{Command, Event, Identity, Refusal};
 use crate::outbox::Outbox;
-use crate::router::{ClientId, Request};
+use crate::router::{ClientId, Newcomer, Request};
 use crate::{Protocol, View};
 
 /// IRCv3 capabilities as bits.
@@ -95,6 +95,13 @@ pub struct Link<'a> {
 }
 
 impl Link<'_> {
+    /// Queues numerics `(code, rest)` addressed to `me`, in order.
+    fn numerics(&self, me: &str, lines: &[(&str, &str)]) {
+        for (code, rest) in lines {
+            self.reply(numeric(self.server, code, me, rest));
+        }
+    }
+
     fn reply(&self, line: String) {
         if let Ok(mut p) = self.pending.lock() {
             p.push_str(&line);
@@ -701,40 +708,25 @@ impl Session {
                 return Flow::Continue;
             }
             "ADMIN" => {
-                link.reply(numeric(
-                    srv,
-                    "256",
+                link.numerics(
                     &me,
-                    &format!("{srv} :Administrative info"),
-                ));
-                link.reply(numeric(
-                    srv,
-                    "257",
-                    &me,
-                    ":This obrol hub is run by its operator",
-                ));
-                link.reply(numeric(srv, "258", &me, ":Ask on the operator console"));
-                link.reply(numeric(srv, "259", &me, ":no e-mail configured"));
+                    &[
+                        ("256", &format!("{srv} :Administrative info")),
+                        ("257", ":This obrol hub is run by its operator"),
+                        ("258", ":Ask on the operator console"),
+                        ("259", ":no e-mail configured"),
+                    ],
+                );
                 return Flow::Continue;
             }
             "INFO" => {
-                link.reply(numeric(
-                    srv,
-                    "371",
-                    &me,
-                    &format!(":{VERSION}: group chat hub"),
-                ));
-                link.reply(numeric(srv, "374", &me, ":End of INFO list"));
+                let info = format!(":{VERSION}: group chat hub");
+                link.numerics(&me, &[("371", &info), ("374", ":End of INFO list")]);
                 return Flow::Continue;
             }
             "LINKS" => {
-                link.reply(numeric(
-                    srv,
-                    "364",
-                    &me,
-                    &format!("{srv} {srv} :0 obrol hub"),
-                ));
-                link.reply(numeric(srv, "365", &me, "* :End of /LINKS list"));
+                let links = format!("{srv} {srv} :0 obrol hub");
+                link.numerics(&me, &[("364", &links), ("365", "* :End of /LINKS list")]);
                 return Flow::Continue;
             }
             "STATS" => {
@@ -862,8 +854,7 @@ impl Session {
             return Flow::Continue;
         };
         let (reply, accepted) = oneshot::channel();
-        let req = Request::Connect {
-            id: link.id,
+        let newcomer = Newcomer {
             proto: Protocol::Irc,
             addr: link.addr,
             outbox: link.outbox.clone(),
@@ -871,6 +862,10 @@ impl Session {
             user: Some(user),
             realname: Some(realname),
             caps: self.caps,
+        };
+        let req = Request::Connect {
+            id: link.id,
+            newcomer,
             reply: Some(reply),
         };
         if link.hub.send(req).await.is_err() {

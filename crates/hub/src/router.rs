@@ -32,17 +32,7 @@ pub enum Request {
     /// A connection finished its protocol handshake and wants in.
     Connect {
         id: ClientId,
-        proto: Protocol,
-        addr: SocketAddr,
-        outbox: Arc<Outbox>,
-        /// The nick the client asked for during its handshake, if any (IRC `NICK`).
-        nick: Option<String>,
-        /// IRC user name, if the protocol has one.
-        user: Option<String>,
-        /// IRC real name, if the protocol has one.
-        realname: Option<String>,
-        /// IRCv3 capabilities negotiated before registration.
-        caps: u32,
+        newcomer: Newcomer,
         /// Told whether the nick was accepted. Without a reply channel a taken or missing nick
         /// is replaced by a guest nick (plain clients); with one, the connection is refused and
         /// may try another nick (IRC registration).
@@ -92,14 +82,19 @@ struct Counters {
 }
 
 /// What the router needs to admit a client (see [`Request::Connect`]).
-struct Newcomer {
-    proto: Protocol,
-    addr: SocketAddr,
-    outbox: Arc<Outbox>,
-    nick: Option<String>,
-    user: Option<String>,
-    realname: Option<String>,
-    caps: u32,
+#[derive(Debug)]
+pub struct Newcomer {
+    pub proto: Protocol,
+    pub addr: SocketAddr,
+    pub outbox: Arc<Outbox>,
+    /// The nick the client asked for during its handshake, if any (IRC `NICK`).
+    pub nick: Option<String>,
+    /// IRC user name, if the protocol has one.
+    pub user: Option<String>,
+    /// IRC real name, if the protocol has one.
+    pub realname: Option<String>,
+    /// IRCv3 capabilities negotiated before registration.
+    pub caps: u32,
 }
 
 /// A connected, registered client.
@@ -396,27 +391,9 @@ impl Router {
         match req {
             Request::Connect {
                 id,
-                proto,
-                addr,
-                outbox,
-                nick,
-                user,
-                realname,
-                caps,
+                newcomer,
                 reply,
-            } => self.connect(
-                id,
-                Newcomer {
-                    proto,
-                    addr,
-                    outbox,
-                    nick,
-                    user,
-                    realname,
-                    caps,
-                },
-                reply,
-            ),
+            } => self.connect(id, newcomer, reply),
             Request::Command { id, cmd } => self.command(id, cmd),
             Request::LabelStart { id, label } => {
                 self.labeled.insert(id, (label, Vec::new()));

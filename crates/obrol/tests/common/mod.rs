@@ -621,14 +621,30 @@ impl Proc {
     /// Later calls look only after it, so successive calls check order. Panics with all output
     /// if no such line comes within `timeout`.
     #[track_caller]
-    pub fn expect_line(&mut self, mut pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
+    pub fn expect_line(&mut self, pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
+        self.wait_line(pred, timeout, "expected line")
+    }
+
+    /// Waits for the exact stdout line `line` (see [`Proc::expect_line`]).
+    #[track_caller]
+    pub fn expect(&mut self, line: &str) -> String {
+        self.wait_line(|l| l == line, LINE_TIMEOUT, &format!("line {line:?}"))
+    }
+
+    #[track_caller]
+    fn wait_line(
+        &mut self,
+        mut pred: impl FnMut(&str) -> bool,
+        timeout: Duration,
+        what: &str,
+    ) -> String {
         match self.stdout.wait_for(self.cursor, &mut pred, timeout) {
             Some(i) => {
                 self.cursor = i + 1;
                 self.stdout.lock().lines[i].clone()
             }
             None => panic!(
-                "{}: no expected line on stdout within {timeout:?} (after line {}){}\n{}",
+                "{}: no {what} on stdout within {timeout:?} (after line {}){}\n{}",
                 self.name,
                 self.cursor,
                 if self.stdout.lock().closed {
@@ -636,26 +652,6 @@ impl Proc {
                 } else {
                     ""
                 },
-                self.dump()
-            ),
-        }
-    }
-
-    /// Waits for the exact stdout line `line` (see [`Proc::expect_line`]).
-    #[track_caller]
-    pub fn expect(&mut self, line: &str) -> String {
-        match self
-            .stdout
-            .wait_for(self.cursor, &mut |l| l == line, LINE_TIMEOUT)
-        {
-            Some(i) => {
-                self.cursor = i + 1;
-                line.to_owned()
-            }
-            None => panic!(
-                "{}: expected the line {line:?} on stdout within {LINE_TIMEOUT:?} (after line {})\n{}",
-                self.name,
-                self.cursor,
                 self.dump()
             ),
         }

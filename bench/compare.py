@@ -546,9 +546,10 @@ class Runner:
             return
         info = {"server_cmd": " ".join(srv.cmd)}
         try:
-            info["reply_to_handshake"] = probe_seed(srv.port)
+            # No probe connection first: server.py never forgets a departed client, and the
+            # first relay to its closed socket would kill the sender's thread.
             to = self.cfg["seed_timeout"]
-            args = self.hub_args(srv, "plain", 2, 1, 1, 10, 0.5, 1)
+            args = self.hub_args(srv, "raw", 2, 1, 1, 10, 0.5, 1)
             res, err, cmd, secs = self.gen(args, to)
             info.update({"cmd": " ".join(cmd), "timeout_secs": to, "wall_secs": round(secs, 1)})
             if res is not None and res.get("delivered", 0) > 0:
@@ -597,7 +598,8 @@ class Runner:
         if self.meta.get("seed", {}).get("drivable"):
             kinds.append("seed")
         for kind in kinds:
-            proto = "plain" if kind == "seed" else "irc"
+            # The seed's server.py speaks no protocol: it greets and relays raw bytes.
+            proto = "raw" if kind == "seed" else "irc"
             self.ladder("a", [kind], proto, w, lambda r: r["delivered_pct"] < 50)
 
     def workload_b(self):

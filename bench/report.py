@@ -597,19 +597,16 @@ def report(out):
     seed = meta.get("seed") or {}
     L.append("**The seed's `server.py`** (`python3 seed/server.py 127.0.0.1 PORT`): it relays "
              "raw bytes to every other connection, with no IRC, no rooms and no replies beyond "
-             "a welcome line, so it "
-             "could only take part in workload (a) with `--protocol plain --rooms 1`. The "
-             "generator's plain handshake (`/nick ...`, `/join r0`) waits for the hub's "
-             "`* in r0 (` member list, which `server.py` never sends.")
+             "a welcome line, so it takes part in workload (a) only, driven with the "
+             "generator's `--protocol raw` (a client counts as joined when the welcome arrives; "
+             "clients connect one at a time because `server.py` listens with a backlog of 2). "
+             "It forwards whatever one `recv(1024)` returned, so lines from several senders "
+             "could interleave; with one sender they do not.")
     if seed:
-        reply = seed.get("reply_to_handshake", "")
-        L.append("\nChecked: to the handshake it answered %s; the generator (`%s`) %s. %s\n" % (
-            "`%s`" % short(reply.strip(), 60) if reply.strip() else "nothing",
+        L.append("\nChecked: the generator (`%s`) %s.\n" % (
             short(relpath(seed.get("cmd", "")), 200),
             "could drive it" if seed.get("drivable") else
-            "could not drive it (%s; its own join timeout is 60 s)" % seed.get("why", "?"),
-            "" if seed.get("drivable") else "So the seed server is **left out** of the "
-            "comparison; driving it would need a generator change."))
+            "could not drive it (%s); so it is **left out**" % seed.get("why", "?")))
     else:
         L.append("")
 

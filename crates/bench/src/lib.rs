@@ -28,6 +28,10 @@ use tokio::net::{TcpSocket, TcpStream};
 pub enum Proto {
     Plain,
     Irc,
+    /// No protocol at all: the seed's `server.py`, which greets each client and relays raw
+    /// bytes to all others. A client counts as joined once the greeting arrives; there are no
+    /// rooms, so `rooms` must be 1.
+    Raw,
 }
 
 #[derive(Debug, Error)]
@@ -178,22 +182,32 @@ async fn join(
     let hello = match proto {
         Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #{room}\r\n"),
         Proto::Plain => format!("/nick {nick}\n/join {room}\n"),
+        Proto::Raw => String::new(),
     };
     let connect_err = |source| BenchError::Connect { index, source };
     writer
         .write_all(hello.as_bytes())
         .await
         .map_err(connect_err)?;
-    // IRC: RPL_ENDOFNAMES for the room; plain: the member list of the room.
+    // IRC: RPL_ENDOFNAMES for the room; plain: the member list of the room; raw: any greeting.
     let done = match proto {
         Proto::Irc => format!(" 366 {nick} #{room} "),
         Proto::Plain => format!("* in {room} ("),
+        Proto::Raw => String::new(),
     };
     let mut buf = BytesMut::with_capacity(4096);
     let deadline = Duration::from_secs(60);
     let found = tokio::time::timeout(deadline, async {
         loop {
-            if let Some(at) = find(&buf, done.as_bytes()) {
+            if proto == Proto::Raw && !buf.is_empty() {
+                return Ok(()); // the greeting stays in the buffer; it ends no line
+            }
+            let confirmed = if done.is_empty() {
+                None
+            } else {
+                find(&buf, done.as_bytes())
+            };
+            if let Some(at) = confirmed {
                 // Keep what follows the confirming line.
                 let end = buf[at..]
                     .iter()
@@ -254,7 +268,8 @@ async fn connect_all(
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<Client>, BenchError> {
     let mut clients = Vec::with_capacity(n);
-    let concurrency = 200;
+    // The seed's server listens with a backlog of 2: connect its clients one at a time.
+    let concurrency = if proto == Proto::Raw { 1 } else { 200 };
     let mut next = 0;
     while next < n {
         let batch: Vec<_> = (next..(next + concurrency).min(n))
@@ -378,6 +393,11 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
     if size < 32 {
         return Err(BenchError::Params("size must be at least 32 bytes".into()));
     }
+    if proto == Proto::Raw && rooms != 1 {
+        return Err(BenchError::Params(
+            "--protocol raw has no rooms: use --rooms 1".into(),
+        ));
+    }
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
@@ -426,7 +446,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
             for (i, writer) in writers {
                 let target = match proto {
                     Proto::Irc => format!("PRIVMSG #{} :", room(i % rooms)),
-                    Proto::Plain => String::new(),
+                    Proto::Plain | Proto::Raw => String::new(),
                 };
                 tasks.push(tokio::task::spawn_local(send_loop(
                     writer,

@@ -18,6 +18,8 @@ pub enum BenchCommand {
 enum ProtoArg {
     Plain,
     Irc,
+    /// No protocol: for the seed's server.py, which only greets and relays bytes.
+    Raw,
 }
 
 impl From<ProtoArg> for Proto {
@@ -25,6 +27,7 @@ impl From<ProtoArg> for Proto {
         match p {
             ProtoArg::Plain => Proto::Plain,
             ProtoArg::Irc => Proto::Irc,
+            ProtoArg::Raw => Proto::Raw,
         }
     }
 }

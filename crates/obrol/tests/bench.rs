@@ -190,3 +190,55 @@ fn bench_idle_reports_memory_per_client() {
     assert!(r["server_kib_per_client"].as_f64().is_some(), "{r}");
     assert!(r["connects_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
 }
+
+/// `--protocol raw` drives the seed's own `server.py` (no protocol, no rooms): every message
+/// reaches every other client.
+#[test]
+fn bench_hub_raw_drives_the_seed_server() {
+    let seed = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../seed/server.py"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = Command::new("python3")
+        .arg("-u")
+        .arg(seed)
+        .args(["127.0.0.1", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the seed's server.py");
+    // server.py prints "Proses Dua Koneksi" once it listens (a probe connection would stay in
+    // its client list forever, and relaying to it would kill the sender's thread).
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(first, "Proses Dua Koneksi", "server.py did not start");
+    std::thread::spawn(move || for _ in lines {});
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server(child);
+    let pid = server.0.id().to_string();
+    let r = bench(&[
+        "hub",
+        "--addr",
+        &addr,
+        "--protocol",
+        "raw",
+        "--clients",
+        "20",
+        "--rate",
+        "50",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "1",
+        "--pid",
+        &pid,
+    ]);
+    check_hub_report(&r, 20);
+    assert_eq!(r["protocol"], "raw");
+    assert_eq!(
+        r["expected"].as_u64().unwrap(),
+        r["sent"].as_u64().unwrap() * 19
+    );
+}

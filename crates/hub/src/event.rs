@@ -263,7 +263,10 @@ pub enum Event<'a> {
     /// Members of a room, each with its membership prefix (`@` operator, `+` voice).
     Who {
         room: &'a str,
-        nicks: &'a [String],
+        /// The members, separated by single spaces: built without a `String` per member,
+        /// because a join storm sends this list to every joiner.
+        nicks: &'a str,
+        count: usize,
         /// A `+s` room (IRC marks it `@` in NAMES).
         secret: bool,
     },

@@ -1134,22 +1134,31 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             room,
             nicks,
             secret,
+            ..
         } => {
             let symbol = if secret { '@' } else { '=' };
-            // Keep each 353 line well under 512 bytes.
-            let mut line = String::new();
-            for n in nicks {
-                if line.len() + n.len() > 350 {
-                    num(&mut s, "353", &format!("{symbol} #{room} :{line}"));
-                    line.clear();
-                }
-                if !line.is_empty() {
-                    line.push(' ');
-                }
-                line.push_str(n);
-            }
-            if !line.is_empty() {
-                num(&mut s, "353", &format!("{symbol} #{room} :{line}"));
+            // Keep each 353 line well under 512 bytes: cut the list at spaces.
+            let mut rest = nicks.trim();
+            while !rest.is_empty() {
+                let cut = if rest.len() <= 350 {
+                    rest.len()
+                } else {
+                    // At a space (always a char boundary), or for one overlong entry at the
+                    // last char boundary within the limit.
+                    let bytes = rest.as_bytes();
+                    bytes[..350]
+                        .iter()
+                        .rposition(|&b| b == b' ')
+                        .unwrap_or_else(|| {
+                            (1..=350)
+                                .rev()
+                                .find(|&i| rest.is_char_boundary(i))
+                                .unwrap_or(rest.len())
+                        })
+                };
+                let (chunk, tail) = rest.split_at(cut);
+                let _ = write!(s, ":{srv} 353 {me} {symbol} #{room} :{chunk}\r\n");
+                rest = tail.trim_start();
             }
             num(&mut s, "366", &format!("#{room} :End of /NAMES list"));
         }
@@ -1358,6 +1367,41 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn long_names_lists_are_split_at_spaces() {
+        let nicks: Vec<String> = (0..200).map(|i| format!("@nick{i}")).collect();
+        let joined = nicks.join(" ");
+        let view = View {
+            nick: "me",
+            current: None,
+            caps: 0,
+            server: "srv",
+            user: "u",
+            host: "h",
+        };
+        let ev = Event::Who {
+            room: "big",
+            nicks: &joined,
+            count: nicks.len(),
+            secret: false,
+        };
+        let out = render(&ev, &view);
+        let text = std::str::from_utf8(&out).unwrap();
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert!(lines.len() > 3, "{lines:?}");
+        let mut seen = Vec::new();
+        for line in &lines[..lines.len() - 1] {
+            assert!(line.len() + 2 <= obrol_wire::irc::MAX_LINE, "{line}");
+            let list = line.strip_prefix(":srv 353 me = #big :").unwrap();
+            seen.extend(list.split(' ').map(str::to_owned));
+        }
+        assert_eq!(seen, nicks);
+        assert_eq!(
+            lines[lines.len() - 1],
+            ":srv 366 me #big :End of /NAMES list"
+        );
     }
 
     #[test]

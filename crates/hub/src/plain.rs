@@ -116,8 +116,10 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
                 writeln!(s, "* rooms: {}", list.join(", "))
             }
         }
-        Event::Who { room, nicks, .. } => {
-            writeln!(s, "* in {} ({}): {}", room, nicks.len(), nicks.join(" "))
+        Event::Who {
+            room, nicks, count, ..
+        } => {
+            writeln!(s, "* in {room} ({count}): {nicks}")
         }
         Event::ServerNotice(text) => writeln!(s, "[server] {text}"),
         Event::Info(text) => writeln!(s, "* {text}"),

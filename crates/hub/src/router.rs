@@ -689,7 +689,8 @@ impl Router {
                         id,
                         &Event::Who {
                             room: &key,
-                            nicks: &[],
+                            nicks: "",
+                            count: 0,
                             secret: false,
                         },
                     ),
@@ -921,7 +922,8 @@ impl Router {
                 id,
                 &Event::Who {
                     room: &name,
-                    nicks: &[],
+                    nicks: "",
+                    count: 0,
                     secret: true,
                 },
             );
@@ -931,23 +933,27 @@ impl Router {
             .members
             .get(&id)
             .is_some_and(|m| m.proto == Protocol::Irc);
-        let nicks: Vec<String> = room
-            .members
-            .iter()
-            .filter_map(|&mid| {
-                let m = self.members.get(&mid)?;
-                let prefix = if prefixed {
-                    room.prefix(mid, multi)
-                } else {
-                    ""
-                };
-                Some(if full {
-                    format!("{prefix}{}!{}@{}", m.who.nick, m.who.user, m.who.host)
-                } else {
-                    format!("{prefix}{}", m.who.nick)
-                })
-            })
-            .collect();
+        let mut nicks = String::with_capacity(room.members.len() * 12);
+        let mut count = 0;
+        for &mid in &room.members {
+            let Some(m) = self.members.get(&mid) else {
+                continue;
+            };
+            if count > 0 {
+                nicks.push(' ');
+            }
+            count += 1;
+            if prefixed {
+                nicks.push_str(room.prefix(mid, multi));
+            }
+            nicks.push_str(&m.who.nick);
+            if full {
+                nicks.push('!');
+                nicks.push_str(&m.who.user);
+                nicks.push('@');
+                nicks.push_str(&m.who.host);
+            }
+        }
         let name = room.name.clone();
         let secret = room.secret;
         self.tell(
@@ -955,6 +961,7 @@ impl Router {
             &Event::Who {
                 room: &name,
                 nicks: &nicks,
+                count,
                 secret,
             },
         );

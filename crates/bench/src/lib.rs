@@ -113,6 +113,9 @@ pub struct IdleReport {
 
 /// Shared measurement state (single-threaded).
 struct Tally {
+    /// When the load starts; `None` while clients are still connecting (what they receive
+    /// then, other clients' joins, is read and discarded).
+    epoch: Option<Instant>,
     /// When measurement starts and ends, as offsets from the bench epoch in nanoseconds.
     window: (u64, u64),
     hist: Histogram<u64>,
@@ -121,7 +124,8 @@ struct Tally {
 
 /// One client connection, registered and joined.
 struct Client {
-    reader: tokio::net::tcp::OwnedReadHalf,
+    /// `None` once a reader task owns the read half.
+    reader: Option<tokio::net::tcp::OwnedReadHalf>,
     writer: OwnedWriteHalf,
     /// Bytes read during the handshake after the join confirmation.
     leftover: BytesMut,
@@ -243,7 +247,7 @@ async fn join(
     .await;
     match found {
         Ok(Ok(())) => Ok(Client {
-            reader,
+            reader: Some(reader),
             writer,
             leftover: buf,
         }),
@@ -260,12 +264,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Connects `n` clients, `concurrency` at a time, client `i` joining `room_of(i)`.
+///
+/// With a `tally`, each client's reader starts as soon as it has joined, as a real client's
+/// would: otherwise the joins of later clients pile up, unread, in the server's queues for the
+/// earlier ones, and the join storm measures the generator's absence.
 async fn connect_all(
     addr: SocketAddr,
     proto: Proto,
     n: usize,
     room_of: impl Fn(usize) -> String,
     bar: &indicatif::ProgressBar,
+    tally: Option<&Rc<RefCell<Tally>>>,
 ) -> Result<Vec<Client>, BenchError> {
     let mut clients = Vec::with_capacity(n);
     // The seed's server listens with a backlog of 2: connect its clients one at a time.
@@ -280,7 +289,12 @@ async fn connect_all(
             .collect();
         next += batch.len();
         for c in futures_join_all(batch).await {
-            clients.push(c?);
+            let mut c = c?;
+            if let (Some(tally), Some(reader)) = (tally, c.reader.take()) {
+                let leftover = std::mem::take(&mut c.leftover);
+                tokio::task::spawn_local(read_loop(reader, leftover, tally.clone()));
+            }
+            clients.push(c);
             bar.inc(1);
         }
     }
@@ -403,19 +417,26 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
         .run_until(async move {
             let bar = progress(show, n as u64, "connect");
             let started = Instant::now();
-            let clients = connect_all(addr, proto, n, |i| room(i % rooms), &bar).await?;
+            let tally = Rc::new(RefCell::new(Tally {
+                epoch: None,
+                window: (u64::MAX, u64::MAX),
+                hist: Histogram::new_with_bounds(1, 600_000_000, 3)
+                    .map_err(|e| BenchError::Params(e.to_string()))?,
+                delivered: 0,
+            }));
+            let clients =
+                connect_all(addr, proto, n, |i| room(i % rooms), &bar, Some(&tally)).await?;
             let connect_secs = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
 
             let epoch = Instant::now();
             let start_ns = warmup.as_nanos() as u64;
             let end_ns = start_ns + duration.as_nanos() as u64;
-            let tally = Rc::new(RefCell::new(Tally {
-                window: (start_ns, end_ns),
-                hist: Histogram::new_with_bounds(1, 600_000_000, 3)
-                    .map_err(|e| BenchError::Params(e.to_string()))?,
-                delivered: 0,
-            }));
+            {
+                let mut t = tally.borrow_mut();
+                t.epoch = Some(epoch);
+                t.window = (start_ns, end_ns);
+            }
             // Members per room, to know how many deliveries each message owes.
             let mut members = vec![0u64; rooms];
             for i in 0..n {
@@ -426,18 +447,12 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
             // socket's sending side and the server would hang up.
             let mut quiet = Vec::new();
             for (i, c) in clients.into_iter().enumerate() {
-                let Client {
-                    reader,
-                    writer,
-                    leftover,
-                } = c;
+                // Readers were started as each client joined.
                 if i < senders {
-                    writers.push((i, writer));
+                    writers.push((i, c.writer));
                 } else {
-                    quiet.push(writer);
+                    quiet.push(c.writer);
                 }
-                let tally = tally.clone();
-                tokio::task::spawn_local(read_loop(reader, leftover, tally, epoch));
             }
             let per_sender = rate / senders as f64;
             let total = warmup + duration;
@@ -552,15 +567,34 @@ async fn read_loop(
     mut reader: tokio::net::tcp::OwnedReadHalf,
     leftover: BytesMut,
     tally: Rc<RefCell<Tally>>,
-    epoch: Instant,
 ) {
     const BUF: usize = 32 * 1024;
     let mut buf = vec![0u8; BUF];
     let mut filled = leftover.len().min(BUF);
     buf[..filled].copy_from_slice(&leftover[..filled]);
-    let window = tally.borrow().window;
+    let mut clock: Option<(Instant, (u64, u64))> = None;
     let mut latencies: Vec<u64> = Vec::with_capacity(256);
     loop {
+        if clock.is_none() {
+            let t = tally.borrow();
+            clock = t.epoch.map(|e| (e, t.window));
+        }
+        let Some((epoch, window)) = clock else {
+            // Still connecting: what arrives now (other clients' joins) is not measured; only
+            // a trailing partial line is kept.
+            match reader.read(&mut buf[filled..]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => filled += n,
+            }
+            if let Some(nl) = buf[..filled].iter().rposition(|&b| b == b'\n') {
+                buf.copy_within(nl + 1..filled, 0);
+                filled -= nl + 1;
+            }
+            if filled == BUF {
+                filled = 0;
+            }
+            continue;
+        };
         let now = epoch.elapsed().as_nanos() as u64;
         let mut start = 0;
         while let Some(nl) = buf[start..filled].iter().position(|&b| b == b'\n') {
@@ -666,6 +700,7 @@ pub async fn idle(
             clients,
             |i| format!("idle{i}"),
             &bar,
+            None,
         ))
         .await?;
     let connect_secs = started.elapsed().as_secs_f64();

@@ -95,6 +95,16 @@ pub struct Link<'a> {
 }
 
 impl Link<'_> {
+    /// ERR_NOSUCHCHANNEL for a name that is not a channel here.
+    fn no_such_channel(&self, me: &str, chan: &str) {
+        self.reply(numeric(
+            self.server,
+            "403",
+            me,
+            &format!("{chan} :No such channel"),
+        ));
+    }
+
     /// Queues numerics `(code, rest)` addressed to `me`, in order.
     fn numerics(&self, me: &str, lines: &[(&str, &str)]) {
         for (code, rest) in lines {
@@ -386,12 +396,7 @@ impl Session {
                                 let room = room.to_owned();
                                 link.command(Command::Join { room, key }).await;
                             }
-                            _ => link.reply(numeric(
-                                srv,
-                                "403",
-                                &me,
-                                &format!("{chan} :No such channel"),
-                            )),
+                            _ => link.no_such_channel(&me, chan),
                         }
                     }
                     return Flow::Continue;
@@ -410,12 +415,7 @@ impl Session {
                             })
                             .await;
                         }
-                        None => link.reply(numeric(
-                            srv,
-                            "403",
-                            &me,
-                            &format!("{chan} :No such channel"),
-                        )),
+                        None => link.no_such_channel(&me, chan),
                     }
                 }
                 return Flow::Continue;
@@ -494,12 +494,7 @@ impl Session {
                     return Flow::Continue;
                 }
                 let Some(room) = p[0].strip_prefix('#') else {
-                    link.reply(numeric(
-                        srv,
-                        "403",
-                        &me,
-                        &format!("{} :No such channel", p[0]),
-                    ));
+                    link.no_such_channel(&me, &p[0]);
                     return Flow::Continue;
                 };
                 Command::Topic {
@@ -597,12 +592,7 @@ impl Session {
                     return Flow::Continue;
                 }
                 let Some(room) = p[0].strip_prefix('#') else {
-                    link.reply(numeric(
-                        srv,
-                        "403",
-                        &me,
-                        &format!("{} :No such channel", p[0]),
-                    ));
+                    link.no_such_channel(&me, &p[0]);
                     return Flow::Continue;
                 };
                 for nick in p[1].split(',') {

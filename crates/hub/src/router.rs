@@ -528,11 +528,7 @@ impl Router {
             } => {
                 if let Some(room) = target.strip_prefix('#') {
                     let key = fold(room);
-                    if self
-                        .members
-                        .get(&id)
-                        .is_some_and(|m| m.rooms.contains(&key))
-                    {
+                    if self.is_member(id, &key) {
                         self.say_in_room(id, &key, &text, action, notice);
                     } else if notice {
                         // NOTICE never gets an error reply (RFC 2812 3.3.2): no loops between bots.
@@ -816,11 +812,7 @@ impl Router {
                 };
                 if let Some(room) = target.strip_prefix('#') {
                     let key = fold(room);
-                    if self
-                        .members
-                        .get(&id)
-                        .is_some_and(|m| m.rooms.contains(&key))
-                    {
+                    if self.is_member(id, &key) {
                         let name = self
                             .rooms
                             .get(&key)
@@ -871,6 +863,13 @@ impl Router {
                 self.remove(id, &reason, Some(&farewell));
             }
         }
+    }
+
+    /// Whether `id` is in the room with key `key`.
+    fn is_member(&self, id: ClientId, key: &str) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|m| m.rooms.iter().any(|r| r == key))
     }
 
     /// How many server operators are connected.

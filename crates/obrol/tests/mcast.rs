@@ -336,34 +336,32 @@ fn two_hosts() -> Option<(Netns, Netns)> {
     Some((a, b))
 }
 
-#[test]
-fn iface_by_name_between_two_hosts_ipv4() {
+/// Starts alice on host 1 and bob on host 2 with their own arguments, and has them chat.
+fn chat_between_two_hosts(alice_args: &[&str], bob_args: &[&str]) {
     let Some((h1, h2)) = two_hosts() else {
         return;
     };
-    let mut alice = peer(&h1, "alice", &["--iface", "a0"]);
-    let mut bob = peer(&h2, "bob", &["--iface", "b0"]);
+    let mut alice = peer(&h1, "alice", alice_args);
+    let mut bob = peer(&h2, "bob", bob_args);
     chat_both_ways(&mut alice, &mut bob);
+}
+
+#[test]
+fn iface_by_name_between_two_hosts_ipv4() {
+    chat_between_two_hosts(&["--iface", "a0"], &["--iface", "b0"]);
 }
 
 #[test]
 fn iface_by_name_between_two_hosts_ipv6() {
-    let Some((h1, h2)) = two_hosts() else {
-        return;
-    };
-    let mut alice = peer(&h1, "alice", &["--group", "ff15::1", "--iface", "a0"]);
-    let mut bob = peer(&h2, "bob", &["--group", "ff15::1", "--iface", "b0"]);
-    chat_both_ways(&mut alice, &mut bob);
+    chat_between_two_hosts(
+        &["--group", "ff15::1", "--iface", "a0"],
+        &["--group", "ff15::1", "--iface", "b0"],
+    );
 }
 
 #[test]
 fn iface_by_address_between_two_hosts() {
-    let Some((h1, h2)) = two_hosts() else {
-        return;
-    };
-    let mut alice = peer(&h1, "alice", &["--iface", "10.77.0.1"]);
-    let mut bob = peer(&h2, "bob", &["--iface", "10.77.0.2"]);
-    chat_both_ways(&mut alice, &mut bob);
+    chat_between_two_hosts(&["--iface", "10.77.0.1"], &["--iface", "10.77.0.2"]);
 }
 
 #[test]

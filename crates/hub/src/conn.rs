@@ -1,16 +1,20 @@
 //! One client connection: bytes in, commands to the router; outbox out, bytes to the socket.
 //!
-//! Each connection is one task that `select!`s between its socket becoming readable, its outbox
-//! having something to send, the partial-line timer and shutdown. Memory per idle client is kept
+//! Each connection is one task that waits for its socket becoming readable (or writable, while
+//! output is pending), its outbox having something to send, and its one timer; it polls these
+//! in place rather than through `select!`, so no waiter objects live in the task. Memory per idle client is kept
 //! small on purpose: reads go into one scratch buffer per thread, and the connection keeps only
 //! the leftover of a partial line; outgoing bytes wait in the outbox as shared [`Bytes`], so an
 //! idle connection owns no buffer at all.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use obrol_wire::line::{LineCodec, LineError};
@@ -151,77 +155,137 @@ pub async fn run(
     let mut partial_deadline: Option<Instant> = None;
     let mut idle_deadline = idle_limit(proto, false, &settings).map(|d| Instant::now() + d);
     let mut pinged = false;
+    // One timer serves both deadlines, allocated only while one is set, and re-armed lazily:
+    // a read moves `idle_deadline` without touching the timer; when the timer fires early it
+    // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
+    let mut timer = Timer::default();
     // Set when the protocol asked to close (IRC QUIT before registration): stop reading, let
     // the writer send what is queued.
     let mut stop_reading = false;
     let reason = loop {
-        let has_unwritten = writer.has_unwritten();
         let next_deadline = match (partial_deadline, idle_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        tokio::select! {
-            ready = stream.readable(), if !stop_reading && !writer.closing => {
-                if let Err(e) = ready {
-                    break e.to_string();
-                }
-                let eof = match drain_reads(&stream, &mut pending) {
-                    Ok(more) => !more,
-                    Err(e) => break e.to_string(),
-                };
-                                if let Some(limit) = idle_limit(proto, irc_session.registered, &settings) {
-                    idle_deadline = Some(Instant::now() + limit);
-                    pinged = false;
-                }
-                // Lines that arrived together with the end of the stream still count.
-                loop {
-                    let line = match codec.decode(&mut pending) {
-                        Ok(Some(line)) => line,
-                        Ok(None) if eof && proto == Protocol::Plain => match codec.take_partial(&mut pending) {
-                            Some(line) => line,
-                            None => break,
-                        },
-                        Ok(None) => break,
-                        Err(LineError::TooLong(max)) => {
-                            let _ = outbox.push(proto.render(
-                                &Event::Refused(&Refusal::LineTooLong(max)),
-                                &view(&irc_session, &settings),
-                            ));
-                            continue;
-                        }
-                    };
-                    let flow = Box::pin(handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session)).await;
-                    if let irc::Flow::Close(_) = flow {
-                        outbox.close(Bytes::new());
-                        stop_reading = true;
-                        break;
-                    }
-                }
-                if eof {
-                    break "connection closed".to_owned();
-                }
-                partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
-                    .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
-                if pending.is_empty() && pending.capacity() > 0 {
-                    pending = BytesMut::new(); // an idle client keeps no buffer
+        timer.arm(next_deadline);
+        let reading = !stop_reading && !writer.closing;
+        let has_unwritten = writer.has_unwritten();
+        // Poll every source in place instead of `select!`ing over futures: the futures
+        // `readable()`, `writable()`, `Notified` and `Sleep` would all live inside this task
+        // for as long as it waits, which is most of an idle client's memory. Every ready source
+        // is handled in one turn, so a flooding reader cannot starve its own writes.
+        let ready = std::future::poll_fn(|cx| {
+            let mut ready = Ready::default();
+            if reading {
+                match stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => ready.read = true,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
                 }
             }
-            // One timer serves both deadlines: each pending timer costs memory in every task.
-            _ = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
-                let now = Instant::now();
-                if partial_deadline.is_some_and(|d| d <= now) {
-                    partial_deadline = None;
-                    if let Some(line) = codec.take_partial(&mut pending) {
-                        Box::pin(handle_line(proto, &line, id, addr, &hub, &outbox, &settings, &mut irc_session)).await;
+            ready.outbox = outbox.poll_ready(cx).is_ready();
+            if has_unwritten {
+                match stream.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => ready.write = true,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            ready.timer = timer.poll(cx);
+            if ready.read || ready.outbox || ready.write || ready.timer {
+                Poll::Ready(Ok(ready))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(e) => break e.to_string(),
+        };
+        if ready.outbox && outbox.is_aborted() {
+            // A slow consumer: its socket is full, so nothing more can be said to it.
+            break "slow consumer".to_owned();
+        }
+        if ready.read {
+            let eof = match drain_reads(&stream, &mut pending) {
+                Ok(more) => !more,
+                Err(e) => break e.to_string(),
+            };
+            if let Some(limit) = idle_limit(proto, irc_session.registered, &settings) {
+                idle_deadline = Some(Instant::now() + limit);
+                pinged = false;
+            }
+            // Lines that arrived together with the end of the stream still count.
+            loop {
+                let line = match codec.decode(&mut pending) {
+                    Ok(Some(line)) => line,
+                    Ok(None) if eof && proto == Protocol::Plain => {
+                        match codec.take_partial(&mut pending) {
+                            Some(line) => line,
+                            None => break,
+                        }
                     }
-                    pending = BytesMut::new();
+                    Ok(None) => break,
+                    Err(LineError::TooLong(max)) => {
+                        let _ = outbox.push(proto.render(
+                            &Event::Refused(&Refusal::LineTooLong(max)),
+                            &view(&irc_session, &settings),
+                        ));
+                        continue;
+                    }
+                };
+                let flow = Box::pin(handle_line(
+                    proto,
+                    &line,
+                    id,
+                    addr,
+                    &hub,
+                    &outbox,
+                    &settings,
+                    &mut irc_session,
+                ))
+                .await;
+                if let irc::Flow::Close(_) = flow {
+                    outbox.close(Bytes::new());
+                    stop_reading = true;
+                    break;
                 }
-                if idle_deadline.is_none_or(|d| d > now) {
-                    continue;
+            }
+            if eof {
+                break "connection closed".to_owned();
+            }
+            partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
+                .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
+            if pending.is_empty() && pending.capacity() > 0 {
+                pending = BytesMut::new(); // an idle client keeps no buffer
+            }
+        }
+        if ready.timer {
+            let now = Instant::now();
+            if partial_deadline.is_some_and(|d| d <= now) {
+                partial_deadline = None;
+                if let Some(line) = codec.take_partial(&mut pending) {
+                    Box::pin(handle_line(
+                        proto,
+                        &line,
+                        id,
+                        addr,
+                        &hub,
+                        &outbox,
+                        &settings,
+                        &mut irc_session,
+                    ))
+                    .await;
                 }
+                pending = BytesMut::new();
+            }
+            if idle_deadline.is_some_and(|d| d <= now) {
                 idle_deadline = None;
                 if !irc_session.registered {
-                    let _ = outbox.push(Bytes::from_static(b"ERROR :Closing link: registration timed out\r\n"));
+                    let _ = outbox.push(Bytes::from_static(
+                        b"ERROR :Closing link: registration timed out\r\n",
+                    ));
                     outbox.close(Bytes::new());
                     stop_reading = true;
                 } else if pinged {
@@ -230,29 +294,15 @@ pub async fn run(
                 } else {
                     pinged = true;
                     let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
-                                        idle_deadline = Some(Instant::now() + settings.ping_interval);
+                    idle_deadline = Some(Instant::now() + settings.ping_interval);
                 }
             }
-            _ = outbox.ready() => {
-                if outbox.is_aborted() {
-                    // A slow consumer: its socket is full, so nothing more can be said to it.
-                    break "slow consumer".to_owned();
-                }
-                match writer.pump(&outbox, &stream) {
-                    Ok(true) => break "closed by the hub".to_owned(),
-                    Ok(false) => {}
-                    Err(e) => break e.to_string(),
-                }
-            }
-            ready = stream.writable(), if has_unwritten => {
-                if let Err(e) = ready {
-                    break e.to_string();
-                }
-                match writer.pump(&outbox, &stream) {
-                    Ok(true) => break "closed by the hub".to_owned(),
-                    Ok(false) => {}
-                    Err(e) => break e.to_string(),
-                }
+        }
+        if ready.outbox || ready.write {
+            match writer.pump(&outbox, &stream) {
+                Ok(true) => break "closed by the hub".to_owned(),
+                Ok(false) => {}
+                Err(e) => break e.to_string(),
             }
         }
     };
@@ -268,6 +318,59 @@ fn view<'a>(session: &'a irc::Session, settings: &'a Settings) -> crate::View<'a
         server: &settings.name,
         user: "*",
         host: "*",
+    }
+}
+
+/// Which of a connection's sources are ready (see the loop in [`run`]).
+#[derive(Default)]
+struct Ready {
+    read: bool,
+    outbox: bool,
+    write: bool,
+    timer: bool,
+}
+
+/// A connection's one timer, on the heap and only while a deadline is set.
+#[derive(Default)]
+struct Timer {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// When `sleep` fires (it may be earlier than the deadline, never later).
+    armed_for: Option<Instant>,
+}
+
+impl Timer {
+    /// Makes sure the timer fires no later than `deadline`; `None` frees it.
+    fn arm(&mut self, deadline: Option<Instant>) {
+        let Some(deadline) = deadline else {
+            self.sleep = None;
+            self.armed_for = None;
+            return;
+        };
+        match (&mut self.sleep, self.armed_for) {
+            // Armed for earlier (or now): it fires, and the caller re-arms then.
+            (Some(_), Some(at)) if at <= deadline => {}
+            (Some(sleep), _) => {
+                sleep.as_mut().reset(deadline);
+                self.armed_for = Some(deadline);
+            }
+            (None, _) => {
+                self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                self.armed_for = Some(deadline);
+            }
+        }
+    }
+
+    /// True once the armed time has passed (then it must be re-armed to fire again; the
+    /// allocation is kept for that).
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        let (Some(sleep), Some(_)) = (&mut self.sleep, self.armed_for) else {
+            return false;
+        };
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.armed_for = None;
+            return true;
+        }
+        false
     }
 }
 

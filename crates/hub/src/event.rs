@@ -5,15 +5,19 @@
 //! [`Command`]s and render [`Event`]s into bytes. The router never sees wire syntax, so adding
 //! a protocol means adding an adapter, not touching the router's rules.
 
+/// A short name (nick, user, host, room): stored inline up to 24 bytes, so the usual name costs
+/// no allocation of its own. Idle clients are mostly names, so this is most of their memory.
+pub type Name = compact_str::CompactString;
+
 /// Who did something, as every protocol needs to name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// Current nick, as the user spelled it.
-    pub nick: String,
+    pub nick: Name,
     /// IRC user name (plain clients: the nick).
-    pub user: String,
+    pub user: Name,
     /// Host part shown to others (the client's IP address).
-    pub host: String,
+    pub host: Name,
 }
 
 /// What a client asks the hub to do.

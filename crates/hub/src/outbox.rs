@@ -11,9 +11,9 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +35,17 @@ struct Inner {
     closed: Option<Bytes>,
     /// Set when the client is dropped without a goodbye (a slow consumer, whose socket is full).
     aborted: bool,
+    /// A wake-up is pending: set by [`Outbox::wake`], consumed by [`Outbox::poll_ready`].
+    signaled: bool,
+    /// The connection task to wake. Kept here rather than in a `Notify` so the connection's
+    /// future holds no waiter object of its own: an idle client costs less (see conn.rs).
+    waker: Option<Waker>,
 }
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Outbox {
     inner: Mutex<Inner>,
-    /// Wakes the connection's writer.
-    ready: Notify,
     /// Most bytes that may wait in `queue`.
     limit: usize,
     /// The client's nick as the router last confirmed it. Replies a protocol adapter builds at
@@ -63,7 +66,6 @@ impl Outbox {
     pub fn new(limit: usize) -> Self {
         Outbox {
             inner: Mutex::new(Inner::default()),
-            ready: Notify::new(),
             limit,
             nick: Mutex::new(String::new()),
         }
@@ -111,9 +113,18 @@ impl Outbox {
         Ok(was_empty)
     }
 
-    /// Wakes the writer.
+    /// Wakes the writer. A wake-up with nobody waiting is remembered, like a `Notify` permit.
     pub fn wake(&self) {
-        self.ready.notify_one();
+        Self::signal(self.lock());
+    }
+
+    fn signal(mut inner: std::sync::MutexGuard<'_, Inner>) {
+        inner.signaled = true;
+        let waker = inner.waker.take();
+        drop(inner);
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Marks the client for disconnection; `farewell` is written after what is already queued.
@@ -122,8 +133,7 @@ impl Outbox {
         let mut inner = self.lock();
         if inner.closed.is_none() {
             inner.closed = Some(farewell);
-            drop(inner);
-            self.ready.notify_one();
+            Self::signal(inner);
         }
     }
 
@@ -141,17 +151,31 @@ impl Outbox {
         if inner.closed.is_none() {
             inner.closed = Some(Bytes::new());
         }
-        drop(inner);
-        self.ready.notify_one();
+        Self::signal(inner);
     }
 
     pub fn is_aborted(&self) -> bool {
         self.lock().aborted
     }
 
+    /// Ready once [`Outbox::wake`] (or a close) has been called since the last time this
+    /// returned ready; otherwise remembers `cx`'s waker.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.lock();
+        if inner.signaled {
+            inner.signaled = false;
+            return Poll::Ready(());
+        }
+        match &mut inner.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     /// Waits until there is something to take.
     pub async fn ready(&self) {
-        self.ready.notified().await
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await
     }
 
     /// Takes everything queued, reusing `into`'s allocation.

@@ -16,9 +16,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use obrol_wire::plain::{valid_nick, valid_room};
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::event::{Command, Event, Identity, Refusal, RoomInfo, WhoRow, WhoisInfo};
+use crate::event::{Command, Event, Identity, Name, Refusal, RoomInfo, WhoRow, WhoisInfo};
 use crate::irc::caps;
 use crate::outbox::{Outbox, PushError};
 use crate::{Protocol, Settings, View};
@@ -102,14 +103,14 @@ pub struct Newcomer {
 struct Member {
     who: Identity,
     /// `who.nick` case-folded: the key in [`Router::nicks`].
-    nick_key: String,
+    nick_key: Name,
     proto: Protocol,
     outbox: Arc<Outbox>,
     /// Keys of the rooms this member is in, in join order.
-    rooms: Vec<String>,
+    rooms: Vec<Name>,
     /// Key of the room plain text goes to (plain clients): the most recently joined.
-    current: Option<String>,
-    realname: String,
+    current: Option<Name>,
+    realname: Name,
     /// IRCv3 capabilities (`irc::caps` bits).
     caps: u32,
     away: Option<String>,
@@ -157,7 +158,7 @@ impl IdSet {
 #[derive(Debug)]
 struct Room {
     /// The name as first spelled.
-    name: String,
+    name: Name,
     /// Members in join order; a `Vec` because fan-out iterates it far more often than members
     /// come and go.
     members: Vec<ClientId>,
@@ -293,17 +294,22 @@ fn unix_now() -> u64 {
 }
 
 /// Case-folds a nick or room name (ASCII, as ISUPPORT `CASEMAPPING=ascii` says).
-pub fn fold(name: &str) -> String {
-    name.to_ascii_lowercase()
+pub fn fold(name: &str) -> Name {
+    let mut folded = Name::from(name);
+    folded.make_ascii_lowercase();
+    folded
 }
 
 pub struct Router {
     settings: Arc<Settings>,
-    members: HashMap<ClientId, Member>,
+    /// Boxed, so the table's spare capacity (up to half of it) costs a pointer per slot rather
+    /// than a whole member; keyed by server-assigned ids, so the fast non-keyed hash is safe.
+    members: FxHashMap<ClientId, Box<Member>>,
     /// Case-folded nick to its owner.
-    nicks: HashMap<String, ClientId>,
+    nicks: HashMap<Name, ClientId>,
     /// Case-folded room name to room.
-    rooms: HashMap<String, Room>,
+    /// Boxed for the same reason as `members`.
+    rooms: HashMap<Name, Box<Room>>,
     /// Members whose outbox overflowed during the current request; removed after it.
     doomed: Vec<ClientId>,
     /// Outboxes that received messages since the last flush and whose writers must be woken.
@@ -316,7 +322,7 @@ pub struct Router {
     /// Recently used nicks for WHOWAS: (folded nick, nick, user, host, real name), oldest first.
     whowas: std::collections::VecDeque<(String, String, String, String, String)>,
     /// Open labeled-response scopes: label and the replies gathered so far.
-    labeled: HashMap<ClientId, (String, Vec<Bytes>)>,
+    labeled: FxHashMap<ClientId, (String, Vec<Bytes>)>,
     /// The client whose own replies are being gathered while its request is handled.
     capturing: Option<ClientId>,
 }
@@ -325,7 +331,7 @@ impl Router {
     pub fn new(settings: Arc<Settings>) -> Self {
         Router {
             settings,
-            members: HashMap::new(),
+            members: FxHashMap::default(),
             nicks: HashMap::new(),
             rooms: HashMap::new(),
             doomed: Vec::new(),
@@ -335,7 +341,7 @@ impl Router {
             started: Instant::now(),
             shutting_down: false,
             whowas: std::collections::VecDeque::new(),
-            labeled: HashMap::new(),
+            labeled: FxHashMap::default(),
             capturing: None,
         }
     }
@@ -462,17 +468,17 @@ impl Router {
             (None, None) => self.guest_nick(),
         };
         let who = Identity {
-            user: new.user.unwrap_or_else(|| nick.clone()),
-            nick: nick.clone(),
-            host: new.addr.ip().to_string(),
+            user: new.user.as_deref().unwrap_or(&nick).into(),
+            nick: nick.as_str().into(),
+            host: new.addr.ip().to_string().into(),
         };
         let nick_key = fold(&nick);
         self.nicks.insert(nick_key.clone(), id);
         new.outbox.set_nick(&nick);
         self.members.insert(
             id,
-            Member {
-                realname: new.realname.unwrap_or_else(|| who.nick.clone()),
+            Box::new(Member {
+                realname: new.realname.map_or_else(|| who.nick.clone(), Name::from),
                 who,
                 nick_key,
                 proto: new.proto,
@@ -486,7 +492,7 @@ impl Router {
                 last_spoke: Instant::now(),
                 oper: false,
                 wallops: false,
-            },
+            }),
         );
         self.counters.connects += 1;
         let lobby = self.settings.default_room.clone();
@@ -582,7 +588,7 @@ impl Router {
                 let by = self
                     .members
                     .get(&id)
-                    .map_or_else(String::new, |m| m.who.nick.clone());
+                    .map_or_else(String::new, |m| m.who.nick.to_string());
                 let why = format!("Killed ({by} ({reason}))");
                 self.remove(target, &why, Some(&why));
             }
@@ -631,7 +637,7 @@ impl Router {
                 let Some(m) = self.members.get_mut(&id) else {
                     return;
                 };
-                m.realname = realname.clone();
+                m.realname = realname.as_str().into();
                 let who = m.who.clone();
                 let audience = self.audience(id, caps::SETNAME);
                 self.tell_all(
@@ -658,7 +664,7 @@ impl Router {
                     .values()
                     .filter(|r| !r.secret || r.members.contains(&id))
                     .map(|r| RoomInfo {
-                        name: r.name.clone(),
+                        name: r.name.to_string(),
                         members: r.members.len(),
                         topic: r.topic.as_ref().map_or_else(String::new, |t| t.0.clone()),
                     })
@@ -690,7 +696,7 @@ impl Router {
                             secret: false,
                         },
                     ),
-                    None => self.refuse(id, Refusal::NoSuchRoom(key)),
+                    None => self.refuse(id, Refusal::NoSuchRoom(key.to_string())),
                 }
             }
             Command::PartAll => {
@@ -711,7 +717,7 @@ impl Router {
                     .iter()
                     .filter_map(|n| self.nicks.get(&fold(n)))
                     .filter_map(|t| self.members.get(t))
-                    .map(|m| m.who.nick.clone())
+                    .map(|m| m.who.nick.to_string())
                     .collect();
                 self.tell(id, &Event::Ison(&online));
             }
@@ -816,7 +822,7 @@ impl Router {
                         let name = self
                             .rooms
                             .get(&key)
-                            .map_or(room.to_owned(), |r| r.name.clone());
+                            .map_or(room.to_owned(), |r| r.name.to_string());
                         let ev = Event::TagMsg {
                             from: &from,
                             room: Some(&name),
@@ -899,10 +905,10 @@ impl Router {
             self.whowas.pop_front();
         }
         self.whowas.push_back((
-            fold(&who.nick),
-            who.nick.clone(),
-            who.user.clone(),
-            who.host.clone(),
+            fold(&who.nick).to_string(),
+            who.nick.to_string(),
+            who.user.to_string(),
+            who.host.to_string(),
             realname.to_owned(),
         ));
     }
@@ -982,16 +988,16 @@ impl Router {
             return self.tell(id, &Event::Topic { room: &name, topic });
         };
         if !r.members.contains(&id) {
-            return self.refuse(id, Refusal::NotInRoom(name));
+            return self.refuse(id, Refusal::NotInRoom(name.to_string()));
         }
         if r.topic_ops_only && !r.ops.contains(&id) {
-            return self.refuse(id, Refusal::ChanOpNeeded(name));
+            return self.refuse(id, Refusal::ChanOpNeeded(name.to_string()));
         }
         let Some(who) = self.members.get(&id).map(|m| m.who.clone()) else {
             return;
         };
         let text: String = text.chars().take(crate::irc::TOPICLEN).collect();
-        r.topic = (!text.is_empty()).then(|| (text.clone(), who.nick.clone(), unix_now()));
+        r.topic = (!text.is_empty()).then(|| (text.clone(), who.nick.to_string(), unix_now()));
         self.fan_out(
             &key,
             &Event::TopicChanged {
@@ -1010,14 +1016,14 @@ impl Router {
             who: m.who.clone(),
             away: m.away.is_some(),
             prefix,
-            realname: m.realname.clone(),
+            realname: m.realname.to_string(),
         };
         if let Some(room) = mask.strip_prefix('#') {
             let visible = |r: &&Room| !r.secret || r.members.contains(&id);
-            if let Some(r) = self.rooms.get(&fold(room)).filter(visible) {
+            if let Some(r) = self.rooms.get(&fold(room)).map(|r| &**r).filter(visible) {
                 for &mid in &r.members {
                     if let Some(m) = self.members.get(&mid) {
-                        rows.push(row(m, Some(r.name.clone()), r.prefix(mid, false)));
+                        rows.push(row(m, Some(r.name.to_string()), r.prefix(mid, false)));
                     }
                 }
             }
@@ -1049,7 +1055,7 @@ impl Router {
             .collect();
         let info = WhoisInfo {
             who: m.who.clone(),
-            realname: m.realname.clone(),
+            realname: m.realname.to_string(),
             rooms,
             away: m.away.clone(),
             idle_secs: m.last_spoke.elapsed().as_secs(),
@@ -1089,7 +1095,7 @@ impl Router {
             );
         }
         if !r.ops.contains(&id) {
-            return self.refuse(id, Refusal::ChanOpNeeded(name));
+            return self.refuse(id, Refusal::ChanOpNeeded(name.to_string()));
         }
         let mut applied: Vec<String> = Vec::new();
         for (adding, mode, arg) in changes {
@@ -1103,7 +1109,7 @@ impl Router {
                         None => {
                             let refusal = Refusal::UserNotInRoom {
                                 nick: nick.clone(),
-                                room: name.clone(),
+                                room: name.to_string(),
                             };
                             self.refuse(id, refusal);
                             continue;
@@ -1155,7 +1161,7 @@ impl Router {
                             Some(format!("+b {mask}"))
                         }
                         (true, None) => {
-                            self.refuse(id, Refusal::BanListFull(name.clone()));
+                            self.refuse(id, Refusal::BanListFull(name.to_string()));
                             continue;
                         }
                         (false, Some(at)) => {
@@ -1171,7 +1177,7 @@ impl Router {
                             continue;
                         };
                         if r.key.is_some() {
-                            self.refuse(id, Refusal::KeySet(name.clone()));
+                            self.refuse(id, Refusal::KeySet(name.to_string()));
                             continue;
                         }
                         r.key = Some(k.clone());
@@ -1236,10 +1242,10 @@ impl Router {
         };
         let name = r.name.clone();
         if !r.members.contains(&id) {
-            return self.refuse(id, Refusal::NotInRoom(name));
+            return self.refuse(id, Refusal::NotInRoom(name.to_string()));
         }
         if !r.ops.contains(&id) {
-            return self.refuse(id, Refusal::ChanOpNeeded(name));
+            return self.refuse(id, Refusal::ChanOpNeeded(name.to_string()));
         }
         let target = self.nicks.get(&fold(nick)).copied();
         let Some(target) = target.filter(|t| r.members.contains(t)) else {
@@ -1247,7 +1253,7 @@ impl Router {
                 id,
                 Refusal::UserNotInRoom {
                     nick: nick.to_owned(),
-                    room: name,
+                    room: name.to_string(),
                 },
             );
         };
@@ -1257,7 +1263,7 @@ impl Router {
         ) else {
             return;
         };
-        let reason = reason.unwrap_or_else(|| by.nick.clone());
+        let reason = reason.unwrap_or_else(|| by.nick.to_string());
         self.fan_out(
             &key,
             &Event::Kicked {
@@ -1278,7 +1284,7 @@ impl Router {
         let key = fold(room);
         if let Some(r) = self.rooms.get(&key) {
             if !r.members.contains(&id) {
-                return self.refuse(id, Refusal::NotInRoom(r.name.clone()));
+                return self.refuse(id, Refusal::NotInRoom(r.name.to_string()));
             }
             if r.members.contains(&target) {
                 let name = r.name.clone();
@@ -1286,7 +1292,7 @@ impl Router {
                     id,
                     Refusal::AlreadyInRoom {
                         nick: nick.to_owned(),
-                        room: name,
+                        room: name.to_string(),
                     },
                 );
             }
@@ -1294,7 +1300,7 @@ impl Router {
         let name = self
             .rooms
             .get(&key)
-            .map_or_else(|| room.to_owned(), |r| r.name.clone());
+            .map_or_else(|| room.to_owned(), |r| r.name.to_string());
         let (Some(by), Some(to)) = (
             self.members.get(&id).map(|m| m.who.clone()),
             self.members.get(&target).map(|m| m.who.nick.clone()),
@@ -1358,7 +1364,7 @@ impl Router {
         let name = room.name.clone();
         if !room.may_speak(id, &from) {
             if !notice {
-                self.refuse(id, Refusal::CannotSend(name));
+                self.refuse(id, Refusal::CannotSend(name.to_string()));
             }
             return;
         }
@@ -1391,7 +1397,7 @@ impl Router {
                 let nick = self
                     .members
                     .get(&target)
-                    .map_or(to.to_owned(), |t| t.who.nick.clone());
+                    .map_or(to.to_owned(), |t| t.who.nick.to_string());
                 self.tell(
                     id,
                     &Event::IsAway {
@@ -1414,7 +1420,7 @@ impl Router {
         let to = self
             .members
             .get(&target)
-            .map_or_else(|| to.to_owned(), |m| m.who.nick.clone());
+            .map_or_else(|| to.to_owned(), |m| m.who.nick.to_string());
         self.tell(
             id,
             &Event::SentPrivately {
@@ -1459,7 +1465,7 @@ impl Router {
         self.nicks.remove(&old_key);
         self.nicks.insert(new_key.clone(), id);
         if let Some(m) = self.members.get_mut(&id) {
-            m.who.nick = new.to_owned();
+            m.who.nick = new.into();
             m.nick_key = new_key;
             m.outbox.set_nick(new);
         }
@@ -1479,7 +1485,7 @@ impl Router {
             let name = self
                 .rooms
                 .get(&key)
-                .map_or(room.to_owned(), |r| r.name.clone());
+                .map_or(room.to_owned(), |r| r.name.to_string());
             return self.tell(id, &Event::Info(&format!("you are now talking in {name}")));
         }
         if m.rooms.len() >= self.settings.max_rooms_per_client {
@@ -1490,13 +1496,13 @@ impl Router {
             let name = r.name.clone();
             let invited = r.invited.remove(&id);
             let refusal = if r.banned(&m.who) && !invited {
-                Some(Refusal::BannedFromRoom(name))
+                Some(Refusal::BannedFromRoom(name.to_string()))
             } else if r.invite_only && !invited {
-                Some(Refusal::InviteOnly(name))
+                Some(Refusal::InviteOnly(name.to_string()))
             } else if r.key.is_some() && r.key.as_deref() != given_key {
-                Some(Refusal::BadKey(name))
+                Some(Refusal::BadKey(name.to_string()))
             } else if r.limit.is_some_and(|l| r.members.len() >= l) {
-                Some(Refusal::RoomFull(name))
+                Some(Refusal::RoomFull(name.to_string()))
             } else {
                 None
             };
@@ -1512,23 +1518,25 @@ impl Router {
         let who = m.who.clone();
         let realname = m.realname.clone();
         let away = m.away.clone();
-        let room = self.rooms.entry(key.clone()).or_insert_with(|| Room {
-            name: room.to_owned(),
-            members: Vec::new(),
-            // The first joiner creates the room and operates it.
-            ops: IdSet(vec![id]),
-            voiced: IdSet::default(),
-            topic: None,
-            topic_ops_only: true,
-            no_external: true,
-            created: unix_now(),
-            key: None,
-            limit: None,
-            invite_only: false,
-            invited: IdSet::default(),
-            moderated: false,
-            secret: false,
-            bans: Vec::new(),
+        let room = self.rooms.entry(key.clone()).or_insert_with(|| {
+            Box::new(Room {
+                name: room.into(),
+                members: Vec::new(),
+                // The first joiner creates the room and operates it.
+                ops: IdSet(vec![id]),
+                voiced: IdSet::default(),
+                topic: None,
+                topic_ops_only: true,
+                no_external: true,
+                created: unix_now(),
+                key: None,
+                limit: None,
+                invite_only: false,
+                invited: IdSet::default(),
+                moderated: false,
+                secret: false,
+                bans: Vec::new(),
+            })
         });
         room.members.push(id);
         let name = room.name.clone();
@@ -1574,7 +1582,7 @@ impl Router {
             return self.refuse(id, Refusal::NoSuchRoom(key.to_owned()));
         };
         if !m.rooms.iter().any(|r| r == key) {
-            return self.refuse(id, Refusal::NotInRoom(name));
+            return self.refuse(id, Refusal::NotInRoom(name.to_string()));
         }
         let who = m.who.clone();
         // The leaver hears its own part, as IRC clients expect.
@@ -1844,7 +1852,7 @@ impl Router {
 }
 
 impl Member {
-    fn view<'a>(&'a self, rooms: &'a HashMap<String, Room>, server: &'a str) -> View<'a> {
+    fn view<'a>(&'a self, rooms: &'a HashMap<Name, Box<Room>>, server: &'a str) -> View<'a> {
         View {
             nick: &self.who.nick,
             current: self
@@ -1873,7 +1881,7 @@ impl RenderCache {
         m: &Member,
         event: &Event<'_>,
         room_key: Option<&str>,
-        rooms: &HashMap<String, Room>,
+        rooms: &HashMap<Name, Box<Room>>,
         server: &str,
     ) -> Bytes {
         let in_current = room_key.is_some() && m.current.as_deref() == room_key;

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use obrol_wire::plain::{valid_nick, valid_room};
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -325,6 +325,32 @@ pub struct Router {
     labeled: FxHashMap<ClientId, (String, Vec<Bytes>)>,
     /// The client whose own replies are being gathered while its request is handled.
     capturing: Option<ClientId>,
+    /// Room chat gathered since the last flush, one batch per room (see [`RoomBatch`]).
+    batches: Vec<RoomBatch>,
+    /// Index into `batches` by room key.
+    batch_of: HashMap<Name, usize>,
+    /// Some open batch has a member who is also in another room, so batches must be sealed
+    /// whenever chat moves to another room, or that member could see messages out of order.
+    batches_overlap: bool,
+}
+
+/// Chat for one room, gathered during one flush interval.
+///
+/// Each message is encoded once per style and appended to that style's buffer; at the flush
+/// (or before anything else is sent, so every client still sees everything in order) each
+/// member gets the whole buffer as one shared slice. A busy room so costs one queue entry and
+/// one reference count per member per flush, instead of one per member per message: the
+/// router's share of a delivery shrinks as load grows.
+struct RoomBatch {
+    key: Name,
+    /// Encoded messages, by [`Protocol::style`]; `None` where no member has that style.
+    chunks: [Option<BytesMut>; Protocol::STYLES],
+    /// Messages in each chunk.
+    counts: [usize; Protocol::STYLES],
+    /// A member of each style present, whose view renders for all of that style.
+    viewers: [Option<ClientId>; Protocol::STYLES],
+    /// Byte ranges a member must not get: its own messages, when it did not ask for echoes.
+    skips: Vec<(ClientId, usize, usize)>,
 }
 
 impl Router {
@@ -343,6 +369,9 @@ impl Router {
             whowas: std::collections::VecDeque::new(),
             labeled: FxHashMap::default(),
             capturing: None,
+            batches: Vec::new(),
+            batch_of: HashMap::new(),
+            batches_overlap: false,
         }
     }
 
@@ -354,7 +383,8 @@ impl Router {
         loop {
             // Writers are woken at most once per flush interval: messages for one client that
             // arrive within it leave in one `writev` instead of one syscall each.
-            let flush_at = (!self.dirty.is_empty()).then_some(last_flush + interval);
+            let pending = !self.dirty.is_empty() || !self.batches.is_empty();
+            let flush_at = pending.then_some(last_flush + interval);
             tokio::select! {
                 n = requests.recv_many(&mut batch, 256) => {
                     if n == 0 {
@@ -368,6 +398,10 @@ impl Router {
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {}
             }
             let now = tokio::time::Instant::now();
+            if now >= last_flush + interval {
+                self.seal_batches();
+                self.bury_doomed();
+            }
             if !self.dirty.is_empty() && now >= last_flush + interval {
                 for outbox in self.dirty.drain(..) {
                     outbox.wake();
@@ -375,10 +409,23 @@ impl Router {
                 last_flush = now;
             }
         }
+        self.seal_batches();
         self.dirty.drain(..).for_each(|o| o.wake());
     }
 
     fn handle(&mut self, req: Request) {
+        // Anything but chat may change who is in a room or how a member's messages are
+        // written, and its replies must not overtake chat already gathered: seal first.
+        let chat = matches!(
+            &req,
+            Request::Command {
+                cmd: Command::Say { .. } | Command::SayTo { .. },
+                ..
+            }
+        );
+        if !chat {
+            self.seal_batches();
+        }
         // Replies to a client inside a labeled scope are gathered, but only those its own
         // requests cause: messages from others still go out at once.
         self.capturing = match &req {
@@ -1376,7 +1423,7 @@ impl Router {
             action,
             notice,
         };
-        self.fan_out(key, &event, (!echo).then_some(id));
+        self.fan_out_batched(key, &event, (!echo).then_some(id));
     }
 
     fn say_privately(&mut self, id: ClientId, to: &str, text: &str, action: bool, notice: bool) {
@@ -1707,6 +1754,7 @@ impl Router {
         if bytes.is_empty() {
             return; // nothing to say to this protocol
         }
+        self.seal_batches(); // gathered chat goes first
         if self.capturing == Some(id) {
             if let Some((_, replies)) = self.labeled.get_mut(&id) {
                 replies.push(bytes);
@@ -1757,6 +1805,7 @@ impl Router {
     /// Delivers `event` to every member of room `key` except `except`. The one place rooms fan
     /// out (see the module documentation).
     fn fan_out(&mut self, key: &str, event: &Event<'_>, except: Option<ClientId>) {
+        self.seal_batches(); // gathered chat goes first
         let Some(room) = self.rooms.get(key) else {
             return;
         };
@@ -1788,6 +1837,134 @@ impl Router {
                 }
                 Err(PushError::Full) => self.doomed.push(id),
                 Err(PushError::Closed) => {}
+            }
+        }
+    }
+
+    /// Like [`Router::fan_out`], for chat: the event joins the room's batch, delivered at the
+    /// next flush (see [`RoomBatch`]).
+    fn fan_out_batched(&mut self, key: &str, event: &Event<'_>, except: Option<ClientId>) {
+        if self.capturing.is_some() {
+            // A labeled request gathers its own replies; keep that path simple.
+            return self.fan_out(key, event, except);
+        }
+        let idx = match self.batch_of.get(key) {
+            Some(&idx) if !self.batches_overlap || idx + 1 == self.batches.len() => idx,
+            found => {
+                if found.is_some() || self.batches_overlap {
+                    // Chat moved between rooms that share a member: keep its order.
+                    self.seal_batches();
+                }
+                let Some(room) = self.rooms.get(key) else {
+                    return;
+                };
+                let mut batch = RoomBatch {
+                    key: key.into(),
+                    chunks: Default::default(),
+                    counts: [0; Protocol::STYLES],
+                    viewers: [None; Protocol::STYLES],
+                    skips: Vec::new(),
+                };
+                for &id in &room.members {
+                    if let Some(m) = self.members.get(&id) {
+                        batch.viewers[m.style_in(key)].get_or_insert(id);
+                        self.batches_overlap |= m.rooms.len() > 1;
+                    }
+                }
+                self.batch_of.insert(key.into(), self.batches.len());
+                self.batches.push(batch);
+                self.batches.len() - 1
+            }
+        };
+        let except_style = except
+            .and_then(|e| self.members.get(&e))
+            .map(|m| m.style_in(key));
+        let batch = &mut self.batches[idx];
+        for style in 0..Protocol::STYLES {
+            let Some(viewer) = batch.viewers[style].and_then(|v| self.members.get(&v)) else {
+                continue;
+            };
+            let bytes = viewer
+                .proto
+                .render(event, &viewer.view(&self.rooms, &self.settings.name));
+            if bytes.is_empty() {
+                continue;
+            }
+            let chunk = batch.chunks[style].get_or_insert_with(BytesMut::new);
+            let start = chunk.len();
+            chunk.extend_from_slice(&bytes);
+            batch.counts[style] += 1;
+            if let (Some(e), Some(s)) = (except, except_style) {
+                if s == style {
+                    batch.skips.push((e, start, chunk.len()));
+                }
+            }
+        }
+    }
+
+    /// Hands every gathered batch to its room's members.
+    fn seal_batches(&mut self) {
+        if self.batches.is_empty() {
+            return;
+        }
+        self.batch_of.clear();
+        self.batches_overlap = false;
+        for batch in std::mem::take(&mut self.batches) {
+            let Some(room) = self.rooms.get(&batch.key) else {
+                continue;
+            };
+            let chunks = batch.chunks.map(|c| c.map(BytesMut::freeze));
+            for &id in &room.members {
+                let Some(m) = self.members.get(&id) else {
+                    continue;
+                };
+                let style = m.style_in(&batch.key);
+                let Some(all) = &chunks[style] else {
+                    continue;
+                };
+                let mut own = batch.skips.iter().filter(|(s, ..)| *s == id).peekable();
+                if own.peek().is_none() {
+                    deliver(
+                        m,
+                        all.clone(),
+                        batch.counts[style],
+                        &mut self.counters,
+                        &mut self.dirty,
+                        &mut self.doomed,
+                        id,
+                    );
+                    continue;
+                }
+                // A sender without echo-message: everything but its own messages.
+                let mut at = 0;
+                let mut skipped = 0;
+                for &(_, start, end) in own {
+                    if start > at {
+                        deliver(
+                            m,
+                            all.slice(at..start),
+                            0,
+                            &mut self.counters,
+                            &mut self.dirty,
+                            &mut self.doomed,
+                            id,
+                        );
+                    }
+                    at = end;
+                    skipped += 1;
+                }
+                if at < all.len() {
+                    deliver(
+                        m,
+                        all.slice(at..),
+                        0,
+                        &mut self.counters,
+                        &mut self.dirty,
+                        &mut self.doomed,
+                        id,
+                    );
+                }
+                self.counters.deliveries += (batch.counts[style] - skipped) as u64;
             }
         }
     }
@@ -1852,6 +2029,12 @@ impl Router {
 }
 
 impl Member {
+    /// This member's rendering style for events of room `key`.
+    fn style_in(&self, key: &str) -> usize {
+        let in_current = self.proto == Protocol::Plain && self.current.as_deref() == Some(key);
+        self.proto.style(in_current, self.caps)
+    }
+
     fn view<'a>(&'a self, rooms: &'a HashMap<Name, Box<Room>>, server: &'a str) -> View<'a> {
         View {
             nick: &self.who.nick,
@@ -1865,6 +2048,29 @@ impl Member {
             user: &self.who.user,
             host: &self.who.host,
         }
+    }
+}
+
+/// Queues `bytes` (holding `messages` deliveries) for member `m`; the inline push of the hot
+/// paths, which cannot borrow the whole router while they iterate a room.
+fn deliver(
+    m: &Member,
+    bytes: Bytes,
+    messages: usize,
+    counters: &mut Counters,
+    dirty: &mut Vec<Arc<Outbox>>,
+    doomed: &mut Vec<ClientId>,
+    id: ClientId,
+) {
+    match m.outbox.push_deferred(bytes) {
+        Ok(became_busy) => {
+            counters.deliveries += messages as u64;
+            if became_busy {
+                dirty.push(m.outbox.clone());
+            }
+        }
+        Err(PushError::Full) => doomed.push(id),
+        Err(PushError::Closed) => {}
     }
 }
 
@@ -1884,8 +2090,10 @@ impl RenderCache {
         rooms: &HashMap<Name, Box<Room>>,
         server: &str,
     ) -> Bytes {
-        let in_current = room_key.is_some() && m.current.as_deref() == room_key;
-        let slot = m.proto.style(in_current, m.caps);
+        let slot = match room_key {
+            Some(key) => m.style_in(key),
+            None => m.proto.style(false, m.caps),
+        };
         self.slots[slot]
             .get_or_insert_with(|| m.proto.render(event, &m.view(rooms, server)))
             .clone()

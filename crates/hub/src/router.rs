@@ -334,23 +334,51 @@ pub struct Router {
     batches_overlap: bool,
 }
 
-/// Chat for one room, gathered during one flush interval.
+/// Chat (and joins) for one room, gathered during one flush interval.
 ///
 /// Each message is encoded once per style and appended to that style's buffer; at the flush
 /// (or before anything else is sent, so every client still sees everything in order) each
 /// member gets the whole buffer as one shared slice. A busy room so costs one queue entry and
 /// one reference count per member per flush, instead of one per member per message: the
-/// router's share of a delivery shrinks as load grows.
+/// router's share of a delivery shrinks as load grows, and a join storm's O(n^2) join notices
+/// leave as a few large writes instead of millions of small ones.
 struct RoomBatch {
     key: Name,
     /// Encoded messages, by [`Protocol::style`]; `None` where no member has that style.
     chunks: [Option<BytesMut>; Protocol::STYLES],
-    /// Messages in each chunk.
-    counts: [usize; Protocol::STYLES],
+    /// Where each message starts in its chunk (to count deliveries).
+    starts: [Vec<usize>; Protocol::STYLES],
     /// A member of each style present, whose view renders for all of that style.
     viewers: [Option<ClientId>; Protocol::STYLES],
-    /// Byte ranges a member must not get: its own messages, when it did not ask for echoes.
-    skips: Vec<(ClientId, usize, usize)>,
+    /// Members that must not get the whole chunk: joined during the batch, already given part
+    /// of it, or sent messages they must not hear back.
+    marks: FxHashMap<ClientId, Mark>,
+}
+
+/// Which part of its style's chunk a member still has to get (see [`RoomBatch::marks`]).
+#[derive(Default)]
+struct Mark {
+    /// Offset it starts at.
+    from: usize,
+    /// Ranges after `from` it must not get: its own messages, when it did not ask for echoes.
+    skips: Vec<(usize, usize)>,
+}
+
+impl Mark {
+    /// The ranges of `from..end` left once the skips are cut out.
+    fn pieces(&self, end: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut at = self.from;
+        self.skips
+            .iter()
+            .map(Some)
+            .chain(std::iter::once(None))
+            .filter_map(move |skip| {
+                let (stop, next) = skip.map_or((end, end), |&(a, b)| (a, b));
+                let piece = (at < stop).then_some((at, stop));
+                at = at.max(next);
+                piece
+            })
+    }
 }
 
 impl Router {
@@ -419,7 +447,7 @@ impl Router {
         let chat = matches!(
             &req,
             Request::Command {
-                cmd: Command::Say { .. } | Command::SayTo { .. },
+                cmd: Command::Say { .. } | Command::SayTo { .. } | Command::Join { .. },
                 ..
             }
         );
@@ -1539,6 +1567,14 @@ impl Router {
             let max = self.settings.max_rooms_per_client;
             return self.refuse(id, Refusal::TooManyRooms(max));
         }
+        // A join goes into the room's batch (see `RoomBatch`) when it changes no style the
+        // joiner already has elsewhere: an IRC client in no other room.
+        if m.proto == Protocol::Plain || !m.rooms.is_empty() {
+            self.seal_batches();
+        }
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
         if let Some(r) = self.rooms.get_mut(&key) {
             let name = r.name.clone();
             let invited = r.invited.remove(&id);
@@ -1588,7 +1624,8 @@ impl Router {
         room.members.push(id);
         let name = room.name.clone();
         let topic = room.topic.clone();
-        self.fan_out(
+        self.mark_joined(id, &key);
+        self.fan_out_batched(
             &key,
             &Event::Joined {
                 who: &who,
@@ -1754,7 +1791,7 @@ impl Router {
         if bytes.is_empty() {
             return; // nothing to say to this protocol
         }
-        self.seal_batches(); // gathered chat goes first
+        self.seal_for(id); // gathered chat goes first
         if self.capturing == Some(id) {
             if let Some((_, replies)) = self.labeled.get_mut(&id) {
                 replies.push(bytes);
@@ -1861,9 +1898,9 @@ impl Router {
                 let mut batch = RoomBatch {
                     key: key.into(),
                     chunks: Default::default(),
-                    counts: [0; Protocol::STYLES],
+                    starts: Default::default(),
                     viewers: [None; Protocol::STYLES],
-                    skips: Vec::new(),
+                    marks: FxHashMap::default(),
                 };
                 for &id in &room.members {
                     if let Some(m) = self.members.get(&id) {
@@ -1893,10 +1930,11 @@ impl Router {
             let chunk = batch.chunks[style].get_or_insert_with(BytesMut::new);
             let start = chunk.len();
             chunk.extend_from_slice(&bytes);
-            batch.counts[style] += 1;
+            batch.starts[style].push(start);
             if let (Some(e), Some(s)) = (except, except_style) {
                 if s == style {
-                    batch.skips.push((e, start, chunk.len()));
+                    let end = chunk.len();
+                    batch.marks.entry(e).or_default().skips.push((start, end));
                 }
             }
         }
@@ -1922,51 +1960,69 @@ impl Router {
                 let Some(all) = &chunks[style] else {
                     continue;
                 };
-                let mut own = batch.skips.iter().filter(|(s, ..)| *s == id).peekable();
-                if own.peek().is_none() {
-                    deliver(
-                        m,
-                        all.clone(),
-                        batch.counts[style],
-                        &mut self.counters,
-                        &mut self.dirty,
-                        &mut self.doomed,
-                        id,
-                    );
+                let starts = &batch.starts[style];
+                let Some(mark) = batch.marks.get(&id) else {
+                    let (c, d) = (&mut self.counters, &mut self.dirty);
+                    deliver(m, all.clone(), starts.len(), c, d, &mut self.doomed, id);
                     continue;
+                };
+                let count = starts.len() - starts.partition_point(|&s| s < mark.from);
+                self.counters.deliveries += (count - mark.skips.len()) as u64;
+                for (a, b) in mark.pieces(all.len()) {
+                    let (c, d) = (&mut self.counters, &mut self.dirty);
+                    deliver(m, all.slice(a..b), 0, c, d, &mut self.doomed, id);
                 }
-                // A sender without echo-message: everything but its own messages.
-                let mut at = 0;
-                let mut skipped = 0;
-                for &(_, start, end) in own {
-                    if start > at {
-                        deliver(
-                            m,
-                            all.slice(at..start),
-                            0,
-                            &mut self.counters,
-                            &mut self.dirty,
-                            &mut self.doomed,
-                            id,
-                        );
-                    }
-                    at = end;
-                    skipped += 1;
-                }
-                if at < all.len() {
-                    deliver(
-                        m,
-                        all.slice(at..),
-                        0,
-                        &mut self.counters,
-                        &mut self.dirty,
-                        &mut self.doomed,
-                        id,
-                    );
-                }
-                self.counters.deliveries += (batch.counts[style] - skipped) as u64;
             }
         }
+    }
+
+    /// Before something is said to `id` alone: hands it what its rooms' open batches hold for
+    /// it (a copy, as the batch is still growing), so it hears everything in order.
+    fn seal_for(&mut self, id: ClientId) {
+        if self.batches.is_empty() {
+            return;
+        }
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        for key in &m.rooms {
+            let Some(&idx) = self.batch_of.get(key) else {
+                continue;
+            };
+            let batch = &mut self.batches[idx];
+            let style = m.style_in(key);
+            let Some(chunk) = &batch.chunks[style] else {
+                continue;
+            };
+            let starts = &batch.starts[style];
+            let mark = batch.marks.entry(id).or_default();
+            let count = starts.len() - starts.partition_point(|&s| s < mark.from);
+            self.counters.deliveries += (count - mark.skips.len()) as u64;
+            let end = chunk.len();
+            for (a, b) in mark.pieces(end) {
+                let bytes = Bytes::copy_from_slice(&chunk[a..b]);
+                let (c, d) = (&mut self.counters, &mut self.dirty);
+                deliver(m, bytes, 0, c, d, &mut self.doomed, id);
+            }
+            mark.from = end;
+            mark.skips.clear();
+        }
+    }
+
+    /// Records that `id` just joined room `key`: of an open batch it gets only what follows.
+    fn mark_joined(&mut self, id: ClientId, key: &str) {
+        let Some(&idx) = self.batch_of.get(key) else {
+            return;
+        };
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let batch = &mut self.batches[idx];
+        let style = m.style_in(key);
+        batch.viewers[style].get_or_insert(id);
+        let from = batch.chunks[style].as_ref().map_or(0, BytesMut::len);
+        batch.marks.entry(id).or_default().from = from;
+        self.batches_overlap |= m.rooms.len() > 1;
     }
 
     fn operator(&mut self, line: &str) -> String {

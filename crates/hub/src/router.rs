@@ -2155,3 +2155,25 @@ impl RenderCache {
             .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mark_pieces_cut_out_skips() {
+        let pieces = |from, skips: &[(usize, usize)], end| {
+            let mark = Mark {
+                from,
+                skips: skips.to_vec(),
+            };
+            mark.pieces(end).collect::<Vec<_>>()
+        };
+        assert_eq!(pieces(0, &[], 10), [(0, 10)]);
+        assert_eq!(pieces(4, &[], 10), [(4, 10)]);
+        assert_eq!(pieces(0, &[(0, 3)], 10), [(3, 10)]);
+        assert_eq!(pieces(0, &[(2, 4), (6, 10)], 10), [(0, 2), (4, 6)]);
+        assert_eq!(pieces(2, &[(2, 4), (4, 6)], 8), [(6, 8)]);
+        assert!(pieces(10, &[], 10).is_empty());
+    }
+}

@@ -2952,3 +2952,121 @@ fn unregistered_connections_time_out() {
         "{last:?}"
     );
 }
+
+// Room chat and joins are gathered per flush interval into one buffer per room (the router's
+// `RoomBatch`). A long `--coalesce-us` keeps each batch open for a whole step of these tests,
+// so they check what the batches must preserve: order, exclusions and join points.
+const LONG_BATCH: &[&str] = &["--coalesce-us", "200000"];
+
+#[test]
+fn batched_chat_keeps_order_for_a_member_of_two_rooms() {
+    let hub = Hub::start_with(LONG_BATCH);
+    let mut both = Irc::register(hub.port(), "both");
+    let mut only_a = Irc::register(hub.port(), "onlya");
+    let mut only_b = Irc::register(hub.port(), "onlyb");
+    let mut s = Irc::register(hub.port(), "s");
+    both.ask("JOIN #a,#b");
+    only_a.ask("JOIN #a");
+    only_b.ask("JOIN #b");
+    s.ask("JOIN #a,#b");
+    // One write, alternating rooms: a member of both rooms must see them in this order.
+    s.send_bytes(b"PRIVMSG #a :1\r\nPRIVMSG #b :2\r\nPRIVMSG #a :3\r\nPRIVMSG #b :4\r\n");
+    // The sender hears none of its own messages (no echo-message), only its PONG.
+    assert!(s.sync().is_empty());
+    let from = src("s");
+    both.until(|l| l == format!("{from} JOIN #b"), "s's joins");
+    for (room, n) in [("#a", 1), ("#b", 2), ("#a", 3), ("#b", 4)] {
+        both.expect_next(&format!("{from} PRIVMSG {room} :{n}"));
+    }
+    only_a.expect(|l| l == format!("{from} JOIN #a"), "s's join");
+    only_a.expect_next(&format!("{from} PRIVMSG #a :1"));
+    only_a.expect_next(&format!("{from} PRIVMSG #a :3"));
+    only_b.expect(|l| l == format!("{from} JOIN #b"), "s's join");
+    only_b.expect_next(&format!("{from} PRIVMSG #b :2"));
+    only_b.expect_next(&format!("{from} PRIVMSG #b :4"));
+    assert!(both.sync().is_empty());
+    assert!(only_a.sync().is_empty());
+    assert!(only_b.sync().is_empty());
+}
+
+#[test]
+fn batched_chat_cuts_out_own_messages_unless_echoed() {
+    let hub = Hub::start_with(LONG_BATCH);
+    let mut plain = Irc::register(hub.port(), "plain");
+    let mut echo = Irc::register_with_caps(hub.port(), "echo", "echo-message");
+    let mut r = Irc::register(hub.port(), "r");
+    for c in [&mut plain, &mut echo, &mut r] {
+        c.ask("JOIN #x");
+    }
+    // Two senders interleave inside one batch; each without echo hears only the other.
+    plain.send_bytes(b"PRIVMSG #x :p1\r\nPRIVMSG #x :p2\r\n");
+    echo.send_bytes(b"PRIVMSG #x :e1\r\nPRIVMSG #x :e2\r\n");
+    plain.send_bytes(b"PRIVMSG #x :p3\r\n");
+    let (p, e) = (src("plain"), src("echo"));
+    // `echo` hears its own messages once each, in place, before its PONG.
+    let heard = echo.sync();
+    let chat: Vec<&String> = heard.iter().filter(|l| l.contains("PRIVMSG")).collect();
+    assert!(
+        chat.len() >= 2
+            && chat.ends_with(&[
+                &format!("{e} PRIVMSG #x :e1"),
+                &format!("{e} PRIVMSG #x :e2")
+            ])
+            || chat.contains(&&format!("{e} PRIVMSG #x :e2")),
+        "{heard:?}"
+    );
+    let mut seen = 0;
+    let all = r.until(
+        |l| {
+            seen += usize::from(l.contains(" PRIVMSG #x :"));
+            seen == 5
+        },
+        "all five messages",
+    );
+    let said: Vec<&str> = all
+        .iter()
+        .filter(|l| l.contains(" PRIVMSG #x :"))
+        .map(|l| l.rsplit(':').next().unwrap_or(""))
+        .collect();
+    let pos = |t: &str| said.iter().position(|x| *x == t).unwrap_or(usize::MAX);
+    assert!(pos("p1") < pos("p2") && pos("p2") < pos("p3"), "{all:?}");
+    assert!(pos("e1") < pos("e2") && pos("e2") < usize::MAX, "{all:?}");
+    assert!(r.sync().is_empty(), "each message exactly once");
+    let heard = plain.until(|l| l.ends_with(":e2"), "echo's messages");
+    assert!(
+        heard.iter().all(|l| !l.starts_with(&format!("{p} "))),
+        "{heard:?}"
+    );
+    assert!(plain.sync().is_empty());
+}
+
+#[test]
+fn a_member_joining_during_a_batch_gets_only_what_follows() {
+    let hub = Hub::start_with(LONG_BATCH);
+    let mut s = Irc::register(hub.port(), "s");
+    let mut r = Irc::register(hub.port(), "r");
+    s.ask("JOIN #j");
+    r.ask("JOIN #j");
+    s.expect_next(&format!("{} JOIN #j", src("r")));
+    // The PONG proves the hub has handled "before" (it is still waiting in the batch).
+    assert!(s.ask("PRIVMSG #j :before").is_empty());
+    let mut late = Irc::register(hub.port(), "late");
+    let joined = late.ask("JOIN #j");
+    assert_eq!(joined[0], format!("{} JOIN #j", src("late")), "{joined:?}");
+    assert!(
+        joined.iter().any(|l| l.contains(" 366 late #j ")),
+        "{joined:?}"
+    );
+    assert!(joined.iter().all(|l| !l.contains("before")), "{joined:?}");
+    // The sender's PONG comes after what the batch holds for it: late's join.
+    assert_eq!(
+        s.ask("PRIVMSG #j :after"),
+        [format!("{} JOIN #j", src("late"))]
+    );
+    late.expect_next(&format!("{} PRIVMSG #j :after", src("s")));
+    r.expect_next(&format!("{} PRIVMSG #j :before", src("s")));
+    r.expect_next(&format!("{} JOIN #j", src("late")));
+    r.expect_next(&format!("{} PRIVMSG #j :after", src("s")));
+    assert!(late.sync().is_empty());
+    assert!(r.sync().is_empty());
+}

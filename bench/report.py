@@ -795,9 +795,10 @@ def report(out):
 
 TUNING = """\
 **obrol** (`target/release/obrol serve --listen irc://127.0.0.1:PORT --no-console --max-clients 19500`):
-default settings otherwise (`--max-queue` 1 MiB of unread output per client, worker threads = 1
-because the process is pinned to one core). obrol has **no flood limits yet**, so there is
-nothing to switch off.
+default settings otherwise (`--max-queue` 1 MiB of unread output per client, `--coalesce-us`
+4000: under load each client gets at most one write per 4 ms, while a message after a quiet
+spell goes out at once; worker threads = 1 because the process is pinned to one core). obrol
+has **no flood limits yet**, so there is nothing to switch off.
 
 **ngIRCd 26.1** (Debian package `ngircd`; `ngircd -n -f bench/conf/ngircd.conf`, foreground,
 own config, no pid file; as root it switches to user `nobody` by itself). Tuning:

@@ -201,32 +201,35 @@ async fn join(
     };
     let mut buf = BytesMut::with_capacity(4096);
     let deadline = Duration::from_secs(60);
+    let done_finder = memchr::memmem::Finder::new(done.as_bytes());
+    // Bytes already searched: each read is searched once (a join storm sends every client
+    // thousands of other clients' joins before its own end of NAMES).
+    let mut scanned = 0;
     let found = tokio::time::timeout(deadline, async {
         loop {
             if proto == Proto::Raw && !buf.is_empty() {
                 return Ok(()); // the greeting stays in the buffer; it ends no line
             }
+            // Search from the start of the last line scanned, so a line split across reads
+            // is still found.
+            let from = buf[..scanned]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
             let confirmed = if done.is_empty() {
                 None
             } else {
-                find(&buf, done.as_bytes())
+                done_finder.find(&buf[from..]).map(|at| from + at)
             };
             if let Some(at) = confirmed {
                 // Keep what follows the confirming line.
-                let end = buf[at..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(buf.len(), |p| at + p + 1);
+                let end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |p| at + p + 1);
                 buf.advance(end);
                 return Ok(());
             }
-            if buf.len() > 1 << 20 {
-                buf.clear();
-            }
             // Answer the server's PING during registration.
-            if let Some(at) = find(&buf, b"PING ") {
-                let end = buf[at..].iter().position(|&b| b == b'\n');
-                if let Some(end) = end {
+            if let Some(at) = memchr::memmem::find(&buf[from..], b"PING ").map(|at| from + at) {
+                if let Some(end) = memchr::memchr(b'\n', &buf[at..]) {
                     let token = String::from_utf8_lossy(&buf[at + 5..at + end])
                         .trim()
                         .to_owned();
@@ -236,6 +239,12 @@ async fn join(
                     buf[at] = b'p';
                 }
             }
+            // Only the last partial line matters for what comes next.
+            if buf.len() > 1 << 16 {
+                let keep = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
+                buf.advance(keep);
+            }
+            scanned = buf.len();
             if reader.read_buf(&mut buf).await? == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -257,10 +266,6 @@ async fn join(
             secs: deadline.as_secs(),
         }),
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Connects `n` clients, `concurrency` at a time, client `i` joining `room_of(i)`.
@@ -370,7 +375,7 @@ fn progress(show: bool, len: u64, what: &str) -> indicatif::ProgressBar {
 /// since the bench epoch.
 fn scheduled_ns(line: &[u8]) -> Option<u64> {
     // The marker starts with \x02, a byte no other line the server sends here contains.
-    let at = line.iter().position(|&b| b == 0x02)?;
+    let at = memchr::memchr(0x02, line)?;
     let rest = line.get(at + 1..)?.strip_prefix(b"b ")?;
     let mut n: u64 = 0;
     let mut digits = 0;
@@ -596,10 +601,12 @@ async fn read_loop(
             continue;
         };
         let now = epoch.elapsed().as_nanos() as u64;
+        // This loop is the generator's hot path (millions of lines a second): SIMD searches
+        // for line ends and markers, no per-byte loop over the line.
         let mut start = 0;
-        while let Some(nl) = buf[start..filled].iter().position(|&b| b == b'\n') {
-            let line = &buf[start..start + nl];
-            start += nl + 1;
+        for nl in memchr::memchr_iter(b'\n', &buf[..filled]) {
+            let line = &buf[start..nl];
+            start = nl + 1;
             if let Some(sched) = scheduled_ns(line) {
                 if sched >= window.0 && sched < window.1 {
                     latencies.push(now.saturating_sub(sched) / 1000);

@@ -442,16 +442,22 @@ impl Router {
     }
 
     fn handle(&mut self, req: Request) {
-        // Anything but chat may change who is in a room or how a member's messages are
-        // written, and its replies must not overtake chat already gathered: seal first.
-        let chat = matches!(
+        // Most requests may change who is in a room or how a member's messages are written,
+        // or speak to a room outside the batches: those seal the batches first. The exceptions
+        // touch no existing member's rooms, and whatever they say to one client goes through
+        // `push`, which first hands that client its share of the batches. Registrations among
+        // them matter: in a join storm they arrive between the joins.
+        let keeps_batches = matches!(
             &req,
             Request::Command {
                 cmd: Command::Say { .. } | Command::SayTo { .. } | Command::Join { .. },
                 ..
-            }
+            } | Request::Connect { .. }
+                | Request::Deliver { .. }
+                | Request::LabelStart { .. }
+                | Request::LabelEnd { .. }
         );
-        if !chat {
+        if !keeps_batches {
             self.seal_batches();
         }
         // Replies to a client inside a labeled scope are gathered, but only those its own

@@ -281,45 +281,53 @@ async fn connect_all(
     bar: &indicatif::ProgressBar,
     tally: Option<&Rc<RefCell<Tally>>>,
 ) -> Result<Vec<Client>, BenchError> {
-    let mut clients = Vec::with_capacity(n);
     // The seed's server listens with a backlog of 2: connect its clients one at a time.
     let concurrency = if proto == Proto::Raw { 1 } else { 200 };
-    let mut next = 0;
-    while next < n {
-        let batch: Vec<_> = (next..(next + concurrency).min(n))
-            .map(|i| {
-                let room = room_of(i);
-                async move { join(addr, proto, i, &room).await }
+    // A sliding window, not lock-step batches: a new client starts whenever one has joined,
+    // so the slowest of a batch never holds the others back (that capped registrations/s).
+    let window = Rc::new(tokio::sync::Semaphore::new(concurrency));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let room = room_of(i);
+            let window = window.clone();
+            let tally = tally.cloned();
+            tokio::task::spawn_local(async move {
+                let Ok(permit) = window.acquire().await else {
+                    // Another client failed; this one never starts.
+                    let source = io::Error::new(io::ErrorKind::Interrupted, "cancelled");
+                    return Err(BenchError::Connect { index: i, source });
+                };
+                let mut c = join(addr, proto, i, &room).await?;
+                drop(permit);
+                if let (Some(tally), Some(reader)) = (tally, c.reader.take()) {
+                    let leftover = std::mem::take(&mut c.leftover);
+                    tokio::task::spawn_local(read_loop(reader, leftover, tally));
+                }
+                Ok::<_, BenchError>(c)
             })
-            .collect();
-        next += batch.len();
-        for c in futures_join_all(batch).await {
-            let mut c = c?;
-            if let (Some(tally), Some(reader)) = (tally, c.reader.take()) {
-                let leftover = std::mem::take(&mut c.leftover);
-                tokio::task::spawn_local(read_loop(reader, leftover, tally.clone()));
-            }
-            clients.push(c);
-            bar.inc(1);
-        }
-    }
-    Ok(clients)
-}
-
-/// Runs futures concurrently on the current thread and returns their outputs in order.
-async fn futures_join_all<F: std::future::Future + 'static>(futs: Vec<F>) -> Vec<F::Output>
-where
-    F::Output: 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::task::spawn_local).collect();
-    let mut out = Vec::with_capacity(handles.len());
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(n);
+    let mut failed = None;
     for h in handles {
         match h.await {
-            Ok(v) => out.push(v),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Ok(Ok(c)) => {
+                clients.push(c);
+                bar.inc(1);
+            }
+            Ok(Err(e)) => {
+                // Stop the others: no new client starts, those connecting give up with it.
+                window.close();
+                failed.get_or_insert(e);
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
         }
     }
-    out
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(clients),
+    }
 }
 
 /// CPU time (user + system) of a process in clock ticks, from `/proc/PID/stat`.

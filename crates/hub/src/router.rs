@@ -325,6 +325,9 @@ pub struct Router {
     labeled: FxHashMap<ClientId, (String, Vec<Bytes>)>,
     /// The client whose own replies are being gathered while its request is handled.
     capturing: Option<ClientId>,
+    /// Members with operator status (LUSERS and every welcome report it; counting them each
+    /// time made a registration storm O(n^2)).
+    oper_count: usize,
     /// Room chat gathered since the last flush, one batch per room (see [`RoomBatch`]).
     batches: Vec<RoomBatch>,
     /// Index into `batches` by room key.
@@ -397,6 +400,7 @@ impl Router {
             whowas: std::collections::VecDeque::new(),
             labeled: FxHashMap::default(),
             capturing: None,
+            oper_count: 0,
             batches: Vec::new(),
             batch_of: HashMap::new(),
             batches_overlap: false,
@@ -647,6 +651,9 @@ impl Router {
                     return self.refuse(id, Refusal::PasswordMismatch);
                 }
                 if let Some(m) = self.members.get_mut(&id) {
+                    if !m.oper {
+                        self.oper_count += 1;
+                    }
                     m.oper = true;
                     let nick = m.who.nick.clone();
                     self.tell(id, &Event::YoureOper);
@@ -855,6 +862,9 @@ impl Router {
                         *flag = adding;
                         applied.push(if adding { '+' } else { '-' });
                         applied.push(mode);
+                        if mode == 'o' {
+                            self.oper_count -= 1; // only ever dropped here
+                        }
                     }
                 }
                 let nick = m.who.nick.clone();
@@ -961,7 +971,7 @@ impl Router {
 
     /// How many server operators are connected.
     fn opers(&self) -> usize {
-        self.members.values().filter(|m| m.oper).count()
+        self.oper_count
     }
 
     /// `id` and everyone sharing a room with it who negotiated capability `cap`.
@@ -1717,6 +1727,7 @@ impl Router {
         let Some(m) = self.members.remove(&id) else {
             return;
         };
+        self.oper_count -= usize::from(m.oper);
         self.nicks.remove(&m.nick_key);
         self.remember(&m.who, &m.realname);
         let mut audience = Vec::new();

@@ -128,7 +128,12 @@ pub async fn run(
         Protocol::Plain => settings.max_line,
         Protocol::Irc => irc::MAX_INPUT,
     };
-    let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
+    // Shared with the outbox (weakly) so the router can write a flush directly.
+    let stream = Arc::new(stream);
+    let outbox = Arc::new(Outbox::with_socket(
+        settings.max_queue_bytes,
+        Arc::downgrade(&stream),
+    ));
     let mut irc_session = irc::Session::new();
     if proto == Protocol::Plain {
         let newcomer = Newcomer {

@@ -436,7 +436,7 @@ impl Router {
             }
             if !self.dirty.is_empty() && now >= last_flush + interval {
                 for outbox in self.dirty.drain(..) {
-                    outbox.wake();
+                    outbox.flush();
                 }
                 last_flush = now;
             }

@@ -111,167 +111,143 @@ fn idle_limit(
 }
 
 /// Runs one connection to completion.
-pub async fn run(
-    stream: TcpStream,
+///
+/// Not an `async fn`: an async fn keeps a copy of each argument next to the local it moves it
+/// into, and this future's size is most of what an idle client costs. The `async move` block
+/// captures each argument once.
+#[allow(clippy::manual_async_fn)]
+pub fn run(
+    stream: Arc<TcpStream>,
     id: ClientId,
     addr: SocketAddr,
     kind: ListenerKind,
     hub: mpsc::Sender<Request>,
     settings: Arc<Settings>,
-) {
-    let proto = match kind {
-        ListenerKind::Plain => Protocol::Plain,
-        ListenerKind::Irc => Protocol::Irc,
-        ListenerKind::Auto => Box::pin(sniff(&stream, settings.sniff_wait)).await,
-    };
-    let max_line = match proto {
-        Protocol::Plain => settings.max_line,
-        Protocol::Irc => irc::MAX_INPUT,
-    };
-    // Shared with the outbox (weakly) so the router can write a flush directly.
-    let stream = Arc::new(stream);
-    let outbox = Arc::new(Outbox::with_socket(
-        settings.max_queue_bytes,
-        Arc::downgrade(&stream),
-    ));
-    let mut irc_session = irc::Session::new();
-    if proto == Protocol::Plain {
-        let newcomer = Newcomer {
-            proto,
-            addr,
-            outbox: outbox.clone(),
-            nick: None,
-            user: None,
-            realname: None,
-            caps: 0,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> impl Future<Output = ()> {
+    async move {
+        tracing::info!(client = id, %addr, "client connected");
+        let proto = match kind {
+            ListenerKind::Plain => Protocol::Plain,
+            ListenerKind::Irc => Protocol::Irc,
+            ListenerKind::Auto => Box::pin(sniff(&stream, settings.sniff_wait)).await,
         };
-        let connect = Request::Connect {
-            id,
-            newcomer,
-            reply: None,
+        let max_line = match proto {
+            Protocol::Plain => settings.max_line,
+            Protocol::Irc => irc::MAX_INPUT,
         };
-        if Box::pin(hub.send(connect)).await.is_err() {
-            return;
+        // The socket is shared with the outbox (weakly) so the router can write a flush directly.
+        let outbox = Arc::new(Outbox::with_socket(
+            settings.max_queue_bytes,
+            Arc::downgrade(&stream),
+        ));
+        let mut irc_session = irc::Session::new();
+        if proto == Protocol::Plain {
+            let newcomer = Newcomer {
+                proto,
+                addr,
+                outbox: outbox.clone(),
+                nick: None,
+                user: None,
+                realname: None,
+                caps: 0,
+            };
+            let connect = Request::Connect {
+                id,
+                newcomer,
+                reply: None,
+            };
+            if Box::pin(hub.send(connect)).await.is_err() {
+                return;
+            }
         }
-    }
-    let mut codec = LineCodec::new(max_line);
-    let mut pending = BytesMut::new();
-    let mut writer = Writer::default();
-    let mut partial_deadline: Option<Instant> = None;
-    let mut idle_deadline = idle_limit(proto, false, &settings).map(|d| Instant::now() + d);
-    let mut pinged = false;
-    // One timer serves both deadlines, allocated only while one is set, and re-armed lazily:
-    // a read moves `idle_deadline` without touching the timer; when the timer fires early it
-    // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
-    let mut timer = Timer::default();
-    // Set when the protocol asked to close (IRC QUIT before registration): stop reading, let
-    // the writer send what is queued.
-    let mut stop_reading = false;
-    let reason = loop {
-        let next_deadline = match (partial_deadline, idle_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        timer.arm(next_deadline);
-        let reading = !stop_reading && !writer.closing;
-        let has_unwritten = writer.has_unwritten();
-        // Poll every source in place instead of `select!`ing over futures: the futures
-        // `readable()`, `writable()`, `Notified` and `Sleep` would all live inside this task
-        // for as long as it waits, which is most of an idle client's memory. Every ready source
-        // is handled in one turn, so a flooding reader cannot starve its own writes.
-        let ready = std::future::poll_fn(|cx| {
-            let mut ready = Ready::default();
-            if reading {
-                match stream.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => ready.read = true,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {}
+        let mut codec = LineCodec::new(max_line);
+        let mut pending = BytesMut::new();
+        let mut writer = Writer::default();
+        let mut partial_deadline: Option<Instant> = None;
+        let mut idle_deadline = idle_limit(proto, false, &settings).map(|d| Instant::now() + d);
+        let mut pinged = false;
+        // One timer serves both deadlines, allocated only while one is set, and re-armed lazily:
+        // a read moves `idle_deadline` without touching the timer; when the timer fires early it
+        // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
+        let mut timer = Timer::default();
+        // Set when the protocol asked to close (IRC QUIT before registration): stop reading, let
+        // the writer send what is queued.
+        let mut stop_reading = false;
+        let reason = loop {
+            let next_deadline = match (partial_deadline, idle_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            timer.arm(next_deadline);
+            let reading = !stop_reading && !writer.closing;
+            let has_unwritten = writer.has_unwritten();
+            // Poll every source in place instead of `select!`ing over futures: the futures
+            // `readable()`, `writable()`, `Notified` and `Sleep` would all live inside this task
+            // for as long as it waits, which is most of an idle client's memory. Every ready source
+            // is handled in one turn, so a flooding reader cannot starve its own writes.
+            let ready = std::future::poll_fn(|cx| {
+                let mut ready = Ready::default();
+                if reading {
+                    match stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => ready.read = true,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
                 }
-            }
-            ready.outbox = outbox.poll_ready(cx).is_ready();
-            if has_unwritten {
-                match stream.poll_write_ready(cx) {
-                    Poll::Ready(Ok(())) => ready.write = true,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {}
+                ready.outbox = outbox.poll_ready(cx).is_ready();
+                if has_unwritten {
+                    match stream.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => ready.write = true,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
                 }
-            }
-            ready.timer = timer.poll(cx);
-            if ready.read || ready.outbox || ready.write || ready.timer {
-                Poll::Ready(Ok(ready))
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-        let ready = match ready {
-            Ok(ready) => ready,
-            Err(e) => break e.to_string(),
-        };
-        if ready.outbox && outbox.is_aborted() {
-            // A slow consumer: its socket is full, so nothing more can be said to it.
-            break "slow consumer".to_owned();
-        }
-        if ready.read {
-            let eof = match drain_reads(&stream, &mut pending) {
-                Ok(more) => !more,
+                ready.timer = timer.poll(cx);
+                if ready.read || ready.outbox || ready.write || ready.timer {
+                    Poll::Ready(Ok(ready))
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            let ready = match ready {
+                Ok(ready) => ready,
                 Err(e) => break e.to_string(),
             };
-            if let Some(limit) = idle_limit(proto, irc_session.registered, &settings) {
-                idle_deadline = Some(Instant::now() + limit);
-                pinged = false;
+            if ready.outbox && outbox.is_aborted() {
+                // A slow consumer: its socket is full, so nothing more can be said to it.
+                break "slow consumer".to_owned();
             }
-            // Lines that arrived together with the end of the stream still count.
-            loop {
-                let line = match codec.decode(&mut pending) {
-                    Ok(Some(line)) => line,
-                    Ok(None) if eof && proto == Protocol::Plain => {
-                        match codec.take_partial(&mut pending) {
-                            Some(line) => line,
-                            None => break,
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(LineError::TooLong(max)) => {
-                        let _ = outbox.push(proto.render(
-                            &Event::Refused(&Refusal::LineTooLong(max)),
-                            &view(&irc_session, &settings),
-                        ));
-                        continue;
-                    }
+            if ready.read {
+                let eof = match drain_reads(&stream, &mut pending) {
+                    Ok(more) => !more,
+                    Err(e) => break e.to_string(),
                 };
-                let flow = Box::pin(handle_line(
-                    proto,
-                    &line,
-                    id,
-                    addr,
-                    &hub,
-                    &outbox,
-                    &settings,
-                    &mut irc_session,
-                ))
-                .await;
-                if let irc::Flow::Close(_) = flow {
-                    outbox.close(Bytes::new());
-                    stop_reading = true;
-                    break;
+                if let Some(limit) = idle_limit(proto, irc_session.registered, &settings) {
+                    idle_deadline = Some(Instant::now() + limit);
+                    pinged = false;
                 }
-            }
-            if eof {
-                break "connection closed".to_owned();
-            }
-            partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
-                .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
-            if pending.is_empty() && pending.capacity() > 0 {
-                pending = BytesMut::new(); // an idle client keeps no buffer
-            }
-        }
-        if ready.timer {
-            let now = Instant::now();
-            if partial_deadline.is_some_and(|d| d <= now) {
-                partial_deadline = None;
-                if let Some(line) = codec.take_partial(&mut pending) {
-                    Box::pin(handle_line(
+                // Lines that arrived together with the end of the stream still count.
+                loop {
+                    let line = match codec.decode(&mut pending) {
+                        Ok(Some(line)) => line,
+                        Ok(None) if eof && proto == Protocol::Plain => {
+                            match codec.take_partial(&mut pending) {
+                                Some(line) => line,
+                                None => break,
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(LineError::TooLong(max)) => {
+                            let _ = outbox.push(proto.render(
+                                &Event::Refused(&Refusal::LineTooLong(max)),
+                                &view(&irc_session, &settings),
+                            ));
+                            continue;
+                        }
+                    };
+                    let flow = Box::pin(handle_line(
                         proto,
                         &line,
                         id,
@@ -282,37 +258,70 @@ pub async fn run(
                         &mut irc_session,
                     ))
                     .await;
+                    if let irc::Flow::Close(_) = flow {
+                        outbox.close(Bytes::new());
+                        stop_reading = true;
+                        break;
+                    }
                 }
-                pending = BytesMut::new();
-            }
-            if idle_deadline.is_some_and(|d| d <= now) {
-                idle_deadline = None;
-                if !irc_session.registered {
-                    let _ = outbox.push(Bytes::from_static(
-                        b"ERROR :Closing link: registration timed out\r\n",
-                    ));
-                    outbox.close(Bytes::new());
-                    stop_reading = true;
-                } else if pinged {
-                    let quit = crate::event::Command::Quit(Some("Ping timeout".into()));
-                    let _ = Box::pin(hub.send(Request::Command { id, cmd: quit })).await;
-                } else {
-                    pinged = true;
-                    let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
-                    idle_deadline = Some(Instant::now() + settings.ping_interval);
+                if eof {
+                    break "connection closed".to_owned();
+                }
+                partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
+                    .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
+                if pending.is_empty() && pending.capacity() > 0 {
+                    pending = BytesMut::new(); // an idle client keeps no buffer
                 }
             }
-        }
-        if ready.outbox || ready.write {
-            match writer.pump(&outbox, &stream) {
-                Ok(true) => break "closed by the hub".to_owned(),
-                Ok(false) => {}
-                Err(e) => break e.to_string(),
+            if ready.timer {
+                let now = Instant::now();
+                if partial_deadline.is_some_and(|d| d <= now) {
+                    partial_deadline = None;
+                    if let Some(line) = codec.take_partial(&mut pending) {
+                        Box::pin(handle_line(
+                            proto,
+                            &line,
+                            id,
+                            addr,
+                            &hub,
+                            &outbox,
+                            &settings,
+                            &mut irc_session,
+                        ))
+                        .await;
+                    }
+                    pending = BytesMut::new();
+                }
+                if idle_deadline.is_some_and(|d| d <= now) {
+                    idle_deadline = None;
+                    if !irc_session.registered {
+                        let _ = outbox.push(Bytes::from_static(
+                            b"ERROR :Closing link: registration timed out\r\n",
+                        ));
+                        outbox.close(Bytes::new());
+                        stop_reading = true;
+                    } else if pinged {
+                        let quit = crate::event::Command::Quit(Some("Ping timeout".into()));
+                        let _ = Box::pin(hub.send(Request::Command { id, cmd: quit })).await;
+                    } else {
+                        pinged = true;
+                        let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
+                        idle_deadline = Some(Instant::now() + settings.ping_interval);
+                    }
+                }
             }
-        }
-    };
-    tracing::debug!(client = id, %reason, "connection ending");
-    let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
+            if ready.outbox || ready.write {
+                match writer.pump(&outbox, &stream) {
+                    Ok(true) => break "closed by the hub".to_owned(),
+                    Ok(false) => {}
+                    Err(e) => break e.to_string(),
+                }
+            }
+        };
+        tracing::info!(client = id, %addr, %reason, "client disconnected");
+        let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
+        drop(permit); // the connection slot is free again
+    }
 }
 
 fn view<'a>(session: &'a irc::Session, settings: &'a Settings) -> crate::View<'a> {
@@ -456,14 +465,16 @@ fn drain_reads(stream: &TcpStream, pending: &mut BytesMut) -> io::Result<bool> {
 /// The write half's state: the batch taken from the outbox and not yet fully written.
 #[derive(Default)]
 pub(crate) struct Writer {
-    pub(crate) batch: Batch,
+    /// On the heap and only while it holds something: the router writes most output itself
+    /// (see [`Outbox::flush`]), so an idle connection's task should not carry a batch.
+    batch: Option<Box<Batch>>,
     /// Set when the outbox was closed: write what is left, then end the connection.
     pub(crate) closing: bool,
 }
 
 impl Writer {
     pub(crate) fn has_unwritten(&self) -> bool {
-        !self.batch.messages.is_empty()
+        self.batch.as_ref().is_some_and(|b| !b.messages.is_empty())
     }
 
     /// Moves queued messages to the socket until it would block or the queue is empty. Returns
@@ -474,9 +485,11 @@ impl Writer {
                 if self.closing {
                     return Ok(true);
                 }
-                outbox.take(&mut self.batch);
-                self.closing = self.batch.close.is_some();
-                if self.batch.messages.is_empty() && !self.closing {
+                let batch = self.batch.get_or_insert_with(Box::default);
+                outbox.take(batch);
+                self.closing = batch.close.is_some();
+                if batch.messages.is_empty() && !self.closing {
+                    self.batch = None;
                     return Ok(false);
                 }
             }
@@ -488,21 +501,17 @@ impl Writer {
 
     /// Writes as much of the batch as the socket takes. Returns `Ok(true)` when all of it
     /// (and, when closing, the farewell) has been written.
-    pub(crate) fn flush(&mut self, stream: &TcpStream) -> io::Result<bool> {
-        if self.closing {
-            if let Some(farewell) = self.batch.close.take().filter(|f| !f.is_empty()) {
-                self.batch.messages.push_back(farewell);
-            }
-        }
-        write_vectored(stream, &mut self.batch.messages)?;
-        if self.batch.messages.is_empty() {
-            // Release the queue's allocation when it was large; an idle client keeps none.
-            if self.batch.messages.capacity() > 64 {
-                self.batch.messages = VecDeque::new();
-            }
+    fn flush(&mut self, stream: &TcpStream) -> io::Result<bool> {
+        let Some(batch) = &mut self.batch else {
             return Ok(true);
+        };
+        if self.closing {
+            if let Some(farewell) = batch.close.take().filter(|f| !f.is_empty()) {
+                batch.messages.push_back(farewell);
+            }
         }
-        Ok(false)
+        write_vectored(stream, &mut batch.messages)?;
+        Ok(batch.messages.is_empty())
     }
 }
 

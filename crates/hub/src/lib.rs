@@ -304,11 +304,9 @@ async fn accept_loop(
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let hub = hub.clone();
         let settings = settings.clone();
-        tokio::spawn(async move {
-            tracing::info!(client = id, %addr, "client connected");
-            conn::run(stream, id, addr, kind, hub, settings).await;
-            tracing::info!(client = id, %addr, "client disconnected");
-            drop(permit);
-        });
+        // The permit travels with the connection and is released when it ends. No wrapping
+        // `async` block: it would hold the connection's future twice (see `conn::run`).
+        let conn = conn::run(Arc::new(stream), id, addr, kind, hub, settings, permit);
+        tokio::spawn(conn);
     }
 }

@@ -54,7 +54,7 @@ pub struct Outbox {
     limit: usize,
     /// The client's nick as the router last confirmed it. Replies a protocol adapter builds at
     /// the edge (IRC numerics) must name the client's real nick, which only the router decides.
-    nick: Mutex<String>,
+    nick: Mutex<crate::event::Name>,
     /// The connection's socket, for [`Outbox::flush`]. Weak, so the socket closes when its
     /// connection ends, whoever still holds the outbox.
     socket: Weak<TcpStream>,
@@ -79,20 +79,22 @@ impl Outbox {
         Outbox {
             inner: Mutex::new(Inner::default()),
             limit,
-            nick: Mutex::new(String::new()),
+            nick: Mutex::new(crate::event::Name::default()),
             socket,
         }
     }
 
     /// Records the nick the router confirmed for this client.
     pub fn set_nick(&self, nick: &str) {
-        let mut n = self.nick.lock().unwrap_or_else(|p| p.into_inner());
-        nick.clone_into(&mut n);
+        *self.nick.lock().unwrap_or_else(|p| p.into_inner()) = nick.into();
     }
 
     /// The nick the router last confirmed (empty before registration).
     pub fn nick(&self) -> String {
-        self.nick.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.nick
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .to_string()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -164,30 +164,50 @@ struct Room {
     members: Vec<ClientId>,
     /// Room operators (`@`): the first joiner, and whoever an operator gives `+o`.
     ops: IdSet,
-    /// Voiced members (`+`).
-    voiced: IdSet,
-    /// Text, setter, Unix seconds.
-    topic: Option<(String, String, u64)>,
     /// Mode `+t`: only operators set the topic.
     topic_ops_only: bool,
     /// Mode `+n`: only members may send to the room. Always on: shown truthfully.
     no_external: bool,
     /// Unix seconds at creation.
     created: u64,
-    /// Mode `+k`.
-    key: Option<String>,
-    /// Mode `+l`.
-    limit: Option<usize>,
-    /// Mode `+i`, and who has been invited (consumed on join).
+    /// Mode `+i` (who has been invited is in the extras).
     invite_only: bool,
-    invited: IdSet,
     /// Mode `+m`: only operators and voiced members speak.
     moderated: bool,
     /// Mode `+s`: hidden from LIST, NAMES and WHOIS of non-members.
     secret: bool,
+    /// What most rooms never use; see [`RoomExtras`].
+    extras: Option<Box<RoomExtras>>,
+}
+
+/// The parts of a room most rooms never use, on the heap only once one is set: a room costs
+/// little (every idle client may have one of its own) until someone sets a topic, a key, a
+/// limit or a ban, voices or invites someone.
+#[derive(Debug, Default)]
+struct RoomExtras {
+    /// Voiced members (`+`).
+    voiced: IdSet,
+    /// Text, setter, Unix seconds.
+    topic: Option<(String, String, u64)>,
+    /// Mode `+k`.
+    key: Option<String>,
+    /// Mode `+l`.
+    limit: Option<usize>,
+    /// Invited to a `+i` room (consumed on join).
+    invited: IdSet,
     /// Mode `+b` masks (`nick!user@host` with `*` and `?`), at most [`MAX_BANS`].
     bans: Vec<String>,
 }
+
+/// The extras of a room that has none.
+static NO_EXTRAS: RoomExtras = RoomExtras {
+    voiced: IdSet(Vec::new()),
+    topic: None,
+    key: None,
+    limit: None,
+    invited: IdSet(Vec::new()),
+    bans: Vec::new(),
+};
 
 /// Most ban masks per room (ISUPPORT `MAXLIST=b:100`).
 pub const MAX_BANS: usize = 100;
@@ -236,8 +256,16 @@ fn normalize_mask(mask: &str) -> String {
 }
 
 impl Room {
+    fn extra(&self) -> &RoomExtras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    fn extra_mut(&mut self) -> &mut RoomExtras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
     fn prefix(&self, id: ClientId, multi: bool) -> &'static str {
-        match (self.ops.contains(&id), self.voiced.contains(&id)) {
+        match (self.ops.contains(&id), self.extra().voiced.contains(&id)) {
             (true, true) if multi => "@+",
             (true, _) => "@",
             (false, true) => "+",
@@ -251,8 +279,8 @@ impl Room {
         let mut args = Vec::new();
         for (on, c) in [
             (self.invite_only, 'i'),
-            (self.key.is_some(), 'k'),
-            (self.limit.is_some(), 'l'),
+            (self.extra().key.is_some(), 'k'),
+            (self.extra().limit.is_some(), 'l'),
             (self.moderated, 'm'),
             (self.no_external, 'n'),
             (self.secret, 's'),
@@ -262,10 +290,10 @@ impl Room {
                 m.push(c);
             }
         }
-        if let Some(k) = &self.key {
+        if let Some(k) = &self.extra().key {
             args.push(if show_key { k.clone() } else { "*".into() });
         }
-        if let Some(l) = self.limit {
+        if let Some(l) = self.extra().limit {
             args.push(l.to_string());
         }
         for a in args {
@@ -277,12 +305,12 @@ impl Room {
 
     fn banned(&self, who: &Identity) -> bool {
         let full = format!("{}!{}@{}", who.nick, who.user, who.host);
-        self.bans.iter().any(|b| mask_matches(b, &full))
+        self.extra().bans.iter().any(|b| mask_matches(b, &full))
     }
 
     /// Whether `id` may speak here (`+m`, bans).
     fn may_speak(&self, id: ClientId, who: &Identity) -> bool {
-        let privileged = self.ops.contains(&id) || self.voiced.contains(&id);
+        let privileged = self.ops.contains(&id) || self.extra().voiced.contains(&id);
         privileged || (!self.moderated && !self.banned(who))
     }
 }
@@ -754,7 +782,11 @@ impl Router {
                     .map(|r| RoomInfo {
                         name: r.name.to_string(),
                         members: r.members.len(),
-                        topic: r.topic.as_ref().map_or_else(String::new, |t| t.0.clone()),
+                        topic: r
+                            .extra()
+                            .topic
+                            .as_ref()
+                            .map_or_else(String::new, |t| t.0.clone()),
                     })
                     .collect();
                 list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1074,7 +1106,7 @@ impl Router {
             return self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
         }
         let Some(text) = topic else {
-            let t = r.topic.clone();
+            let t = r.extra().topic.clone();
             let topic = t.as_ref().map(|(t, by, at)| (t.as_str(), by.as_str(), *at));
             return self.tell(id, &Event::Topic { room: &name, topic });
         };
@@ -1088,7 +1120,8 @@ impl Router {
             return;
         };
         let text: String = text.chars().take(crate::irc::TOPICLEN).collect();
-        r.topic = (!text.is_empty()).then(|| (text.clone(), who.nick.to_string(), unix_now()));
+        r.extra_mut().topic =
+            (!text.is_empty()).then(|| (text.clone(), who.nick.to_string(), unix_now()));
         self.fan_out(
             &key,
             &Event::TopicChanged {
@@ -1176,7 +1209,7 @@ impl Router {
         }
         // `MODE #room b` (no mask) lists bans; anyone may ask.
         if changes.iter().all(|(_, c, arg)| *c == 'b' && arg.is_none()) {
-            let masks = r.bans.clone();
+            let masks = r.extra().bans.clone();
             return self.tell(
                 id,
                 &Event::BanList {
@@ -1223,7 +1256,7 @@ impl Router {
                     let set = if mode == 'o' {
                         &mut r.ops
                     } else {
-                        &mut r.voiced
+                        &mut r.extra_mut().voiced
                     };
                     let changed = if adding {
                         set.insert(t)
@@ -1233,7 +1266,7 @@ impl Router {
                     changed.then(|| format!("{sign}{mode} {nick}"))
                 }
                 ('b', None) => {
-                    let masks = r.bans.clone();
+                    let masks = r.extra().bans.clone();
                     self.tell(
                         id,
                         &Event::BanList {
@@ -1245,10 +1278,14 @@ impl Router {
                 }
                 ('b', Some(mask)) => {
                     let mask = normalize_mask(&mask);
-                    let present = r.bans.iter().position(|b| b.eq_ignore_ascii_case(&mask));
+                    let present = r
+                        .extra()
+                        .bans
+                        .iter()
+                        .position(|b| b.eq_ignore_ascii_case(&mask));
                     match (adding, present) {
-                        (true, None) if r.bans.len() < MAX_BANS => {
-                            r.bans.push(mask.clone());
+                        (true, None) if r.extra().bans.len() < MAX_BANS => {
+                            r.extra_mut().bans.push(mask.clone());
                             Some(format!("+b {mask}"))
                         }
                         (true, None) => {
@@ -1256,7 +1293,7 @@ impl Router {
                             continue;
                         }
                         (false, Some(at)) => {
-                            r.bans.remove(at);
+                            r.extra_mut().bans.remove(at);
                             Some(format!("-b {mask}"))
                         }
                         _ => None,
@@ -1267,14 +1304,14 @@ impl Router {
                         let Some(k) = arg.filter(|k| !k.is_empty() && !k.contains(' ')) else {
                             continue;
                         };
-                        if r.key.is_some() {
+                        if r.extra().key.is_some() {
                             self.refuse(id, Refusal::KeySet(name.to_string()));
                             continue;
                         }
-                        r.key = Some(k.clone());
+                        r.extra_mut().key = Some(k.clone());
                         Some(format!("+k {k}"))
                     } else {
-                        r.key.take().map(|_| "-k *".to_owned())
+                        r.extra_mut().key.take().map(|_| "-k *".to_owned())
                     }
                 }
                 ('l', arg) => {
@@ -1283,10 +1320,10 @@ impl Router {
                         else {
                             continue;
                         };
-                        r.limit = Some(l);
+                        r.extra_mut().limit = Some(l);
                         Some(format!("+l {l}"))
                     } else {
-                        r.limit.take().map(|_| "-l".to_owned())
+                        r.extra_mut().limit.take().map(|_| "-l".to_owned())
                     }
                 }
                 ('i' | 'm' | 's' | 't' | 'n', _) => {
@@ -1402,7 +1439,7 @@ impl Router {
             if r.invite_only && !r.ops.contains(&id) {
                 return self.refuse(id, Refusal::ChanOpNeeded(name));
             }
-            r.invited.insert(target);
+            r.extra_mut().invited.insert(target);
         }
         self.tell(
             id,
@@ -1593,14 +1630,14 @@ impl Router {
         };
         if let Some(r) = self.rooms.get_mut(&key) {
             let name = r.name.clone();
-            let invited = r.invited.remove(&id);
+            let invited = r.extras.as_mut().is_some_and(|e| e.invited.remove(&id));
             let refusal = if r.banned(&m.who) && !invited {
                 Some(Refusal::BannedFromRoom(name.to_string()))
             } else if r.invite_only && !invited {
                 Some(Refusal::InviteOnly(name.to_string()))
-            } else if r.key.is_some() && r.key.as_deref() != given_key {
+            } else if r.extra().key.is_some() && r.extra().key.as_deref() != given_key {
                 Some(Refusal::BadKey(name.to_string()))
-            } else if r.limit.is_some_and(|l| r.members.len() >= l) {
+            } else if r.extra().limit.is_some_and(|l| r.members.len() >= l) {
                 Some(Refusal::RoomFull(name.to_string()))
             } else {
                 None
@@ -1623,23 +1660,18 @@ impl Router {
                 members: Vec::new(),
                 // The first joiner creates the room and operates it.
                 ops: IdSet(vec![id]),
-                voiced: IdSet::default(),
-                topic: None,
                 topic_ops_only: true,
                 no_external: true,
                 created: unix_now(),
-                key: None,
-                limit: None,
                 invite_only: false,
-                invited: IdSet::default(),
                 moderated: false,
                 secret: false,
-                bans: Vec::new(),
+                extras: None,
             })
         });
         room.members.push(id);
         let name = room.name.clone();
-        let topic = room.topic.clone();
+        let topic = room.extra().topic.clone();
         self.mark_joined(id, &key);
         self.fan_out_batched(
             &key,
@@ -1714,7 +1746,9 @@ impl Router {
         if let Some(room) = self.rooms.get_mut(key) {
             room.members.retain(|&m| m != id);
             room.ops.remove(&id);
-            room.voiced.remove(&id);
+            if let Some(e) = room.extras.as_mut() {
+                e.voiced.remove(&id);
+            }
             if room.members.is_empty() {
                 self.rooms.remove(key);
             }

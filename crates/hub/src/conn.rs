@@ -97,16 +97,17 @@ fn looks_like_irc(first: &[u8]) -> bool {
     word_len < first.len() && matches!(&word[..], b"CAP" | b"NICK" | b"USER" | b"PASS")
 }
 
-/// How long a client may stay silent before we ping it, and how long after that we wait.
+/// How long a connection may stay silent before it is closed: only an IRC client that has not
+/// registered yet. Registered clients are pinged by the router's sweep (`Router::sweep_idle`),
+/// which needs no timer per connection.
 fn idle_limit(
     proto: Protocol,
     registered: bool,
     settings: &Settings,
 ) -> Option<std::time::Duration> {
     match proto {
-        Protocol::Plain => None,
         Protocol::Irc if !registered => Some(settings.registration_timeout),
-        Protocol::Irc => Some(settings.ping_interval),
+        _ => None,
     }
 }
 
@@ -166,7 +167,6 @@ pub fn run(
         let mut writer = Writer::default();
         let mut partial_deadline: Option<Instant> = None;
         let mut idle_deadline = idle_limit(proto, false, &settings).map(|d| Instant::now() + d);
-        let mut pinged = false;
         // One timer serves both deadlines, allocated only while one is set, and re-armed lazily:
         // a read moves `idle_deadline` without touching the timer; when the timer fires early it
         // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
@@ -224,10 +224,7 @@ pub fn run(
                     Ok(more) => !more,
                     Err(e) => break e.to_string(),
                 };
-                if let Some(limit) = idle_limit(proto, irc_session.registered, &settings) {
-                    idle_deadline = Some(Instant::now() + limit);
-                    pinged = false;
-                }
+                outbox.heard();
                 // Lines that arrived together with the end of the stream still count.
                 loop {
                     let line = match codec.decode(&mut pending) {
@@ -267,6 +264,8 @@ pub fn run(
                 if eof {
                     break "connection closed".to_owned();
                 }
+                idle_deadline = idle_limit(proto, irc_session.registered, &settings)
+                    .map(|limit| Instant::now() + limit);
                 partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
                     .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
                 if pending.is_empty() && pending.capacity() > 0 {
@@ -300,13 +299,6 @@ pub fn run(
                         ));
                         outbox.close(Bytes::new());
                         stop_reading = true;
-                    } else if pinged {
-                        let quit = crate::event::Command::Quit(Some("Ping timeout".into()));
-                        let _ = Box::pin(hub.send(Request::Command { id, cmd: quit })).await;
-                    } else {
-                        pinged = true;
-                        let _ = outbox.push(Bytes::from(format!("PING :{}\r\n", settings.name)));
-                        idle_deadline = Some(Instant::now() + settings.ping_interval);
                     }
                 }
             }

@@ -10,7 +10,8 @@
 //! bound in memory and never slows anyone else.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -58,6 +59,16 @@ pub struct Outbox {
     /// The connection's socket, for [`Outbox::flush`]. Weak, so the socket closes when its
     /// connection ends, whoever still holds the outbox.
     socket: Weak<TcpStream>,
+    /// When the client last sent anything ([`clock_ms`]): the router's idle sweep reads it.
+    heard: AtomicU64,
+}
+
+/// Milliseconds on a process-wide monotonic clock (for [`Outbox::heard`]).
+pub fn clock_ms() -> u64 {
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 /// What the writer took from the outbox.
@@ -81,7 +92,18 @@ impl Outbox {
             limit,
             nick: Mutex::new(crate::event::Name::default()),
             socket,
+            heard: AtomicU64::new(clock_ms()),
         }
+    }
+
+    /// Records that the client just sent something.
+    pub fn heard(&self) {
+        self.heard.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    /// When the client last sent something ([`clock_ms`]).
+    pub fn last_heard(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
     }
 
     /// Records the nick the router confirmed for this client.

@@ -122,6 +122,9 @@ struct Member {
     last_spoke: Instant,
     /// Server operator (after `OPER`): user mode `+o`.
     oper: bool,
+    /// When the idle sweep pinged this member ([`crate::outbox::clock_ms`]), 0 if it has
+    /// not, or the member has spoken since.
+    pinged_at: u64,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
 }
@@ -440,6 +443,13 @@ impl Router {
         let mut batch = Vec::with_capacity(256);
         let interval = self.settings.flush_interval;
         let mut last_flush = tokio::time::Instant::now();
+        // One sweep for all clients' ping timeouts instead of a timer in every connection.
+        let period = (self.settings.ping_interval / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        let mut sweep = tokio::time::interval(period);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Writers are woken at most once per flush interval: messages for one client that
             // arrive within it leave in one `writev` instead of one syscall each.
@@ -456,6 +466,10 @@ impl Router {
                     }
                 }
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {}
+                _ = sweep.tick() => {
+                    self.sweep_idle();
+                    self.bury_doomed();
+                }
             }
             let now = tokio::time::Instant::now();
             if now >= last_flush + interval {
@@ -605,6 +619,7 @@ impl Router {
                 last_spoke: Instant::now(),
                 oper: false,
                 wallops: false,
+                pinged_at: 0,
             }),
         );
         self.counters.connects += 1;
@@ -1926,6 +1941,47 @@ impl Router {
                 Err(PushError::Full) => self.doomed.push(id),
                 Err(PushError::Closed) => {}
             }
+        }
+    }
+
+    /// Pings IRC clients silent for `ping_interval`, and drops those still silent as long
+    /// after their ping (the connection's reads stamp [`Outbox::heard`]).
+    fn sweep_idle(&mut self) {
+        let now = crate::outbox::clock_ms();
+        let limit = self.settings.ping_interval.as_millis() as u64;
+        let mut ping = Vec::new();
+        let mut dead = Vec::new();
+        for (&id, m) in self.members.iter_mut() {
+            if m.proto != Protocol::Irc {
+                continue;
+            }
+            let heard = m.outbox.last_heard();
+            // `>=`: an answer within the millisecond of the ping counts (the ping was only sent
+            // because nothing had been heard for `limit`, so nothing at `pinged_at` predates it).
+            if m.pinged_at != 0 && heard >= m.pinged_at {
+                m.pinged_at = 0; // it answered, or said something
+            }
+            if m.pinged_at == 0 {
+                if now.saturating_sub(heard) >= limit {
+                    m.pinged_at = now.max(1);
+                    ping.push((id, m.outbox.clone()));
+                }
+            } else if now.saturating_sub(m.pinged_at) >= limit {
+                dead.push(id);
+            }
+        }
+        if ping.is_empty() && dead.is_empty() {
+            return;
+        }
+        let line = Bytes::from(format!("PING :{}\r\n", self.settings.name));
+        for (id, outbox) in ping {
+            self.push(id, &outbox, line.clone());
+        }
+        if !dead.is_empty() {
+            self.seal_batches(); // leaving changes who is in a room
+        }
+        for id in dead {
+            self.command(id, Command::Quit(Some("Ping timeout".into())));
         }
     }
 

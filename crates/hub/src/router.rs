@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use obrol_wire::plain::{valid_nick, valid_room};
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event::{Command, Event, Identity, Name, Refusal, RoomInfo, WhoRow, WhoisInfo};
@@ -107,7 +108,7 @@ struct Member {
     proto: Protocol,
     outbox: Arc<Outbox>,
     /// Keys of the rooms this member is in, in join order.
-    rooms: Vec<Name>,
+    rooms: SmallVec<[Name; 1]>,
     /// Key of the room plain text goes to (plain clients): the most recently joined.
     current: Option<Name>,
     realname: Name,
@@ -133,7 +134,7 @@ struct Member {
 /// handful of ids, so a `Vec` is smaller than a hash set (which costs an allocation of its own
 /// even for one element) and as fast; it matters because every room has them.
 #[derive(Debug, Default)]
-struct IdSet(Vec<ClientId>);
+struct IdSet(SmallVec<[ClientId; 1]>);
 
 impl IdSet {
     fn contains(&self, id: &ClientId) -> bool {
@@ -164,7 +165,7 @@ struct Room {
     name: Name,
     /// Members in join order; a `Vec` because fan-out iterates it far more often than members
     /// come and go.
-    members: Vec<ClientId>,
+    members: SmallVec<[ClientId; 1]>,
     /// Room operators (`@`): the first joiner, and whoever an operator gives `+o`.
     ops: IdSet,
     /// Mode `+t`: only operators set the topic.
@@ -204,11 +205,11 @@ struct RoomExtras {
 
 /// The extras of a room that has none.
 static NO_EXTRAS: RoomExtras = RoomExtras {
-    voiced: IdSet(Vec::new()),
+    voiced: IdSet(SmallVec::new_const()),
     topic: None,
     key: None,
     limit: None,
-    invited: IdSet(Vec::new()),
+    invited: IdSet(SmallVec::new_const()),
     bans: Vec::new(),
 };
 
@@ -610,7 +611,7 @@ impl Router {
                 nick_key,
                 proto: new.proto,
                 outbox: new.outbox,
-                rooms: Vec::new(),
+                rooms: SmallVec::new(),
                 current: None,
                 caps: new.caps,
                 away: None,
@@ -1672,9 +1673,9 @@ impl Router {
         let room = self.rooms.entry(key.clone()).or_insert_with(|| {
             Box::new(Room {
                 name: room.into(),
-                members: Vec::new(),
+                members: SmallVec::new(),
                 // The first joiner creates the room and operates it.
-                ops: IdSet(vec![id]),
+                ops: IdSet(smallvec::smallvec![id]),
                 topic_ops_only: true,
                 no_external: true,
                 created: unix_now(),
@@ -1759,7 +1760,7 @@ impl Router {
     /// Removes `id` from a room's member list, dropping the room when it empties.
     fn leave_room(&mut self, id: ClientId, key: &str) {
         if let Some(room) = self.rooms.get_mut(key) {
-            room.members.retain(|&m| m != id);
+            room.members.retain(|m| *m != id);
             room.ops.remove(&id);
             if let Some(e) = room.extras.as_mut() {
                 e.voiced.remove(&id);

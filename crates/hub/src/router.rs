@@ -103,8 +103,6 @@ pub struct Newcomer {
 #[derive(Debug)]
 struct Member {
     who: Identity,
-    /// `who.nick` case-folded: the key in [`Router::nicks`].
-    nick_key: Name,
     proto: Protocol,
     outbox: Arc<Outbox>,
     /// Keys of the rooms this member is in, in join order.
@@ -600,15 +598,13 @@ impl Router {
             nick: nick.as_str().into(),
             host: new.addr.ip().to_string().into(),
         };
-        let nick_key = fold(&nick);
-        self.nicks.insert(nick_key.clone(), id);
+        self.nicks.insert(fold(&nick), id);
         new.outbox.set_nick(&nick);
         self.members.insert(
             id,
             Box::new(Member {
                 realname: new.realname.map_or_else(|| who.nick.clone(), Name::from),
                 who,
-                nick_key,
                 proto: new.proto,
                 outbox: new.outbox,
                 rooms: SmallVec::new(),
@@ -889,7 +885,7 @@ impl Router {
                 let Some(m) = self.members.get_mut(&id) else {
                     return;
                 };
-                if fold(&nick) != m.nick_key {
+                if fold(&nick) != fold(&m.who.nick) {
                     return self.refuse(id, Refusal::UsersDontMatch);
                 }
                 let mut applied = String::new();
@@ -1594,7 +1590,7 @@ impl Router {
             return;
         }
         let old = m.who.clone();
-        let old_key = m.nick_key.clone();
+        let old_key = fold(&m.who.nick);
         let realname = m.realname.clone();
         // Everyone who shares a room hears it once, and so does the member itself.
         let mut audience: Vec<ClientId> = vec![id];
@@ -1607,10 +1603,9 @@ impl Router {
         audience.dedup();
         self.remember(&old, &realname);
         self.nicks.remove(&old_key);
-        self.nicks.insert(new_key.clone(), id);
+        self.nicks.insert(new_key, id);
         if let Some(m) = self.members.get_mut(&id) {
             m.who.nick = new.into();
-            m.nick_key = new_key;
             m.outbox.set_nick(new);
         }
         self.tell_all(&audience, &Event::Renamed { who: &old, new });
@@ -1778,7 +1773,7 @@ impl Router {
             return;
         };
         self.oper_count -= usize::from(m.oper);
-        self.nicks.remove(&m.nick_key);
+        self.nicks.remove(&fold(&m.who.nick));
         self.remember(&m.who, &m.realname);
         let mut audience = Vec::new();
         for key in &m.rooms {

@@ -118,7 +118,7 @@ fn idle_limit(
 /// captures each argument once.
 #[allow(clippy::manual_async_fn)]
 pub fn run(
-    stream: Arc<TcpStream>,
+    stream: TcpStream,
     id: ClientId,
     addr: SocketAddr,
     kind: ListenerKind,
@@ -137,11 +137,7 @@ pub fn run(
             Protocol::Plain => settings.max_line,
             Protocol::Irc => irc::MAX_INPUT,
         };
-        // The socket is shared with the outbox (weakly) so the router can write a flush directly.
-        let outbox = Arc::new(Outbox::with_socket(
-            settings.max_queue_bytes,
-            Arc::downgrade(&stream),
-        ));
+        let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
         let mut irc_session = irc::Session::new();
         if proto == Protocol::Plain {
             let newcomer = Newcomer {
@@ -457,8 +453,8 @@ fn drain_reads(stream: &TcpStream, pending: &mut BytesMut) -> io::Result<bool> {
 /// The write half's state: the batch taken from the outbox and not yet fully written.
 #[derive(Default)]
 pub(crate) struct Writer {
-    /// On the heap and only while it holds something: the router writes most output itself
-    /// (see [`Outbox::flush`]), so an idle connection's task should not carry a batch.
+    /// On the heap and only while it holds something: most of the time a connection has
+    /// nothing to write, and its task should not carry an empty batch.
     batch: Option<Box<Batch>>,
     /// Set when the outbox was closed: write what is left, then end the connection.
     pub(crate) closing: bool,

@@ -306,7 +306,7 @@ async fn accept_loop(
         let settings = settings.clone();
         // The permit travels with the connection and is released when it ends. No wrapping
         // `async` block: it would hold the connection's future twice (see `conn::run`).
-        let conn = conn::run(Arc::new(stream), id, addr, kind, hub, settings, permit);
+        let conn = conn::run(stream, id, addr, kind, hub, settings, permit);
         tokio::spawn(conn);
     }
 }

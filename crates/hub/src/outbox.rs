@@ -11,11 +11,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +30,11 @@ struct Inner {
     /// Messages not yet taken by the writer.
     queue: VecDeque<Bytes>,
     /// Total length of `queue`.
-    bytes: usize,
+    bytes: u32,
     /// Set once the client is to be disconnected: the writer sends what is queued, then this
     /// reason if it still fits, then closes.
-    closed: Option<Bytes>,
+    /// Boxed: set once, at the end, and the outbox of every idle client carries the field.
+    closed: Option<Box<Bytes>>,
     /// Set when the client is dropped without a goodbye (a slow consumer, whose socket is full).
     aborted: bool,
     /// A wake-up is pending: set by [`Outbox::wake`], consumed by [`Outbox::poll_ready`].
@@ -42,9 +42,6 @@ struct Inner {
     /// The connection task to wake. Kept here rather than in a `Notify` so the connection's
     /// future holds no waiter object of its own: an idle client costs less (see conn.rs).
     waker: Option<Waker>,
-    /// The connection has taken messages it has not finished writing: until it has, only it
-    /// writes to the socket (see [`Outbox::flush`]).
-    writing: bool,
 }
 
 /// See the module documentation.
@@ -52,13 +49,10 @@ struct Inner {
 pub struct Outbox {
     inner: Mutex<Inner>,
     /// Most bytes that may wait in `queue`.
-    limit: usize,
+    limit: u32,
     /// The client's nick as the router last confirmed it. Replies a protocol adapter builds at
     /// the edge (IRC numerics) must name the client's real nick, which only the router decides.
     nick: Mutex<crate::event::Name>,
-    /// The connection's socket, for [`Outbox::flush`]. Weak, so the socket closes when its
-    /// connection ends, whoever still holds the outbox.
-    socket: Weak<TcpStream>,
     /// When the client last sent anything ([`clock_ms`]): the router's idle sweep reads it.
     heard: AtomicU64,
 }
@@ -82,16 +76,11 @@ pub struct Batch {
 
 impl Outbox {
     pub fn new(limit: usize) -> Self {
-        Self::with_socket(limit, Weak::new())
-    }
-
-    /// An outbox whose queue [`Outbox::flush`] may write to `socket` directly.
-    pub fn with_socket(limit: usize, socket: Weak<TcpStream>) -> Self {
         Outbox {
             inner: Mutex::new(Inner::default()),
-            limit,
+            // u32 keeps the outbox small (every client has one); 4 GiB is no real limit.
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
             nick: Mutex::new(crate::event::Name::default()),
-            socket,
             heard: AtomicU64::new(clock_ms()),
         }
     }
@@ -141,11 +130,12 @@ impl Outbox {
         if inner.closed.is_some() {
             return Err(PushError::Closed);
         }
-        if inner.bytes + msg.len() > self.limit {
+        let len = u32::try_from(msg.len()).unwrap_or(u32::MAX);
+        if inner.bytes.saturating_add(len) > self.limit {
             return Err(PushError::Full);
         }
         let was_empty = inner.queue.is_empty();
-        inner.bytes += msg.len();
+        inner.bytes += len;
         inner.queue.push_back(msg);
         Ok(was_empty)
     }
@@ -153,27 +143,6 @@ impl Outbox {
     /// Wakes the writer. A wake-up with nobody waiting is remembered, like a `Notify` permit.
     pub fn wake(&self) {
         Self::signal(self.lock());
-    }
-
-    /// Sends what is queued: written here and now when the connection is not itself in the
-    /// middle of writing (the router's flush, so a busy room's writes cost no task wake-up and
-    /// no scheduling each); otherwise, or for what the socket does not take at once, the
-    /// connection is woken to write it and wait until the socket drains.
-    pub fn flush(&self) {
-        let mut inner = self.lock();
-        let direct = !inner.writing && inner.closed.is_none() && !inner.queue.is_empty();
-        if let (true, Some(socket)) = (direct, self.socket.upgrade()) {
-            // An error is left for the connection's own write to meet: it ends the connection.
-            if crate::conn::write_vectored(&socket, &mut inner.queue).is_ok() {
-                if inner.queue.is_empty() {
-                    inner.bytes = 0;
-                    inner.queue = VecDeque::new(); // an idle client keeps no queue
-                    return;
-                }
-                inner.bytes = inner.queue.iter().map(Bytes::len).sum();
-            }
-        }
-        Self::signal(inner);
     }
 
     fn signal(mut inner: std::sync::MutexGuard<'_, Inner>) {
@@ -190,7 +159,7 @@ impl Outbox {
     pub fn close(&self, farewell: Bytes) {
         let mut inner = self.lock();
         if inner.closed.is_none() {
-            inner.closed = Some(farewell);
+            inner.closed = Some(Box::new(farewell));
             Self::signal(inner);
         }
     }
@@ -207,7 +176,7 @@ impl Outbox {
         inner.queue.clear();
         inner.bytes = 0;
         if inner.closed.is_none() {
-            inner.closed = Some(Bytes::new());
+            inner.closed = Some(Box::default());
         }
         Self::signal(inner);
     }
@@ -236,14 +205,12 @@ impl Outbox {
         std::future::poll_fn(|cx| self.poll_ready(cx)).await
     }
 
-    /// Takes everything queued, reusing `into`'s allocation. Until the writer takes again and
-    /// finds nothing, it alone writes to the socket.
+    /// Takes everything queued, reusing `into`'s allocation.
     pub fn take(&self, into: &mut Batch) {
         let mut inner = self.lock();
         std::mem::swap(&mut inner.queue, &mut into.messages);
         inner.bytes = 0;
-        into.close = inner.closed.clone();
-        inner.writing = !into.messages.is_empty();
+        into.close = inner.closed.as_deref().cloned();
     }
 }
 
@@ -296,44 +263,5 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-    }
-
-    #[tokio::test]
-    async fn flush_writes_directly_unless_the_connection_is_writing() {
-        use tokio::io::AsyncReadExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let server = std::sync::Arc::new(listener.accept().await.unwrap().0);
-        let o = Outbox::with_socket(100, std::sync::Arc::downgrade(&server));
-
-        // Idle connection: the flush itself writes, and nobody needs waking.
-        assert_eq!(o.push_deferred(Bytes::from_static(b"one\n")), Ok(true));
-        o.flush();
-        let mut buf = [0u8; 4];
-        client.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"one\n");
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(o.poll_ready(&mut cx).is_pending());
-
-        // The connection holds a batch it has not finished writing: the flush must not write
-        // past it, only wake the connection, which then takes the message in order.
-        o.push_deferred(Bytes::from_static(b"two\n")).unwrap();
-        let mut taken = Batch::default();
-        o.take(&mut taken);
-        o.push_deferred(Bytes::from_static(b"three\n")).unwrap();
-        o.flush();
-        assert!(o.poll_ready(&mut cx).is_ready());
-        let mut rest = Batch::default();
-        o.take(&mut rest);
-        assert_eq!(rest.messages, vec![Bytes::from_static(b"three\n")]);
-
-        // Once the socket is gone, a flush only wakes.
-        drop(server);
-        o.take(&mut Batch::default()); // the writer finished: nothing left
-        o.push_deferred(Bytes::from_static(b"four\n")).unwrap();
-        o.flush();
-        assert!(o.poll_ready(&mut cx).is_ready());
     }
 }

@@ -477,7 +477,7 @@ impl Router {
             }
             if !self.dirty.is_empty() && now >= last_flush + interval {
                 for outbox in self.dirty.drain(..) {
-                    outbox.flush();
+                    outbox.wake();
                 }
                 last_flush = now;
             }

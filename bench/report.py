@@ -796,7 +796,7 @@ def report(out):
 TUNING = """\
 **obrol** (`target/release/obrol serve --listen irc://127.0.0.1:PORT --no-console --max-clients 19500`):
 default settings otherwise (`--max-queue` 1 MiB of unread output per client, `--coalesce-us`
-4000: under load each client gets at most one write per 4 ms, while a message after a quiet
+5000: under load each client gets at most one write per 5 ms, while a message after a quiet
 spell goes out at once; worker threads = 1 because the process is pinned to one core). obrol
 has **no flood limits yet**, so there is nothing to switch off.
 

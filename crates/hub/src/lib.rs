@@ -143,7 +143,7 @@ impl Settings {
             router_queue: 4096,
             shutdown_grace: Duration::from_millis(1500),
             sniff_wait: Duration::from_millis(300),
-            flush_interval: Duration::from_millis(4),
+            flush_interval: Duration::from_millis(5),
             opers: Vec::new(),
             ping_interval: Duration::from_secs(90),
             registration_timeout: Duration::from_secs(30),

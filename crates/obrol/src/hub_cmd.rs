@@ -37,7 +37,7 @@ pub struct ServeArgs {
     no_console: bool,
     /// Under load, microseconds a message may wait so that several leave in one write (0: write
     /// at once). A message after a quiet spell goes out at once.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 5000)]
     coalesce_us: u64,
     /// Seconds of silence before an IRC client is pinged (and as many again before it is dropped).
     #[arg(long, default_value_t = 90.0)]

@@ -95,6 +95,8 @@ pub struct HubReport {
     pub latency: Latency,
     pub server_cpu_pct: Option<f64>,
     pub server_rss_kib: Option<u64>,
+    /// The server's peak resident size so far (VmHWM): a burst's cost even if it was freed.
+    pub server_peak_rss_kib: Option<u64>,
     pub bench_cpu_pct: f64,
 }
 
@@ -343,10 +345,15 @@ fn proc_cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Resident set size of a process in KiB.
 pub fn proc_rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` field of `/proc/PID/status`, such as `VmRSS:` or `VmHWM:`.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
@@ -505,6 +512,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
             let cpu_end = pid.and_then(proc_cpu_ticks);
             let own_end = own_cpu_secs();
             let rss = pid.and_then(proc_rss_kib);
+            let peak_rss = pid.and_then(|p| proc_status_kib(p, "VmHWM:"));
             let mut sent_in_window = 0u64;
             let mut expected = 0u64;
             for (k, t) in tasks.into_iter().enumerate() {
@@ -564,6 +572,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
                     _ => None,
                 },
                 server_rss_kib: rss,
+                server_peak_rss_kib: peak_rss,
                 bench_cpu_pct: 100.0 * (own_end - own_start) / secs,
             })
         })

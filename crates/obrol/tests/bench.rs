@@ -79,6 +79,7 @@ fn check_hub_report(r: &serde_json::Value, clients: u64, fanout: u64) {
         "latency",
         "server_cpu_pct",
         "server_rss_kib",
+        "server_peak_rss_kib",
         "bench_cpu_pct",
     ] {
         assert!(r.get(field).is_some(), "missing field {field} in {r}");

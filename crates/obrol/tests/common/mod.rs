@@ -370,6 +370,22 @@ impl StreamState {
 }
 
 impl Stream {
+    /// Whether any line so far (consumed or not) satisfies `pred`; does not wait.
+    fn any_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.lock().lines.iter().any(|l| pred(l))
+    }
+
+    /// Watches the lines after `cursor` for `period`; returns the first that satisfies `pred`.
+    fn line_within(
+        &self,
+        cursor: usize,
+        mut pred: impl FnMut(&str) -> bool,
+        period: Duration,
+    ) -> Option<String> {
+        let i = self.wait_for(cursor, &mut pred, period)?;
+        Some(self.lock().lines[i].clone())
+    }
+
     fn spawn_reader(self: &Arc<Self>, pipe: impl Read + Send + 'static) {
         let stream = Arc::clone(self);
         thread::spawn(move || {
@@ -659,17 +675,16 @@ impl Proc {
 
     /// Whether any stdout line so far (consumed or not) satisfies `pred`; does not wait.
     pub fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
-        self.stdout.lock().lines.iter().any(|l| pred(l))
+        self.stdout.any_line(pred)
     }
 
     /// Watches stdout for `period` and panics if a line after the cursor satisfies `pred`.
     #[track_caller]
-    pub fn assert_no_line_for(&self, mut pred: impl FnMut(&str) -> bool, period: Duration) {
-        if let Some(i) = self.stdout.wait_for(self.cursor, &mut pred, period) {
+    pub fn assert_no_line_for(&self, pred: impl FnMut(&str) -> bool, period: Duration) {
+        if let Some(line) = self.stdout.line_within(self.cursor, pred, period) {
             panic!(
-                "{}: unexpected line {:?} on stdout\n{}",
+                "{}: unexpected line {line:?} on stdout\n{}",
                 self.name,
-                self.stdout.lock().lines[i],
                 self.dump()
             );
         }
@@ -987,19 +1002,14 @@ impl Raw {
 
     /// Whether any line so far (consumed or not) satisfies `pred`; does not wait.
     pub fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
-        self.lines.lock().lines.iter().any(|l| pred(l))
+        self.lines.any_line(pred)
     }
 
     /// Panics if any line after the cursor satisfies `pred` within `period`.
     #[track_caller]
-    pub fn assert_no_line_for(&self, mut pred: impl FnMut(&str) -> bool, period: Duration) {
-        if let Some(i) = self.lines.wait_for(self.cursor, &mut pred, period) {
-            panic!(
-                "{}: unexpected line {:?}\n{}",
-                self.name,
-                self.lines.lock().lines[i],
-                self.dump()
-            );
+    pub fn assert_no_line_for(&self, pred: impl FnMut(&str) -> bool, period: Duration) {
+        if let Some(line) = self.lines.line_within(self.cursor, pred, period) {
+            panic!("{}: unexpected line {line:?}\n{}", self.name, self.dump());
         }
     }
 

@@ -375,15 +375,20 @@ impl Stream {
         self.lock().lines.iter().any(|l| pred(l))
     }
 
-    /// Watches the lines after `cursor` for `period`; returns the first that satisfies `pred`.
+    /// Watches the lines after `cursor` for `period`; returns the first that satisfies `pred`,
+    /// with its index.
     fn line_within(
         &self,
         cursor: usize,
         mut pred: impl FnMut(&str) -> bool,
         period: Duration,
-    ) -> Option<String> {
+    ) -> Option<(usize, String)> {
         let i = self.wait_for(cursor, &mut pred, period)?;
-        Some(self.lock().lines[i].clone())
+        Some((i, self.lock().lines[i].clone()))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     fn spawn_reader(self: &Arc<Self>, pipe: impl Read + Send + 'static) {
@@ -650,20 +655,20 @@ impl Proc {
     #[track_caller]
     fn wait_line(
         &mut self,
-        mut pred: impl FnMut(&str) -> bool,
+        pred: impl FnMut(&str) -> bool,
         timeout: Duration,
         what: &str,
     ) -> String {
-        match self.stdout.wait_for(self.cursor, &mut pred, timeout) {
-            Some(i) => {
+        match self.stdout.line_within(self.cursor, pred, timeout) {
+            Some((i, line)) => {
                 self.cursor = i + 1;
-                self.stdout.lock().lines[i].clone()
+                line
             }
             None => panic!(
                 "{}: no {what} on stdout within {timeout:?} (after line {}){}\n{}",
                 self.name,
                 self.cursor,
-                if self.stdout.lock().closed {
+                if self.stdout.is_closed() {
                     " and its output has ended"
                 } else {
                     ""
@@ -681,7 +686,7 @@ impl Proc {
     /// Watches stdout for `period` and panics if a line after the cursor satisfies `pred`.
     #[track_caller]
     pub fn assert_no_line_for(&self, pred: impl FnMut(&str) -> bool, period: Duration) {
-        if let Some(line) = self.stdout.line_within(self.cursor, pred, period) {
+        if let Some((_, line)) = self.stdout.line_within(self.cursor, pred, period) {
             panic!(
                 "{}: unexpected line {line:?} on stdout\n{}",
                 self.name,
@@ -946,17 +951,17 @@ impl Raw {
     /// later calls look only after it. Panics with everything received if none comes within
     /// `timeout`.
     #[track_caller]
-    pub fn expect_line(&mut self, mut pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
-        match self.lines.wait_for(self.cursor, &mut pred, timeout) {
-            Some(i) => {
+    pub fn expect_line(&mut self, pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
+        match self.lines.line_within(self.cursor, pred, timeout) {
+            Some((i, line)) => {
                 self.cursor = i + 1;
-                self.lines.lock().lines[i].clone()
+                line
             }
             None => panic!(
                 "{}: no expected line within {timeout:?} (after line {}){}\n{}",
                 self.name,
                 self.cursor,
-                if self.lines.lock().closed {
+                if self.lines.is_closed() {
                     " and the connection has closed"
                 } else {
                     ""
@@ -1008,7 +1013,7 @@ impl Raw {
     /// Panics if any line after the cursor satisfies `pred` within `period`.
     #[track_caller]
     pub fn assert_no_line_for(&self, pred: impl FnMut(&str) -> bool, period: Duration) {
-        if let Some(line) = self.lines.line_within(self.cursor, pred, period) {
+        if let Some((_, line)) = self.lines.line_within(self.cursor, pred, period) {
             panic!("{}: unexpected line {line:?}\n{}", self.name, self.dump());
         }
     }

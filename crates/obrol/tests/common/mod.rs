@@ -733,7 +733,7 @@ impl Proc {
 
     /// Whether stdout has ended.
     pub fn stdout_closed(&self) -> bool {
-        self.stdout.lock().closed
+        self.stdout.is_closed()
     }
 
     /// All stderr lines so far.
@@ -919,7 +919,7 @@ impl Raw {
         s.push_str(&format!(
             "--- {} end{} ---",
             self.name,
-            if self.lines.lock().closed {
+            if self.lines.is_closed() {
                 " (connection closed)"
             } else {
                 ""

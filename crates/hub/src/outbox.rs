@@ -164,10 +164,6 @@ impl Outbox {
         }
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed.is_some()
-    }
-
     /// Drops the client at once: nothing queued is written. For slow consumers, whose sockets
     /// are full, so waiting to write a goodbye would hold the connection open indefinitely.
     pub fn abort(&self) {

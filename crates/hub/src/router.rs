@@ -1860,16 +1860,8 @@ impl Router {
                 return;
             }
         }
-        match outbox.push_deferred(bytes) {
-            Ok(became_busy) => {
-                self.counters.deliveries += 1;
-                if became_busy {
-                    self.dirty.push(outbox.clone());
-                }
-            }
-            Err(PushError::Full) => self.doomed.push(id),
-            Err(PushError::Closed) => {}
-        }
+        let (c, d) = (&mut self.counters, &mut self.dirty);
+        deliver(outbox, bytes, 1, c, d, &mut self.doomed, id);
     }
 
     /// Sends one event to one member.
@@ -1926,17 +1918,9 @@ impl Router {
                     continue;
                 }
             }
-            // Inline push: this loop is the hot path, and `room` borrows `self.rooms`.
-            match m.outbox.push_deferred(bytes) {
-                Ok(became_busy) => {
-                    self.counters.deliveries += 1;
-                    if became_busy {
-                        self.dirty.push(m.outbox.clone());
-                    }
-                }
-                Err(PushError::Full) => self.doomed.push(id),
-                Err(PushError::Closed) => {}
-            }
+            // Not `self.push`: this loop is the hot path, and `room` borrows `self.rooms`.
+            let (c, d) = (&mut self.counters, &mut self.dirty);
+            deliver(&m.outbox, bytes, 1, c, d, &mut self.doomed, id);
         }
     }
 
@@ -2066,14 +2050,22 @@ impl Router {
                 let starts = &batch.starts[style];
                 let Some(mark) = batch.marks.get(&id) else {
                     let (c, d) = (&mut self.counters, &mut self.dirty);
-                    deliver(m, all.clone(), starts.len(), c, d, &mut self.doomed, id);
+                    deliver(
+                        &m.outbox,
+                        all.clone(),
+                        starts.len(),
+                        c,
+                        d,
+                        &mut self.doomed,
+                        id,
+                    );
                     continue;
                 };
                 let count = starts.len() - starts.partition_point(|&s| s < mark.from);
                 self.counters.deliveries += (count - mark.skips.len()) as u64;
                 for (a, b) in mark.pieces(all.len()) {
                     let (c, d) = (&mut self.counters, &mut self.dirty);
-                    deliver(m, all.slice(a..b), 0, c, d, &mut self.doomed, id);
+                    deliver(&m.outbox, all.slice(a..b), 0, c, d, &mut self.doomed, id);
                 }
             }
         }
@@ -2105,7 +2097,7 @@ impl Router {
             for (a, b) in mark.pieces(end) {
                 let bytes = Bytes::copy_from_slice(&chunk[a..b]);
                 let (c, d) = (&mut self.counters, &mut self.dirty);
-                deliver(m, bytes, 0, c, d, &mut self.doomed, id);
+                deliver(&m.outbox, bytes, 0, c, d, &mut self.doomed, id);
             }
             mark.from = end;
             mark.skips.clear();
@@ -2210,10 +2202,11 @@ impl Member {
     }
 }
 
-/// Queues `bytes` (holding `messages` deliveries) for member `m`; the inline push of the hot
-/// paths, which cannot borrow the whole router while they iterate a room.
+/// Queues `bytes` (holding `messages` deliveries) in `outbox`, member `id`'s: the one push of
+/// every path, taking the router's fields one by one so hot loops can call it while they
+/// borrow a room.
 fn deliver(
-    m: &Member,
+    outbox: &Arc<Outbox>,
     bytes: Bytes,
     messages: usize,
     counters: &mut Counters,
@@ -2221,11 +2214,11 @@ fn deliver(
     doomed: &mut Vec<ClientId>,
     id: ClientId,
 ) {
-    match m.outbox.push_deferred(bytes) {
+    match outbox.push_deferred(bytes) {
         Ok(became_busy) => {
             counters.deliveries += messages as u64;
             if became_busy {
-                dirty.push(m.outbox.clone());
+                dirty.push(outbox.clone());
             }
         }
         Err(PushError::Full) => doomed.push(id),

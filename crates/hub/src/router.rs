@@ -474,12 +474,12 @@ impl Router {
             if now >= last_flush + interval {
                 self.seal_batches();
                 self.bury_doomed();
-            }
-            if !self.dirty.is_empty() && now >= last_flush + interval {
-                for outbox in self.dirty.drain(..) {
-                    outbox.wake();
+                if !self.dirty.is_empty() {
+                    for outbox in self.dirty.drain(..) {
+                        outbox.wake();
+                    }
+                    last_flush = now;
                 }
-                last_flush = now;
             }
         }
         self.seal_batches();

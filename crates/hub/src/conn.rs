@@ -18,14 +18,15 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use obrol_wire::line::{LineCodec, LineError};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::event::{Event, Refusal};
+use crate::api::{ClientId, Request};
+use crate::event::Refusal;
 use crate::outbox::{Batch, Outbox};
-use crate::router::{ClientId, Newcomer, Request};
-use crate::{irc, plain, Protocol, Settings};
+use crate::proto::{Flow, Link, Protocol, Session, Sniffed};
+use crate::transport::Transport;
+use crate::Settings;
 
 /// Size of the per-thread read buffer: large reads drain a busy sender in few syscalls.
 const SCRATCH: usize = 64 * 1024;
@@ -39,7 +40,7 @@ thread_local! {
 
 /// Reads whatever the socket has, without blocking, appending it to `pending`.
 /// Returns `Ok(0)` on end of stream.
-fn read_available(stream: &TcpStream, pending: &mut BytesMut) -> io::Result<usize> {
+fn read_available(stream: &Transport, pending: &mut BytesMut) -> io::Result<usize> {
     SCRATCH_BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         let n = stream.try_read(&mut buf)?;
@@ -57,59 +58,8 @@ pub enum ListenerKind {
     Irc,
 }
 
-/// Decides which protocol a connection speaks from its first bytes.
-///
-/// IRC clients open with `CAP`, `NICK`, `USER` or `PASS` and a space; anything else is plain. A
-/// client that says nothing within `wait` is plain too: the seed's `client.py` waits for the
-/// welcome before it sends anything.
-pub async fn sniff(stream: &TcpStream, wait: std::time::Duration) -> Protocol {
-    let deadline = Instant::now() + wait;
-    let mut peek = [0u8; 5];
-    loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut peek)).await {
-            Ok(Ok(n)) => n,
-            _ => return Protocol::Plain,
-        };
-        let word_done = peek[..n].iter().any(|b| b" \r\n".contains(b));
-        if n == 0 || word_done || n == peek.len() {
-            return if looks_like_irc(&peek[..n]) {
-                Protocol::Irc
-            } else {
-                Protocol::Plain
-            };
-        }
-        // A first word still arriving: look again shortly.
-        if tokio::time::timeout_at(
-            deadline,
-            tokio::time::sleep(std::time::Duration::from_millis(2)),
-        )
-        .await
-        .is_err()
-        {
-            return Protocol::Plain;
-        }
-    }
-}
-
-fn looks_like_irc(first: &[u8]) -> bool {
-    let word_len = first.iter().position(|b| *b == b' ').unwrap_or(first.len());
-    let word = first[..word_len].to_ascii_uppercase();
-    word_len < first.len() && matches!(&word[..], b"CAP" | b"NICK" | b"USER" | b"PASS")
-}
-
-/// How long a connection may stay silent before it is closed: only an IRC client that has not
-/// registered yet. Registered clients are pinged by the router's sweep (`Router::sweep_idle`),
-/// which needs no timer per connection.
-fn idle_limit(
-    proto: Protocol,
-    registered: bool,
-    settings: &Settings,
-) -> Option<std::time::Duration> {
-    match proto {
-        Protocol::Irc if !registered => Some(settings.registration_timeout),
-        _ => None,
-    }
-}
+/// How long a client whose input has ended may take to read what is still queued for it.
+const DRAIN_AFTER_EOF: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs one connection to completion.
 ///
@@ -118,7 +68,7 @@ fn idle_limit(
 /// captures each argument once.
 #[allow(clippy::manual_async_fn)]
 pub fn run(
-    stream: TcpStream,
+    stream: Transport,
     id: ClientId,
     addr: SocketAddr,
     kind: ListenerKind,
@@ -131,44 +81,37 @@ pub fn run(
         let proto = match kind {
             ListenerKind::Plain => Protocol::Plain,
             ListenerKind::Irc => Protocol::Irc,
-            ListenerKind::Auto => Box::pin(sniff(&stream, settings.sniff_wait)).await,
-        };
-        let max_line = match proto {
-            Protocol::Plain => settings.max_line,
-            Protocol::Irc => irc::MAX_INPUT,
+            ListenerKind::Auto => {
+                match Box::pin(crate::proto::sniff(&stream, settings.sniff_wait)).await {
+                    Sniffed::Chat(proto) => proto,
+                    other => {
+                        Box::pin(crate::proto::answer_stranger(&stream, other, addr)).await;
+                        drop(permit);
+                        return;
+                    }
+                }
+            }
         };
         let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
-        let mut irc_session = irc::Session::new();
-        if proto == Protocol::Plain {
-            let newcomer = Newcomer {
-                proto,
-                addr,
-                outbox: outbox.clone(),
-                nick: None,
-                user: None,
-                realname: None,
-                caps: 0,
-            };
-            let connect = Request::Connect {
-                id,
-                newcomer,
-                reply: None,
-            };
-            if Box::pin(hub.send(connect)).await.is_err() {
+        let mut session = Session::new(proto);
+        {
+            let link = Link::new(id, addr, &hub, &outbox, &settings, false);
+            if let Flow::Close(_) = Box::pin(session.start(&link)).await {
+                drop(permit);
                 return;
             }
         }
-        let mut codec = LineCodec::new(max_line);
+        let mut codec = LineCodec::new(session.max_line(&settings));
         let mut pending = BytesMut::new();
         let mut writer = Writer::default();
         let mut partial_deadline: Option<Instant> = None;
-        let mut idle_deadline = idle_limit(proto, false, &settings).map(|d| Instant::now() + d);
-        // One timer serves both deadlines, allocated only while one is set, and re-armed lazily:
+        let mut idle_deadline = session.silence_limit(&settings).map(|d| Instant::now() + d);
+        // One timer serves every deadline, allocated only while one is set, and re-armed lazily:
         // a read moves `idle_deadline` without touching the timer; when the timer fires early it
         // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
         let mut timer = Timer::default();
-        // Set when the protocol asked to close (IRC QUIT before registration): stop reading, let
-        // the writer send what is queued.
+        // Set once input is over (the client closed its side, or the protocol asked to close):
+        // stop reading, let the writer send what is queued, then close.
         let mut stop_reading = false;
         let reason = loop {
             let next_deadline = match (partial_deadline, idle_deadline) {
@@ -221,11 +164,12 @@ pub fn run(
                     Err(e) => break e.to_string(),
                 };
                 outbox.heard();
+                let link = Link::new(id, addr, &hub, &outbox, &settings, session.admitted());
                 // Lines that arrived together with the end of the stream still count.
                 loop {
                     let line = match codec.decode(&mut pending) {
                         Ok(Some(line)) => line,
-                        Ok(None) if eof && proto == Protocol::Plain => {
+                        Ok(None) if eof && session.partial_line_idle().is_some() => {
                             match codec.take_partial(&mut pending) {
                                 Some(line) => line,
                                 None => break,
@@ -233,37 +177,45 @@ pub fn run(
                         }
                         Ok(None) => break,
                         Err(LineError::TooLong(max)) => {
-                            let _ = outbox.push(proto.render(
-                                &Event::Refused(&Refusal::LineTooLong(max)),
-                                &view(&irc_session, &settings),
-                            ));
+                            let refusal = Refusal::LineTooLong(max);
+                            if let Flow::Close(_) = Box::pin(session.refuse(&refusal, &link)).await
+                            {
+                                stop_reading = true;
+                                break;
+                            }
                             continue;
                         }
                     };
-                    let flow = Box::pin(handle_line(
-                        proto,
-                        &line,
-                        id,
-                        addr,
-                        &hub,
-                        &outbox,
-                        &settings,
-                        &mut irc_session,
-                    ))
-                    .await;
-                    if let irc::Flow::Close(_) = flow {
+                    if let Flow::Close(_) = Box::pin(session.on_line(&line, &link)).await {
                         outbox.close(Bytes::new());
                         stop_reading = true;
                         break;
                     }
                 }
-                if eof {
-                    break "connection closed".to_owned();
+                if eof && !stop_reading {
+                    // The client closed its side: what is queued for it (the answers to its last
+                    // lines among them) still goes out. An admitted client leaves through the
+                    // router, after the requests it sent before, which closes the outbox.
+                    stop_reading = true;
+                    if session.admitted() {
+                        let end = Request::InputClosed { id };
+                        if Box::pin(hub.send(end)).await.is_err() {
+                            break "hub gone".to_owned();
+                        }
+                    } else {
+                        outbox.close(Bytes::new());
+                    }
+                    idle_deadline = Some(Instant::now() + DRAIN_AFTER_EOF);
+                    partial_deadline = None;
+                } else if !stop_reading {
+                    idle_deadline = session
+                        .silence_limit(&settings)
+                        .map(|limit| Instant::now() + limit);
+                    partial_deadline = session
+                        .partial_line_idle()
+                        .filter(|_| !pending.is_empty())
+                        .map(|idle| Instant::now() + idle);
                 }
-                idle_deadline = idle_limit(proto, irc_session.registered, &settings)
-                    .map(|limit| Instant::now() + limit);
-                partial_deadline = (proto == Protocol::Plain && !pending.is_empty())
-                    .then(|| Instant::now() + plain::PARTIAL_LINE_IDLE);
                 if pending.is_empty() && pending.capacity() > 0 {
                     pending = BytesMut::new(); // an idle client keeps no buffer
                 }
@@ -273,28 +225,25 @@ pub fn run(
                 if partial_deadline.is_some_and(|d| d <= now) {
                     partial_deadline = None;
                     if let Some(line) = codec.take_partial(&mut pending) {
-                        Box::pin(handle_line(
-                            proto,
-                            &line,
-                            id,
-                            addr,
-                            &hub,
-                            &outbox,
-                            &settings,
-                            &mut irc_session,
-                        ))
-                        .await;
+                        let link =
+                            Link::new(id, addr, &hub, &outbox, &settings, session.admitted());
+                        if let Flow::Close(_) = Box::pin(session.on_line(&line, &link)).await {
+                            outbox.close(Bytes::new());
+                            stop_reading = true;
+                        }
                     }
                     pending = BytesMut::new();
                 }
                 if idle_deadline.is_some_and(|d| d <= now) {
                     idle_deadline = None;
-                    if !irc_session.registered {
-                        let _ = outbox.push(Bytes::from_static(
-                            b"ERROR :Closing link: registration timed out\r\n",
-                        ));
+                    if stop_reading {
+                        break "did not read its last output in time".to_owned();
+                    }
+                    if !session.admitted() {
+                        let _ = outbox.push(session.registration_timed_out());
                         outbox.close(Bytes::new());
                         stop_reading = true;
+                        idle_deadline = Some(now + DRAIN_AFTER_EOF);
                     }
                 }
             }
@@ -309,17 +258,6 @@ pub fn run(
         tracing::info!(client = id, %addr, %reason, "client disconnected");
         let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
         drop(permit); // the connection slot is free again
-    }
-}
-
-fn view<'a>(session: &'a irc::Session, settings: &'a Settings) -> crate::View<'a> {
-    crate::View {
-        nick: session.nick().unwrap_or("*"),
-        current: None,
-        caps: 0,
-        server: &settings.name,
-        user: "*",
-        host: "*",
     }
 }
 
@@ -376,61 +314,11 @@ impl Timer {
     }
 }
 
-/// Handles one complete line in the connection's protocol.
-#[allow(clippy::too_many_arguments)]
-async fn handle_line(
-    proto: Protocol,
-    line: &[u8],
-    id: ClientId,
-    addr: SocketAddr,
-    hub: &mpsc::Sender<Request>,
-    outbox: &Arc<Outbox>,
-    settings: &Settings,
-    session: &mut irc::Session,
-) -> irc::Flow {
-    let Ok(text) = std::str::from_utf8(line) else {
-        let refusal = Refusal::InvalidUtf8;
-        let _ = outbox.push(proto.render(&Event::Refused(&refusal), &view(session, settings)));
-        return irc::Flow::Continue;
-    };
-    match proto {
-        Protocol::Plain => {
-            if text.is_empty() {
-                return irc::Flow::Continue;
-            }
-            match plain::parse(text) {
-                Ok(cmd) => {
-                    if hub.send(Request::Command { id, cmd }).await.is_err() {
-                        return irc::Flow::Close("hub gone".into());
-                    }
-                }
-                Err(refusal) => {
-                    let _ = outbox.push(plain::render(&Event::Refused(&refusal), None));
-                }
-            }
-            irc::Flow::Continue
-        }
-        Protocol::Irc => {
-            let link = irc::Link {
-                id,
-                addr,
-                hub,
-                outbox,
-                server: &settings.name,
-                motd: &settings.motd,
-                pending: Default::default(),
-                via_hub: Default::default(),
-            };
-            session.on_line(text, &link).await
-        }
-    }
-}
-
 /// Reads until the socket would block. Returns `Ok(false)` at end of stream.
 ///
 /// Draining before going back to the poller matters under load: a server that reads a little
 /// from each busy socket per wake-up falls behind and stalls (see PERF-NOTES).
-fn drain_reads(stream: &TcpStream, pending: &mut BytesMut) -> io::Result<bool> {
+fn drain_reads(stream: &Transport, pending: &mut BytesMut) -> io::Result<bool> {
     let mut total = 0;
     loop {
         match read_available(stream, pending) {
@@ -467,7 +355,7 @@ impl Writer {
 
     /// Moves queued messages to the socket until it would block or the queue is empty. Returns
     /// `Ok(true)` once a closed outbox has been written out completely (farewell included).
-    pub(crate) fn pump(&mut self, outbox: &Outbox, stream: &TcpStream) -> io::Result<bool> {
+    pub(crate) fn pump(&mut self, outbox: &Outbox, stream: &Transport) -> io::Result<bool> {
         loop {
             if !self.has_unwritten() {
                 if self.closing {
@@ -489,7 +377,7 @@ impl Writer {
 
     /// Writes as much of the batch as the socket takes. Returns `Ok(true)` when all of it
     /// (and, when closing, the farewell) has been written.
-    fn flush(&mut self, stream: &TcpStream) -> io::Result<bool> {
+    fn flush(&mut self, stream: &Transport) -> io::Result<bool> {
         let Some(batch) = &mut self.batch else {
             return Ok(true);
         };
@@ -505,7 +393,7 @@ impl Writer {
 
 /// Writes queued messages with as few `writev` calls as the socket allows, removing what was
 /// written. Stops without error when the socket would block.
-pub(crate) fn write_vectored(stream: &TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result<()> {
+pub(crate) fn write_vectored(stream: &Transport, queue: &mut VecDeque<Bytes>) -> io::Result<()> {
     while !queue.is_empty() {
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
         let mut n = 0;

@@ -5,9 +5,7 @@
 //! [`Command`]s and render [`Event`]s into bytes. The router never sees wire syntax, so adding
 //! a protocol means adding an adapter, not touching the router's rules.
 
-/// A short name (nick, user, host, room): stored inline up to 24 bytes, so the usual name costs
-/// no allocation of its own. Idle clients are mostly names, so this is most of their memory.
-pub type Name = compact_str::CompactString;
+pub use crate::domain::names::Name;
 
 /// Who did something, as every protocol needs to name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,7 +350,7 @@ pub enum Event<'a> {
     /// `WHOWAS` answer: (nick, user, host, realname) entries, newest first.
     Whowas {
         nick: &'a str,
-        entries: &'a [(String, String, String, String)],
+        entries: &'a [crate::domain::whowas::Was],
     },
     /// Someone's away state changed (IRCv3 `away-notify`).
     AwayChanged {
@@ -372,7 +370,9 @@ pub enum Event<'a> {
     },
     /// A message from the server or its operator.
     ServerNotice(&'a str),
-    /// Informational text (help and the like).
+    /// What commands there are (the recipient's protocol knows which).
+    Help,
+    /// Informational text.
     Info(&'a str),
     Refused(&'a Refusal),
     /// The last thing a client hears before the hub closes its connection.

@@ -6,12 +6,14 @@
 //! and nicks, and which answers through each connection's bounded [`outbox::Outbox`]. Protocol
 //! adapters ([`plain`]) are the only code that knows wire syntax.
 
+pub mod api;
 pub mod conn;
+pub mod domain;
 pub mod event;
-pub mod irc;
 pub mod outbox;
-pub mod plain;
+pub mod proto;
 pub mod router;
+pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,82 +21,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use api::Request;
 pub use conn::ListenerKind;
-use event::Event;
-use router::{Request, Router};
-
-/// The wire protocols the hub speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Human-readable lines (`nc`, the seed's `client.py`, `obrol connect`).
-    Plain,
-    /// IRC (irssi, weechat, HexChat, ...).
-    Irc,
-}
-
-/// What rendering needs to know about the recipient.
-#[derive(Debug, Clone, Copy)]
-pub struct View<'a> {
-    /// The recipient's nick (IRC numerics and private messages name it).
-    pub nick: &'a str,
-    /// The recipient's current room (plain clients).
-    pub current: Option<&'a str>,
-    /// The recipient's IRCv3 capabilities.
-    pub caps: u32,
-    /// This server's name.
-    pub server: &'a str,
-    /// The recipient's user and host, for echoes of its own messages.
-    pub user: &'a str,
-    pub host: &'a str,
-}
-
-impl View<'static> {
-    /// For messages that name nobody (the farewell line).
-    pub fn anonymous() -> Self {
-        View {
-            nick: "*",
-            current: None,
-            caps: 0,
-            server: "obrol",
-            user: "*",
-            host: "*",
-        }
-    }
-}
-
-impl Protocol {
-    /// Number of distinct renderings of one room event across all protocols (see
-    /// [`Protocol::style`]).
-    pub const STYLES: usize = 10;
-
-    /// Which cached rendering of a room event a member gets: the same index means the same
-    /// bytes. Plain clients see chat from rooms other than their current one prefixed with the
-    /// room name; IRC clients with `server-time` get a time tag.
-    pub fn style(self, in_current_room: bool, caps: u32) -> usize {
-        match self {
-            Protocol::Plain => usize::from(!in_current_room),
-            // Every capability that changes how a room event is written gets a bit here.
-            Protocol::Irc => {
-                2 + usize::from(caps & irc::caps::SERVER_TIME != 0)
-                    + 2 * usize::from(caps & irc::caps::MESSAGE_TAGS != 0)
-                    + 4 * usize::from(caps & irc::caps::EXTENDED_JOIN != 0)
-            }
-        }
-    }
-
-    /// Renders an event for one recipient.
-    pub fn render(self, event: &Event<'_>, view: &View<'_>) -> Bytes {
-        match self {
-            Protocol::Plain => plain::render(event, view.current),
-            Protocol::Irc => irc::render(event, view),
-        }
-    }
-}
+pub use proto::Protocol;
+use router::Router;
 
 /// Tunables of a hub, with defaults for a real deployment.
 #[derive(Debug, Clone)]
@@ -136,7 +70,7 @@ impl Settings {
             name: name.to_owned(),
             motd: format!("Selamat datang di Server {name}..."),
             default_room: "lobby".into(),
-            max_line: plain::DEFAULT_MAX_LINE,
+            max_line: proto::plain::DEFAULT_MAX_LINE,
             max_queue_bytes: 1024 * 1024,
             max_clients: 19_000,
             max_rooms_per_client: 50,
@@ -306,6 +240,7 @@ async fn accept_loop(
         let settings = settings.clone();
         // The permit travels with the connection and is released when it ends. No wrapping
         // `async` block: it would hold the connection's future twice (see `conn::run`).
+        let stream = transport::Transport::tcp(stream);
         let conn = conn::run(stream, id, addr, kind, hub, settings, permit);
         tokio::spawn(conn);
     }

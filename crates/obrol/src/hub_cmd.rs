@@ -24,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 19_000)]
     max_clients: usize,
     /// Longest line a client may send, in bytes.
-    #[arg(long, default_value_t = obrol_hub::plain::DEFAULT_MAX_LINE)]
+    #[arg(long, default_value_t = obrol_hub::proto::plain::DEFAULT_MAX_LINE)]
     max_line: usize,
     /// Unread output (bytes) after which a client that does not read is disconnected.
     #[arg(long, default_value_t = 1024 * 1024)]

@@ -123,6 +123,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         }
         Event::ServerNotice(text) => writeln!(s, "[server] {text}"),
         Event::Info(text) => writeln!(s, "* {text}"),
+        Event::Help => writeln!(s, "* {HELP}"),
         Event::Refused(r) => writeln!(s, "! {r}"),
         Event::Closing(reason) => writeln!(s, "! disconnected: {reason}"),
         Event::Topic { room, topic } => match topic {
@@ -203,7 +204,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         Event::YoureOper => writeln!(s, "* you are now a server operator"),
         Event::Wallops { from, text } => writeln!(s, "[wallops] <{}> {text}", from.nick),
         Event::Whowas { nick, entries } => match entries.first() {
-            Some((n, u, h, _)) => writeln!(s, "* {n} was {u}@{h}"),
+            Some(w) => writeln!(s, "* {} was {}@{}", w.nick, w.user, w.host),
             None => writeln!(s, "* there was no {nick}"),
         },
     };

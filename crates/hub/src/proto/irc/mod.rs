@@ -10,89 +10,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use obrol_wire::irc::{Message, ParseError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+pub use crate::api::caps;
+use crate::api::{Newcomer, Request};
+use crate::domain::{AWAYLEN, CHANNELLEN, KICKLEN, NICKLEN, REALNAMELEN, TOPICLEN};
 use crate::event::{Command, Event, Identity, Refusal};
-use crate::outbox::Outbox;
-use crate::router::{ClientId, Newcomer, Request};
-use crate::{Protocol, View};
+use crate::proto::{Flow, Link, Protocol, View};
 
-/// IRCv3 capabilities as bits.
-pub mod caps {
-    pub const CAP_NOTIFY: u32 = 1 << 0;
-    pub const MULTI_PREFIX: u32 = 1 << 1;
-    pub const ECHO_MESSAGE: u32 = 1 << 2;
-    pub const SERVER_TIME: u32 = 1 << 3;
-    pub const MESSAGE_TAGS: u32 = 1 << 4;
-    pub const USERHOST_IN_NAMES: u32 = 1 << 5;
-    pub const AWAY_NOTIFY: u32 = 1 << 6;
-    pub const EXTENDED_JOIN: u32 = 1 << 7;
-    /// Acknowledged truthfully: the hub has no accounts yet, so no message carries the tag.
-    pub const ACCOUNT_TAG: u32 = 1 << 8;
-    pub const SETNAME: u32 = 1 << 9;
-    pub const INVITE_NOTIFY: u32 = 1 << 10;
-    pub const BATCH: u32 = 1 << 11;
-    pub const LABELED_RESPONSE: u32 = 1 << 12;
-
-    /// Name and bit of every capability the hub supports.
-    pub const ALL: [(&str, u32); 13] = [
-        ("account-tag", ACCOUNT_TAG),
-        ("away-notify", AWAY_NOTIFY),
-        ("batch", BATCH),
-        ("cap-notify", CAP_NOTIFY),
-        ("echo-message", ECHO_MESSAGE),
-        ("extended-join", EXTENDED_JOIN),
-        ("invite-notify", INVITE_NOTIFY),
-        ("labeled-response", LABELED_RESPONSE),
-        ("message-tags", MESSAGE_TAGS),
-        ("multi-prefix", MULTI_PREFIX),
-        ("server-time", SERVER_TIME),
-        ("setname", SETNAME),
-        ("userhost-in-names", USERHOST_IN_NAMES),
-    ];
-
-    pub fn by_name(name: &str) -> Option<u32> {
-        ALL.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|&(_, b)| b)
-    }
-
-    pub fn names(set: u32) -> String {
-        ALL.iter()
-            .filter(|(_, b)| set & b != 0)
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-pub const NICKLEN: usize = obrol_wire::plain::MAX_NICK;
-pub const CHANNELLEN: usize = obrol_wire::plain::MAX_ROOM + 1;
-pub const TOPICLEN: usize = 390;
-pub const AWAYLEN: usize = 200;
-pub const KICKLEN: usize = 255;
-pub const REALNAMELEN: usize = 100;
 /// Most targets in one PRIVMSG/NOTICE.
 pub const MAX_TARGETS: usize = 4;
 /// Longest IRC input line: 512 bytes of message plus 8191 of tags (see `obrol_wire::irc`).
 pub const MAX_INPUT: usize = obrol_wire::irc::MAX_LINE + obrol_wire::irc::MAX_TAGS;
 
 const VERSION: &str = concat!("obrol-", env!("CARGO_PKG_VERSION"));
-
-/// Where an IRC session sends things.
-pub struct Link<'a> {
-    pub id: ClientId,
-    pub addr: std::net::SocketAddr,
-    pub hub: &'a mpsc::Sender<Request>,
-    pub outbox: &'a std::sync::Arc<Outbox>,
-    pub server: &'a str,
-    pub motd: &'a str,
-    /// Replies produced at the edge, not yet sent.
-    pub pending: std::sync::Mutex<String>,
-    /// Once registered, edge replies travel through the router like everything else, so a
-    /// client sees answers in the order it asked.
-    pub via_hub: std::sync::atomic::AtomicBool,
-}
 
 impl Link<'_> {
     /// ERR_NOSUCHCHANNEL for a name that is not a channel here.
@@ -111,50 +42,6 @@ impl Link<'_> {
             self.reply(numeric(self.server, code, me, rest));
         }
     }
-
-    fn reply(&self, line: String) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.push_str(&line);
-        }
-    }
-
-    /// Sends the replies gathered so far.
-    pub async fn flush(&self) -> bool {
-        let text = match self.pending.lock() {
-            Ok(mut p) => std::mem::take(&mut *p),
-            Err(_) => return false,
-        };
-        if text.is_empty() {
-            return true;
-        }
-        let bytes = Bytes::from(text);
-        if self.via_hub.load(std::sync::atomic::Ordering::Relaxed) {
-            self.hub
-                .send(Request::Deliver { id: self.id, bytes })
-                .await
-                .is_ok()
-        } else {
-            let _ = self.outbox.push(bytes);
-            true
-        }
-    }
-
-    async fn command(&self, cmd: Command) -> bool {
-        self.flush().await
-            && self
-                .hub
-                .send(Request::Command { id: self.id, cmd })
-                .await
-                .is_ok()
-    }
-}
-
-/// What the connection should do after a line.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Close the connection (after flushing the outbox).
-    Close(String),
 }
 
 /// The per-connection IRC state the router does not need.
@@ -189,8 +76,7 @@ impl Session {
 
     /// Handles one input line.
     pub async fn on_line(&mut self, line: &str, link: &Link<'_>) -> Flow {
-        link.via_hub
-            .store(self.registered, std::sync::atomic::Ordering::Relaxed);
+        link.set_admitted(self.registered);
         let label = self.label_of(line);
         if let Some(label) = &label {
             let start = Request::LabelStart {
@@ -864,8 +750,7 @@ impl Session {
         match accepted.await {
             Ok(true) => {
                 self.registered = true;
-                link.via_hub
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                link.set_admitted(true);
                 Flow::Continue
             }
             Ok(false) => {
@@ -1067,8 +952,13 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                     &format!("{nick} :There was no such nickname"),
                 );
             }
-            for (n, u, h, r) in entries.iter() {
-                num(&mut s, "314", &format!("{n} {u} {h} * :{r}"));
+            for w in entries.iter() {
+                let n = &w.nick;
+                num(
+                    &mut s,
+                    "314",
+                    &format!("{n} {} {} * :{}", w.user, w.host, w.realname),
+                );
                 num(&mut s, "312", &format!("{n} {srv} :obrol hub"));
             }
             num(&mut s, "369", &format!("{nick} :End of WHOWAS"));
@@ -1258,6 +1148,13 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         }
         Event::Info(text) => {
             let _ = write!(s, ":{srv} NOTICE {me} :{text}\r\n");
+        }
+        Event::Help => {
+            let _ = write!(
+                s,
+                ":{srv} NOTICE {me} :Commands: JOIN PART PRIVMSG NOTICE NICK TOPIC NAMES LIST WHO \
+                 WHOIS WHOWAS MODE KICK INVITE AWAY QUIT (see your client's /help)\r\n"
+            );
         }
         Event::Refused(r) => refusal(&mut s, srv, me, r),
         Event::Closing(reason) => {

@@ -10,9 +10,8 @@
 //! members say and inject what remote members said.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use obrol_wire::plain::{valid_nick, valid_room};
@@ -20,59 +19,15 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::event::{Command, Event, Identity, Name, Refusal, RoomInfo, WhoRow, WhoisInfo};
-use crate::irc::caps;
+use crate::api::{caps, ClientId, Newcomer, Request};
+use crate::domain::names::{fold, normalize_mask, Name};
+use crate::domain::room::{IdSet, Room, MAX_BANS};
+use crate::domain::whowas::Whowas;
+use crate::domain::{unix_now, TOPICLEN};
+use crate::event::{Command, Event, Identity, Refusal, RoomInfo, WhoRow, WhoisInfo};
 use crate::outbox::{Outbox, PushError};
-use crate::{Protocol, Settings, View};
-
-/// Identifies one connection for its whole life (never reused).
-pub type ClientId = u64;
-
-/// What connections and the operator console ask of the router.
-#[derive(Debug)]
-pub enum Request {
-    /// A connection finished its protocol handshake and wants in.
-    Connect {
-        id: ClientId,
-        newcomer: Newcomer,
-        /// Told whether the nick was accepted. Without a reply channel a taken or missing nick
-        /// is replaced by a guest nick (plain clients); with one, the connection is refused and
-        /// may try another nick (IRC registration).
-        reply: Option<oneshot::Sender<bool>>,
-    },
-    /// A command from a connected client.
-    Command {
-        id: ClientId,
-        cmd: Command,
-    },
-    /// Bytes a protocol adapter produced for its own client, queued in order with the router's
-    /// own replies to it.
-    Deliver {
-        id: ClientId,
-        bytes: Bytes,
-    },
-    /// IRCv3 `labeled-response`: what this client's next requests cause for it, up to
-    /// [`Request::LabelEnd`], is gathered and sent as one labeled reply.
-    LabelStart {
-        id: ClientId,
-        label: String,
-    },
-    LabelEnd {
-        id: ClientId,
-    },
-    /// The connection is gone (closed by the peer, an I/O error, or after the router closed it).
-    Disconnect {
-        id: ClientId,
-        reason: String,
-    },
-    /// A line typed on the operator console.
-    Operator {
-        line: String,
-        reply: oneshot::Sender<String>,
-    },
-    /// Tell everyone the server is going away and close every connection.
-    Shutdown,
-}
+use crate::proto::{Protocol, View};
+use crate::Settings;
 
 /// Cheap counters for `/stats`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -81,22 +36,6 @@ struct Counters {
     messages: u64,
     deliveries: u64,
     slow_consumers: u64,
-}
-
-/// What the router needs to admit a client (see [`Request::Connect`]).
-#[derive(Debug)]
-pub struct Newcomer {
-    pub proto: Protocol,
-    pub addr: SocketAddr,
-    pub outbox: Arc<Outbox>,
-    /// The nick the client asked for during its handshake, if any (IRC `NICK`).
-    pub nick: Option<String>,
-    /// IRC user name, if the protocol has one.
-    pub user: Option<String>,
-    /// IRC real name, if the protocol has one.
-    pub realname: Option<String>,
-    /// IRCv3 capabilities negotiated before registration.
-    pub caps: u32,
 }
 
 /// A connected, registered client.
@@ -128,208 +67,6 @@ struct Member {
     wallops: bool,
 }
 
-/// A small set of clients (a room's operators, voiced or invited members). These sets hold a
-/// handful of ids, so a `Vec` is smaller than a hash set (which costs an allocation of its own
-/// even for one element) and as fast; it matters because every room has them.
-#[derive(Debug, Default)]
-struct IdSet(SmallVec<[ClientId; 1]>);
-
-impl IdSet {
-    fn contains(&self, id: &ClientId) -> bool {
-        self.0.contains(id)
-    }
-
-    /// Returns true if `id` was not in the set.
-    fn insert(&mut self, id: ClientId) -> bool {
-        let new = !self.contains(&id);
-        if new {
-            self.0.push(id);
-        }
-        new
-    }
-
-    /// Returns true if `id` was in the set.
-    fn remove(&mut self, id: &ClientId) -> bool {
-        let before = self.0.len();
-        self.0.retain(|x| x != id);
-        self.0.len() != before
-    }
-}
-
-/// A room and its members.
-#[derive(Debug)]
-struct Room {
-    /// The name as first spelled.
-    name: Name,
-    /// Members in join order; a `Vec` because fan-out iterates it far more often than members
-    /// come and go.
-    members: SmallVec<[ClientId; 1]>,
-    /// Room operators (`@`): the first joiner, and whoever an operator gives `+o`.
-    ops: IdSet,
-    /// Mode `+t`: only operators set the topic.
-    topic_ops_only: bool,
-    /// Mode `+n`: only members may send to the room. Always on: shown truthfully.
-    no_external: bool,
-    /// Unix seconds at creation.
-    created: u64,
-    /// Mode `+i` (who has been invited is in the extras).
-    invite_only: bool,
-    /// Mode `+m`: only operators and voiced members speak.
-    moderated: bool,
-    /// Mode `+s`: hidden from LIST, NAMES and WHOIS of non-members.
-    secret: bool,
-    /// What most rooms never use; see [`RoomExtras`].
-    extras: Option<Box<RoomExtras>>,
-}
-
-/// The parts of a room most rooms never use, on the heap only once one is set: a room costs
-/// little (every idle client may have one of its own) until someone sets a topic, a key, a
-/// limit or a ban, voices or invites someone.
-#[derive(Debug, Default)]
-struct RoomExtras {
-    /// Voiced members (`+`).
-    voiced: IdSet,
-    /// Text, setter, Unix seconds.
-    topic: Option<(String, String, u64)>,
-    /// Mode `+k`.
-    key: Option<String>,
-    /// Mode `+l`.
-    limit: Option<usize>,
-    /// Invited to a `+i` room (consumed on join).
-    invited: IdSet,
-    /// Mode `+b` masks (`nick!user@host` with `*` and `?`), at most [`MAX_BANS`].
-    bans: Vec<String>,
-}
-
-/// The extras of a room that has none.
-static NO_EXTRAS: RoomExtras = RoomExtras {
-    voiced: IdSet(SmallVec::new_const()),
-    topic: None,
-    key: None,
-    limit: None,
-    invited: IdSet(SmallVec::new_const()),
-    bans: Vec::new(),
-};
-
-/// Most ban masks per room (ISUPPORT `MAXLIST=b:100`).
-pub const MAX_BANS: usize = 100;
-
-/// Most nicks remembered for WHOWAS.
-const WHOWAS_LEN: usize = 1000;
-
-/// Whether `text` matches an IRC mask with `*` and `?` wildcards, ASCII case-insensitively.
-pub fn mask_matches(mask: &str, text: &str) -> bool {
-    let (m, t): (Vec<u8>, Vec<u8>) = (
-        mask.bytes().map(|b| b.to_ascii_lowercase()).collect(),
-        text.bytes().map(|b| b.to_ascii_lowercase()).collect(),
-    );
-    // Iterative wildcard match with backtracking to the last `*`.
-    let (mut mi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if mi < m.len() && (m[mi] == b'?' || m[mi] == t[ti]) {
-            mi += 1;
-            ti += 1;
-        } else if mi < m.len() && m[mi] == b'*' {
-            star = Some(mi);
-            mark = ti;
-            mi += 1;
-        } else if let Some(s) = star {
-            mi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while mi < m.len() && m[mi] == b'*' {
-        mi += 1;
-    }
-    mi == m.len()
-}
-
-/// Completes a ban mask: `nick` becomes `nick!*@*`, `user@host` becomes `*!user@host`.
-fn normalize_mask(mask: &str) -> String {
-    match (mask.contains('!'), mask.contains('@')) {
-        (true, true) => mask.to_owned(),
-        (false, true) => format!("*!{mask}"),
-        (true, false) => format!("{mask}@*"),
-        (false, false) => format!("{mask}!*@*"),
-    }
-}
-
-impl Room {
-    fn extra(&self) -> &RoomExtras {
-        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
-    }
-
-    fn extra_mut(&mut self) -> &mut RoomExtras {
-        self.extras.get_or_insert_with(Box::default)
-    }
-
-    fn prefix(&self, id: ClientId, multi: bool) -> &'static str {
-        match (self.ops.contains(&id), self.extra().voiced.contains(&id)) {
-            (true, true) if multi => "@+",
-            (true, _) => "@",
-            (false, true) => "+",
-            (false, false) => "",
-        }
-    }
-
-    /// The mode string; the key is shown only to members.
-    fn modes(&self, show_key: bool) -> String {
-        let mut m = String::from("+");
-        let mut args = Vec::new();
-        for (on, c) in [
-            (self.invite_only, 'i'),
-            (self.extra().key.is_some(), 'k'),
-            (self.extra().limit.is_some(), 'l'),
-            (self.moderated, 'm'),
-            (self.no_external, 'n'),
-            (self.secret, 's'),
-            (self.topic_ops_only, 't'),
-        ] {
-            if on {
-                m.push(c);
-            }
-        }
-        if let Some(k) = &self.extra().key {
-            args.push(if show_key { k.clone() } else { "*".into() });
-        }
-        if let Some(l) = self.extra().limit {
-            args.push(l.to_string());
-        }
-        for a in args {
-            m.push(' ');
-            m.push_str(&a);
-        }
-        m
-    }
-
-    fn banned(&self, who: &Identity) -> bool {
-        let full = format!("{}!{}@{}", who.nick, who.user, who.host);
-        self.extra().bans.iter().any(|b| mask_matches(b, &full))
-    }
-
-    /// Whether `id` may speak here (`+m`, bans).
-    fn may_speak(&self, id: ClientId, who: &Identity) -> bool {
-        let privileged = self.ops.contains(&id) || self.extra().voiced.contains(&id);
-        privileged || (!self.moderated && !self.banned(who))
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Case-folds a nick or room name (ASCII, as ISUPPORT `CASEMAPPING=ascii` says).
-pub fn fold(name: &str) -> Name {
-    let mut folded = Name::from(name);
-    folded.make_ascii_lowercase();
-    folded
-}
-
 pub struct Router {
     settings: Arc<Settings>,
     /// Boxed, so the table's spare capacity (up to half of it) costs a pointer per slot rather
@@ -349,8 +86,8 @@ pub struct Router {
     started: Instant,
     /// Set by [`Request::Shutdown`]: late arrivals are turned away.
     shutting_down: bool,
-    /// Recently used nicks for WHOWAS: (folded nick, nick, user, host, real name), oldest first.
-    whowas: std::collections::VecDeque<(String, String, String, String, String)>,
+    /// Nicks recently given up, for WHOWAS.
+    whowas: Whowas,
     /// Open labeled-response scopes: label and the replies gathered so far.
     labeled: FxHashMap<ClientId, (String, Vec<Bytes>)>,
     /// The client whose own replies are being gathered while its request is handled.
@@ -427,7 +164,7 @@ impl Router {
             counters: Counters::default(),
             started: Instant::now(),
             shutting_down: false,
-            whowas: std::collections::VecDeque::new(),
+            whowas: Whowas::default(),
             labeled: FxHashMap::default(),
             capturing: None,
             oper_count: 0,
@@ -541,6 +278,9 @@ impl Router {
                 }
             }
             Request::Disconnect { id, reason } => self.remove(id, &reason, None),
+            // The client said all it will: it leaves now (others hear it quit), and its outbox
+            // closes after what is queued, the answers to its last requests among them.
+            Request::InputClosed { id } => self.remove(id, "connection closed", Some("")),
             Request::Operator { line, reply } => {
                 let _ = reply.send(self.operator(&line));
             }
@@ -744,15 +484,7 @@ impl Router {
                 );
             }
             Command::Whowas { nick, count } => {
-                let key = fold(&nick);
-                let entries: Vec<(String, String, String, String)> = self
-                    .whowas
-                    .iter()
-                    .rev()
-                    .filter(|(k, ..)| *k == key)
-                    .map(|(_, n, u, h, r)| (n.clone(), u.clone(), h.clone(), r.clone()))
-                    .take(count.filter(|&c| c > 0).unwrap_or(10).min(10))
-                    .collect();
+                let entries = self.whowas.lookup(&nick, count);
                 self.tell(
                     id,
                     &Event::Whowas {
@@ -989,7 +721,7 @@ impl Router {
                     m.caps = caps;
                 }
             }
-            Command::Help => self.tell(id, &Event::Info(crate::plain::HELP)),
+            Command::Help => self.tell(id, &Event::Help),
             Command::Quit(reason) => {
                 let reason = reason.unwrap_or_else(|| "quit".into());
                 let irc = self
@@ -1032,20 +764,6 @@ impl Router {
         ids.dedup();
         ids.retain(|i| self.members.get(i).is_some_and(|m| m.caps & cap != 0));
         ids
-    }
-
-    /// Remembers a nick for WHOWAS.
-    fn remember(&mut self, who: &Identity, realname: &str) {
-        if self.whowas.len() >= WHOWAS_LEN {
-            self.whowas.pop_front();
-        }
-        self.whowas.push_back((
-            fold(&who.nick).to_string(),
-            who.nick.to_string(),
-            who.user.to_string(),
-            who.host.to_string(),
-            realname.to_owned(),
-        ));
     }
 
     /// Sends a room's member list (IRC `NAMES`) to `id`, prefixed as its capabilities ask.
@@ -1131,7 +849,7 @@ impl Router {
         let Some(who) = self.members.get(&id).map(|m| m.who.clone()) else {
             return;
         };
-        let text: String = text.chars().take(crate::irc::TOPICLEN).collect();
+        let text: String = text.chars().take(TOPICLEN).collect();
         r.extra_mut().topic =
             (!text.is_empty()).then(|| (text.clone(), who.nick.to_string(), unix_now()));
         self.fan_out(
@@ -1601,7 +1319,7 @@ impl Router {
         }
         audience.sort_unstable();
         audience.dedup();
-        self.remember(&old, &realname);
+        self.whowas.remember(&old, &realname);
         self.nicks.remove(&old_key);
         self.nicks.insert(new_key, id);
         if let Some(m) = self.members.get_mut(&id) {
@@ -1774,7 +1492,7 @@ impl Router {
         };
         self.oper_count -= usize::from(m.oper);
         self.nicks.remove(&fold(&m.who.nick));
-        self.remember(&m.who, &m.realname);
+        self.whowas.remember(&m.who, &m.realname);
         let mut audience = Vec::new();
         for key in &m.rooms {
             self.leave_room(id, key);

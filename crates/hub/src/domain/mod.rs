@@ -1,0 +1,31 @@
+//! The hub's rules, as plain data and functions: no sockets, no runtime, no clock of their own.
+//!
+//! Names and how they compare ([`names`]), who owns which nick ([`nicks`]), rooms with their
+//! modes and admission rules ([`room`]), and the nicks recently given up ([`whowas`]). The router
+//! owns one of each and decides *when* these rules apply; the rules themselves live here, each
+//! with unit tests.
+
+pub mod names;
+pub mod nicks;
+pub mod room;
+pub mod whowas;
+
+/// Longest nick (ISUPPORT `NICKLEN`).
+pub const NICKLEN: usize = obrol_wire::plain::MAX_NICK;
+/// Longest room name, with IRC's `#` (ISUPPORT `CHANNELLEN`).
+pub const CHANNELLEN: usize = obrol_wire::plain::MAX_ROOM + 1;
+/// Longest topic, in characters.
+pub const TOPICLEN: usize = 390;
+/// Longest away message, in characters.
+pub const AWAYLEN: usize = 200;
+/// Longest kick reason, in characters.
+pub const KICKLEN: usize = 255;
+/// Longest real name, in characters.
+pub const REALNAMELEN: usize = 100;
+
+/// Unix seconds now (room creation, topic and signon times).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

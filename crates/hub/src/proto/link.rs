@@ -1,0 +1,104 @@
+//! What a protocol session at the edge talks through: the router's inbox and its own outbox.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::api::{ClientId, Request};
+use crate::event::Command;
+use crate::outbox::Outbox;
+
+/// Where a session sends commands and the replies it produces itself.
+pub struct Link<'a> {
+    pub id: ClientId,
+    pub addr: SocketAddr,
+    pub hub: &'a mpsc::Sender<Request>,
+    pub outbox: &'a Arc<Outbox>,
+    pub server: &'a str,
+    pub motd: &'a str,
+    /// Replies produced at the edge, not yet sent.
+    pub(crate) pending: Mutex<String>,
+    /// Once the client is admitted, edge replies travel through the router like everything
+    /// else, so a client sees answers in the order it asked.
+    pub(crate) via_hub: AtomicBool,
+}
+
+impl<'a> Link<'a> {
+    pub fn new(
+        id: ClientId,
+        addr: SocketAddr,
+        hub: &'a mpsc::Sender<Request>,
+        outbox: &'a Arc<Outbox>,
+        settings: &'a crate::Settings,
+        admitted: bool,
+    ) -> Self {
+        Link {
+            id,
+            addr,
+            hub,
+            outbox,
+            server: &settings.name,
+            motd: &settings.motd,
+            pending: Mutex::default(),
+            via_hub: AtomicBool::new(admitted),
+        }
+    }
+
+    /// Queues a reply (already in the protocol's syntax) after those before it.
+    pub fn reply(&self, line: impl AsRef<str>) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.push_str(line.as_ref());
+        }
+    }
+
+    pub(crate) fn set_admitted(&self, admitted: bool) {
+        self.via_hub.store(admitted, Ordering::Relaxed);
+    }
+
+    /// Sends the replies gathered so far. False once the hub is gone.
+    pub async fn flush(&self) -> bool {
+        let text = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return false,
+        };
+        if text.is_empty() {
+            return true;
+        }
+        let bytes = Bytes::from(text);
+        if self.via_hub.load(Ordering::Relaxed) {
+            self.hub
+                .send(Request::Deliver { id: self.id, bytes })
+                .await
+                .is_ok()
+        } else {
+            let _ = self.outbox.push(bytes);
+            true
+        }
+    }
+
+    /// Sends a command to the router, after the replies gathered before it.
+    pub async fn command(&self, cmd: Command) -> bool {
+        self.flush().await
+            && self
+                .hub
+                .send(Request::Command { id: self.id, cmd })
+                .await
+                .is_ok()
+    }
+
+    /// Asks the router for something other than a command, after the replies gathered.
+    pub async fn request(&self, req: Request) -> bool {
+        self.flush().await && self.hub.send(req).await.is_ok()
+    }
+}
+
+/// What the connection should do after a line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop reading and close the connection once the outbox is written.
+    Close(String),
+}

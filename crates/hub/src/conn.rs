@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use obrol_wire::line::{LineCodec, LineError};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::api::{ClientId, Request};
@@ -26,7 +25,6 @@ use crate::event::Refusal;
 use crate::outbox::{Batch, Outbox};
 use crate::proto::{Flow, Link, Protocol, Session, Sniffed};
 use crate::transport::Transport;
-use crate::Settings;
 
 /// Size of the per-thread read buffer: large reads drain a busy sender in few syscalls.
 const SCRATCH: usize = 64 * 1024;
@@ -72,11 +70,11 @@ pub fn run(
     id: ClientId,
     addr: SocketAddr,
     kind: ListenerKind,
-    hub: mpsc::Sender<Request>,
-    settings: Arc<Settings>,
+    shared: Arc<crate::Shared>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> {
     async move {
+        let (hub, settings) = (&shared.requests, &*shared.settings);
         tracing::info!(client = id, %addr, "client connected");
         let proto = match kind {
             ListenerKind::Plain => Protocol::Plain,
@@ -92,20 +90,20 @@ pub fn run(
                 }
             }
         };
-        let outbox = Arc::new(Outbox::new(settings.max_queue_bytes));
+        let outbox = Arc::new(Outbox::new(settings.max_queue_bytes, shared.gate.clone()));
         let mut session = Session::new(proto);
         {
-            let link = Link::new(id, addr, &hub, &outbox, &settings, false);
+            let link = Link::new(id, addr, hub, &outbox, settings, false);
             if let Flow::Close(_) = Box::pin(session.start(&link)).await {
                 drop(permit);
                 return;
             }
         }
-        let mut codec = LineCodec::new(session.max_line(&settings));
+        let mut codec = LineCodec::new(session.max_line(settings));
         let mut pending = BytesMut::new();
         let mut writer = Writer::default();
         let mut partial_deadline: Option<Instant> = None;
-        let mut idle_deadline = session.silence_limit(&settings).map(|d| Instant::now() + d);
+        let mut idle_deadline = session.silence_limit(settings).map(|d| Instant::now() + d);
         // One timer serves every deadline, allocated only while one is set, and re-armed lazily:
         // a read moves `idle_deadline` without touching the timer; when the timer fires early it
         // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
@@ -164,7 +162,7 @@ pub fn run(
                     Err(e) => break e.to_string(),
                 };
                 outbox.heard();
-                let link = Link::new(id, addr, &hub, &outbox, &settings, session.admitted());
+                let link = Link::new(id, addr, hub, &outbox, settings, session.admitted());
                 // Lines that arrived together with the end of the stream still count.
                 loop {
                     let line = match codec.decode(&mut pending) {
@@ -209,7 +207,7 @@ pub fn run(
                     partial_deadline = None;
                 } else if !stop_reading {
                     idle_deadline = session
-                        .silence_limit(&settings)
+                        .silence_limit(settings)
                         .map(|limit| Instant::now() + limit);
                     partial_deadline = session
                         .partial_line_idle()
@@ -225,8 +223,7 @@ pub fn run(
                 if partial_deadline.is_some_and(|d| d <= now) {
                     partial_deadline = None;
                     if let Some(line) = codec.take_partial(&mut pending) {
-                        let link =
-                            Link::new(id, addr, &hub, &outbox, &settings, session.admitted());
+                        let link = Link::new(id, addr, hub, &outbox, settings, session.admitted());
                         if let Flow::Close(_) = Box::pin(session.on_line(&line, &link)).await {
                             outbox.close(Bytes::new());
                             stop_reading = true;
@@ -256,6 +253,7 @@ pub fn run(
             }
         };
         tracing::info!(client = id, %addr, %reason, "client disconnected");
+        outbox.retire();
         let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
         drop(permit); // the connection slot is free again
     }

@@ -110,6 +110,47 @@ pub enum Command {
     },
 }
 
+/// Keeps at most `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+impl Command {
+    /// Makes the command's text fit to pass to others: control characters replaced (see
+    /// [`crate::domain::text`]), reasons, topics and names cut to their limits. Applied once, at
+    /// the edge, to every command of every protocol ([`crate::proto::Link::command`]).
+    pub fn clean(&mut self) {
+        use crate::domain::text::clean_in_place;
+        use crate::domain::{AWAYLEN, KICKLEN, REALNAMELEN, TOPICLEN};
+        let (text, max) = match self {
+            Command::Say { text, .. } | Command::SayTo { text, .. } => (text, usize::MAX),
+            Command::Wallops(text) => (text, TOPICLEN),
+            Command::Part {
+                reason: Some(text), ..
+            }
+            | Command::Quit(Some(text))
+            | Command::Kick {
+                reason: Some(text), ..
+            } => (text, KICKLEN),
+            Command::Kill { reason: text, .. } => (text, KICKLEN),
+            Command::Topic {
+                topic: Some(text), ..
+            } => (text, TOPICLEN),
+            Command::Away(Some(text)) => (text, AWAYLEN),
+            Command::SetName(text) => (text, REALNAMELEN),
+            _ => return,
+        };
+        clean_in_place(text);
+        truncate(text, max);
+    }
+}
+
 /// A room as listed by `/rooms` and IRC `LIST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomInfo {
@@ -370,6 +411,8 @@ pub enum Event<'a> {
     },
     /// A message from the server or its operator.
     ServerNotice(&'a str),
+    /// Are you still there? (The client answers with anything.)
+    Ping,
     /// What commands there are (the recipient's protocol knows which).
     Help,
     /// Informational text.

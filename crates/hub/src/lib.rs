@@ -133,6 +133,8 @@ pub struct Hub {
     settings: Arc<Settings>,
     requests: mpsc::Sender<Request>,
     router: Option<Router>,
+    /// The router's round of writer wake-ups, which every connection's outbox reports to.
+    gate: Arc<router::Gate>,
     inbox: Option<mpsc::Receiver<Request>>,
 }
 
@@ -149,9 +151,11 @@ impl Hub {
         }
         let settings = Arc::new(settings);
         let (requests, inbox) = mpsc::channel(settings.router_queue);
+        let router = Router::new(settings.clone());
         Ok(Hub {
             listeners,
-            router: Some(Router::new(settings.clone())),
+            gate: router.gate(),
+            router: Some(router),
             settings,
             requests,
             inbox: Some(inbox),
@@ -186,8 +190,11 @@ impl Hub {
                 kind,
                 permits.clone(),
                 next_id.clone(),
-                self.requests.clone(),
-                self.settings.clone(),
+                Arc::new(Shared {
+                    requests: self.requests.clone(),
+                    settings: self.settings.clone(),
+                    gate: self.gate.clone(),
+                }),
             ));
         }
         shutdown.await;
@@ -201,6 +208,14 @@ impl Hub {
     }
 }
 
+/// What every connection of a hub shares: the way to the router, the settings, and the round
+/// its outbox reports to. One `Arc` per connection instead of three.
+pub struct Shared {
+    pub requests: mpsc::Sender<Request>,
+    pub settings: Arc<Settings>,
+    pub gate: Arc<router::Gate>,
+}
+
 /// Accepts connections on one listener until aborted.
 ///
 /// The permit is taken *before* `accept`, so at the connection limit the hub stops accepting
@@ -211,8 +226,7 @@ async fn accept_loop(
     kind: ListenerKind,
     permits: Arc<Semaphore>,
     next_id: Arc<AtomicU64>,
-    hub: mpsc::Sender<Request>,
-    settings: Arc<Settings>,
+    shared: Arc<Shared>,
 ) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("listening on {addr} ({kind:?})");
@@ -236,12 +250,10 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        let hub = hub.clone();
-        let settings = settings.clone();
         // The permit travels with the connection and is released when it ends. No wrapping
         // `async` block: it would hold the connection's future twice (see `conn::run`).
         let stream = transport::Transport::tcp(stream);
-        let conn = conn::run(stream, id, addr, kind, hub, settings, permit);
+        let conn = conn::run(stream, id, addr, kind, shared.clone(), permit);
         tokio::spawn(conn);
     }
 }

@@ -11,10 +11,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+
+use crate::router::Gate;
 
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ struct Inner {
     /// The connection task to wake. Kept here rather than in a `Notify` so the connection's
     /// future holds no waiter object of its own: an idle client costs less (see conn.rs).
     waker: Option<Waker>,
+    /// Woken as part of the router's running round and not yet taken (see `router::deliver`).
+    in_round: bool,
 }
 
 /// See the module documentation.
@@ -55,6 +59,8 @@ pub struct Outbox {
     nick: Mutex<crate::event::Name>,
     /// When the client last sent anything ([`clock_ms`]): the router's idle sweep reads it.
     heard: AtomicU64,
+    /// The router's round of wake-ups, told when this writer takes its queue.
+    gate: Arc<Gate>,
 }
 
 /// Milliseconds on a process-wide monotonic clock (for [`Outbox::heard`]).
@@ -75,8 +81,9 @@ pub struct Batch {
 }
 
 impl Outbox {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(limit: usize, gate: Arc<Gate>) -> Self {
         Outbox {
+            gate,
             inner: Mutex::new(Inner::default()),
             // u32 keeps the outbox small (every client has one); 4 GiB is no real limit.
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
@@ -114,18 +121,9 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues one message and wakes the writer if it was idle.
+    /// Queues one message and wakes the writer if it was idle. For replies the edge sends
+    /// before the router knows the client; the router queues through [`Outbox::push_all`].
     pub fn push(&self, msg: Bytes) -> Result<(), PushError> {
-        if self.push_deferred(msg)? {
-            self.wake();
-        }
-        Ok(())
-    }
-
-    /// Queues one message without waking the writer. Returns true if the queue was empty, in
-    /// which case the caller must [`Outbox::wake`] it later. The router uses this to wake each
-    /// writer once per flush interval, so one `writev` carries every message of that interval.
-    pub fn push_deferred(&self, msg: Bytes) -> Result<bool, PushError> {
         let mut inner = self.lock();
         if inner.closed.is_some() {
             return Err(PushError::Closed);
@@ -137,7 +135,44 @@ impl Outbox {
         let was_empty = inner.queue.is_empty();
         inner.bytes += len;
         inner.queue.push_back(msg);
+        if was_empty {
+            Self::signal(inner);
+        }
+        Ok(())
+    }
+
+    /// Queues several messages at once (one lock), emptying `msgs`. Returns true if the queue
+    /// was empty, in which case the caller must wake the writer. All or nothing: if they do
+    /// not fit, none is queued.
+    pub fn push_all(&self, msgs: &mut Vec<Bytes>) -> Result<bool, PushError> {
+        let len: usize = msgs.iter().map(Bytes::len).sum();
+        let mut inner = self.lock();
+        if inner.closed.is_some() {
+            return Err(PushError::Closed);
+        }
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        if inner.bytes.saturating_add(len) > self.limit {
+            return Err(PushError::Full);
+        }
+        let was_empty = inner.queue.is_empty();
+        inner.bytes += len;
+        inner.queue.extend(msgs.drain(..));
         Ok(was_empty)
+    }
+
+    /// Marks this writer as part of the router's new round; false if it already is.
+    pub(crate) fn join_round(&self) -> bool {
+        let mut inner = self.lock();
+        !std::mem::replace(&mut inner.in_round, true)
+    }
+
+    /// The connection is ending: if the router's round waits for this writer, it waits no more.
+    pub fn retire(&self) {
+        let mut inner = self.lock();
+        if std::mem::take(&mut inner.in_round) {
+            drop(inner);
+            self.gate.finish_one();
+        }
     }
 
     /// Wakes the writer. A wake-up with nobody waiting is remembered, like a `Notify` permit.
@@ -207,6 +242,10 @@ impl Outbox {
         std::mem::swap(&mut inner.queue, &mut into.messages);
         inner.bytes = 0;
         into.close = inner.closed.as_deref().cloned();
+        if std::mem::take(&mut inner.in_round) {
+            drop(inner);
+            self.gate.finish_one();
+        }
     }
 }
 
@@ -216,7 +255,7 @@ mod tests {
 
     #[test]
     fn bounded_by_bytes() {
-        let o = Outbox::new(10);
+        let o = Outbox::new(10, Arc::default());
         assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
         assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
         assert_eq!(o.push(Bytes::from_static(b"1")), Err(PushError::Full));
@@ -228,7 +267,7 @@ mod tests {
 
     #[test]
     fn close_keeps_queue_and_refuses_more() {
-        let o = Outbox::new(100);
+        let o = Outbox::new(100, Arc::default());
         o.push(Bytes::from_static(b"a")).unwrap();
         o.close(Bytes::from_static(b"bye"));
         o.close(Bytes::from_static(b"other"));
@@ -241,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn wakes_once_per_burst() {
-        let o = std::sync::Arc::new(Outbox::new(100));
+        let o = Arc::new(Outbox::new(100, Arc::default()));
         o.push(Bytes::from_static(b"a")).unwrap();
         o.push(Bytes::from_static(b"b")).unwrap();
         o.ready().await; // the permit stored by the first push

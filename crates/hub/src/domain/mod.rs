@@ -8,19 +8,23 @@
 pub mod names;
 pub mod nicks;
 pub mod room;
+pub mod text;
 pub mod whowas;
 
 /// Longest nick (ISUPPORT `NICKLEN`).
 pub const NICKLEN: usize = obrol_wire::plain::MAX_NICK;
 /// Longest room name, with IRC's `#` (ISUPPORT `CHANNELLEN`).
 pub const CHANNELLEN: usize = obrol_wire::plain::MAX_ROOM + 1;
-/// Longest topic, in characters.
-pub const TOPICLEN: usize = 390;
-/// Longest away message, in characters.
+/// Longest user name (ISUPPORT `USERLEN`).
+pub const USERLEN: usize = 10;
+/// Longest topic, in bytes: with the longest source and room name the TOPIC line stays within
+/// IRC's 512 bytes.
+pub const TOPICLEN: usize = 300;
+/// Longest away message, in bytes.
 pub const AWAYLEN: usize = 200;
-/// Longest kick reason, in characters.
+/// Longest kick, part or quit reason, in bytes.
 pub const KICKLEN: usize = 255;
-/// Longest real name, in characters.
+/// Longest real name, in bytes.
 pub const REALNAMELEN: usize = 100;
 
 /// Unix seconds now (room creation, topic and signon times).

@@ -6,6 +6,20 @@
 /// no allocation of its own. Idle clients are mostly names, so this is most of their memory.
 pub type Name = compact_str::CompactString;
 
+/// Whether `nick` is acceptable to every protocol the hub speaks (IRC's rules: ASCII letters,
+/// digits and `[]\`_^{|}-`, not starting with a digit or `-`, at most [`super::NICKLEN`]).
+pub fn valid_nick(nick: &str) -> bool {
+    obrol_wire::plain::valid_nick(nick)
+}
+
+/// Whether `room` (without IRC's `#`) is an acceptable room name: printable, no spaces, commas,
+/// colons or `#` (they separate IRC parameters and lists), and none of the invisible characters
+/// that change how text around them is shown (bidirectional overrides such as U+202E, zero-width
+/// characters): a room name must read as what it is.
+pub fn valid_room(room: &str) -> bool {
+    obrol_wire::plain::valid_room(room) && !room.chars().any(super::text::is_invisible_format)
+}
+
 /// Case-folds a nick or room name (ASCII, as ISUPPORT `CASEMAPPING=ascii` says).
 pub fn fold(name: &str) -> Name {
     let mut folded = Name::from(name);

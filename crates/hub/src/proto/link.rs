@@ -79,14 +79,15 @@ impl<'a> Link<'a> {
         }
     }
 
-    /// Sends a command to the router, after the replies gathered before it.
-    pub async fn command(&self, cmd: Command) -> bool {
-        self.flush().await
-            && self
-                .hub
-                .send(Request::Command { id: self.id, cmd })
-                .await
-                .is_ok()
+    /// Sends a command to the router, after the replies gathered before it. Every command of
+    /// every protocol passes here: its text is made fit to pass to others here, once.
+    pub async fn command(&self, mut cmd: Command) -> bool {
+        if !self.flush().await {
+            return false;
+        }
+        cmd.clean();
+        let req = Request::Command { id: self.id, cmd };
+        self.hub.send(req).await.is_ok()
     }
 
     /// Asks the router for something other than a command, after the replies gathered.

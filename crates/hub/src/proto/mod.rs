@@ -118,6 +118,28 @@ impl Protocol {
         self == Protocol::Irc
     }
 
+    /// Replies gathered for one labeled request, labeled (IRCv3 `labeled-response`; other
+    /// protocols have no labels and get the replies as they are).
+    pub fn labeled(
+        self,
+        label: &str,
+        replies: &[Bytes],
+        caps: u32,
+        server: &str,
+        id: u64,
+    ) -> Bytes {
+        match self {
+            Protocol::Irc => irc::labeled(label, replies, caps, server, id),
+            Protocol::Plain => replies.concat().into(),
+        }
+    }
+
+    /// Whether the client talks to one current room (plain clients: chat from other rooms is
+    /// shown with the room's name).
+    pub fn has_current_room(self) -> bool {
+        self == Protocol::Plain
+    }
+
     /// What a client that quits hears last: IRC clients their own reason, plain clients a
     /// goodbye.
     pub fn quit_farewell(self, reason: &str) -> String {

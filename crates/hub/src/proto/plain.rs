@@ -124,6 +124,8 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         Event::ServerNotice(text) => writeln!(s, "[server] {text}"),
         Event::Info(text) => writeln!(s, "* {text}"),
         Event::Help => writeln!(s, "* {HELP}"),
+        // A plain client could not answer a ping (it is never sent one).
+        Event::Ping => Ok(()),
         Event::Refused(r) => writeln!(s, "! {r}"),
         Event::Closing(reason) => writeln!(s, "! disconnected: {reason}"),
         Event::Topic { room, topic } => match topic {

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 pub use crate::api::caps;
 use crate::api::{Newcomer, Request};
-use crate::domain::{AWAYLEN, CHANNELLEN, KICKLEN, NICKLEN, REALNAMELEN, TOPICLEN};
+use crate::domain::{AWAYLEN, CHANNELLEN, KICKLEN, NICKLEN, REALNAMELEN, TOPICLEN, USERLEN};
 use crate::event::{Command, Event, Identity, Refusal};
 use crate::proto::{Flow, Link, Protocol, View};
 
@@ -215,14 +215,30 @@ impl Session {
                 return self.try_register(link).await;
             }
             "USER" if !self.registered => {
-                if need(4) {
+                // An empty real name is as missing as no real name (Modern IRC, USER).
+                if p.len() >= 4 && p[3].is_empty() {
+                    link.reply(numeric(
+                        link.server,
+                        "461",
+                        self.me(),
+                        "USER :Not enough parameters",
+                    ));
+                } else if need(4) {
                     let user: String = p[0]
                         .chars()
                         .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                        .take(10)
+                        .take(USERLEN)
                         .collect();
                     let user = if user.is_empty() { "user".into() } else { user };
-                    self.user = Some((user, p[3].clone()));
+                    let mut realname = crate::domain::text::clean(&p[3]).into_owned();
+                    if realname.len() > REALNAMELEN {
+                        let mut cut = REALNAMELEN;
+                        while !realname.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        realname.truncate(cut);
+                    }
+                    self.user = Some((user, realname));
                 }
                 return self.try_register(link).await;
             }
@@ -429,7 +445,7 @@ impl Session {
                 }
                 Command::Userhost(p.clone())
             }
-            "AWAY" => Command::Away(p.first().map(|a| a.chars().take(AWAYLEN).collect())),
+            "AWAY" => Command::Away(p.first().cloned()),
             "MODE" => {
                 if !need(1) {
                     return Flow::Continue;
@@ -485,7 +501,7 @@ impl Session {
                     link.command(Command::Kick {
                         room: room.to_owned(),
                         nick: nick.to_owned(),
-                        reason: p.get(2).map(|r| r.chars().take(KICKLEN).collect()),
+                        reason: p.get(2).cloned(),
                     })
                     .await;
                 }
@@ -533,7 +549,7 @@ impl Session {
                     link.reply(numeric(srv, "421", &me, "SETNAME :Unknown command"));
                     return Flow::Continue;
                 }
-                Command::SetName(p[0].chars().take(REALNAMELEN).collect())
+                Command::SetName(p[0].clone())
             }
             "TAGMSG" => {
                 if !need(1) {
@@ -768,6 +784,37 @@ impl Session {
     }
 }
 
+/// Replies gathered for a labeled request: `ACK` for none, the label on the line for one, a
+/// `labeled-response` batch for several (IRCv3 labeled-response).
+pub fn labeled(label: &str, replies: &[Bytes], caps: u32, server: &str, id: u64) -> Bytes {
+    let text: String = replies
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    let tagged = |tags: &str, line: &str| match line.strip_prefix('@') {
+        Some(rest) => format!("@{tags};{rest}\r\n"),
+        None => format!("@{tags} {line}\r\n"),
+    };
+    let out = match lines.as_slice() {
+        [] => format!("@label={label} :{server} ACK\r\n"),
+        [one] => tagged(&format!("label={label}"), one),
+        many if caps & caps::BATCH != 0 => {
+            let reference = format!("l{id}");
+            let mut out =
+                format!("@label={label} :{server} BATCH +{reference} labeled-response\r\n");
+            for line in many {
+                out.push_str(&tagged(&format!("batch={reference}"), line));
+            }
+            out.push_str(&format!(":{server} BATCH -{reference}\r\n"));
+            out
+        }
+        // Without `batch` several lines cannot be grouped: send them unlabeled.
+        _ => text.clone(),
+    };
+    Bytes::from(out)
+}
+
 fn motd_lines(srv: &str, nick: &str, motd: &str) -> Vec<String> {
     let mut out = vec![numeric(
         srv,
@@ -787,7 +834,7 @@ fn isupport(srv: &str, nick: &str) -> Vec<String> {
         "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=b,k,l,imnst CHANNELLEN={CHANNELLEN} \
          CHANTYPES=# KICKLEN={KICKLEN} MAXLIST=b:100 MODES=4 NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
          TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
-         TOPICLEN={TOPICLEN} USERLEN=10 NAMELEN={REALNAMELEN}"
+         TOPICLEN={TOPICLEN} USERLEN={USERLEN} NAMELEN={REALNAMELEN}"
     );
     // At most 13 tokens per line (RFC 2812 allows 15 parameters: nick, tokens, trailing).
     let tokens: Vec<&str> = tokens.split_whitespace().collect();
@@ -1148,6 +1195,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         }
         Event::Info(text) => {
             let _ = write!(s, ":{srv} NOTICE {me} :{text}\r\n");
+        }
+        Event::Ping => {
+            let _ = write!(s, "PING :{srv}\r\n");
         }
         Event::Help => {
             let _ = write!(

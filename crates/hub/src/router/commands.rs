@@ -1,0 +1,525 @@
+//! What each client command does: the dispatch of [`Command`]s, chat, nick changes and the
+//! queries that read the router's state.
+use std::time::Instant;
+
+use crate::api::{caps, ClientId};
+use crate::domain::names::{fold, valid_nick, valid_room};
+use crate::event::{Command, Event, Identity, Refusal, RoomInfo};
+
+use super::Router;
+
+impl Router {
+    pub(super) fn command(&mut self, id: ClientId, cmd: Command) {
+        if !self.members.contains_key(&id) {
+            return;
+        }
+        match cmd {
+            Command::Say { text, action } => {
+                let current = self.members.get(&id).and_then(|m| m.current.clone());
+                match current {
+                    Some(room) => self.say_in_room(id, &room, &text, action, false),
+                    None => self.refuse(id, Refusal::NoRoom),
+                }
+            }
+            Command::SayTo {
+                target,
+                text,
+                action,
+                notice,
+            } => {
+                if let Some(room) = target.strip_prefix('#') {
+                    let key = fold(room);
+                    if self.is_member(id, &key) {
+                        self.say_in_room(id, &key, &text, action, notice);
+                    } else if notice {
+                        // NOTICE never gets an error reply (RFC 2812 3.3.2): no loops between bots.
+                    } else if self.rooms.contains_key(&key) {
+                        // Rooms are +n: only members may send.
+                        self.refuse(id, Refusal::CannotSend(room.to_owned()));
+                    } else {
+                        self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
+                    }
+                } else {
+                    self.say_privately(id, &target, &text, action, notice);
+                }
+            }
+            Command::Nick(new) => self.rename(id, &new),
+            Command::Join { room, key } => {
+                if !valid_room(&room) {
+                    self.refuse(id, Refusal::BadRoom(room));
+                } else {
+                    self.join(id, &room, key.as_deref());
+                }
+            }
+            Command::Oper { name, password } => {
+                let ok = self
+                    .settings
+                    .opers
+                    .iter()
+                    .any(|(n, p)| *n == name && *p == password);
+                if !ok {
+                    return self.refuse(id, Refusal::PasswordMismatch);
+                }
+                if let Some(m) = self.members.get_mut(&id) {
+                    if !m.oper {
+                        self.oper_count += 1;
+                    }
+                    m.oper = true;
+                    let nick = m.who.nick.clone();
+                    self.tell(id, &Event::YoureOper);
+                    self.tell(
+                        id,
+                        &Event::UserModeChanged {
+                            nick: &nick,
+                            change: "+o",
+                        },
+                    );
+                }
+            }
+            Command::Kill { nick, reason } => {
+                if !self.members.get(&id).is_some_and(|m| m.oper) {
+                    return self.refuse(id, Refusal::NoPrivileges);
+                }
+                let Some(target) = self.nicks.owner(&nick) else {
+                    return self.refuse(id, Refusal::NoSuchNick(nick));
+                };
+                let by = self
+                    .members
+                    .get(&id)
+                    .map_or_else(String::new, |m| m.who.nick.to_string());
+                let why = format!("Killed ({by} ({reason}))");
+                self.remove(target, &why, Some(&why));
+            }
+            Command::Wallops(text) => {
+                let Some(from) = self
+                    .members
+                    .get(&id)
+                    .filter(|m| m.oper)
+                    .map(|m| m.who.clone())
+                else {
+                    return self.refuse(id, Refusal::NoPrivileges);
+                };
+                let ids: Vec<ClientId> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.wallops || m.oper)
+                    .map(|(&k, _)| k)
+                    .collect();
+                self.emit_each(
+                    &ids,
+                    &Event::Wallops {
+                        from: &from,
+                        text: &text,
+                    },
+                );
+            }
+            Command::Whowas { nick, count } => {
+                let entries = self.whowas.lookup(&nick, count);
+                self.tell(
+                    id,
+                    &Event::Whowas {
+                        nick: &nick,
+                        entries: &entries,
+                    },
+                );
+            }
+            Command::SetName(realname) => {
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                m.realname = realname.as_str().into();
+                let who = m.who.clone();
+                let audience = self.audience(id, caps::SETNAME);
+                self.emit_each(
+                    &audience,
+                    &Event::RealnameChanged {
+                        who: &who,
+                        realname: &realname,
+                    },
+                );
+            }
+            Command::Part { room, reason } => {
+                let key = match room {
+                    Some(r) => fold(&r),
+                    None => match self.members.get(&id).and_then(|m| m.current.clone()) {
+                        Some(k) => k,
+                        None => return self.refuse(id, Refusal::NoRoom),
+                    },
+                };
+                self.part(id, &key, reason.as_deref());
+            }
+            Command::Rooms => {
+                let mut list: Vec<RoomInfo> = self
+                    .rooms
+                    .values()
+                    .filter(|r| !r.secret || r.members.contains(&id))
+                    .map(|r| RoomInfo {
+                        name: r.name.to_string(),
+                        members: r.members.len(),
+                        topic: r
+                            .extra()
+                            .topic
+                            .as_ref()
+                            .map_or_else(String::new, |t| t.0.clone()),
+                    })
+                    .collect();
+                list.sort_by(|a, b| a.name.cmp(&b.name));
+                self.tell(id, &Event::Rooms(&list));
+            }
+            Command::Who(room) => {
+                let key = match room {
+                    Some(r) => fold(&r),
+                    None => match self.members.get(&id).and_then(|m| m.current.clone()) {
+                        Some(k) => k,
+                        None => return self.refuse(id, Refusal::NoRoom),
+                    },
+                };
+                let irc = self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| m.proto.empty_list_for_unknown_room());
+                match self.rooms.get(&key) {
+                    Some(_) => self.names(id, &key),
+                    // IRC NAMES of an unknown channel is just its end (RFC 2812 3.2.5).
+                    None if irc => self.tell(
+                        id,
+                        &Event::Who {
+                            room: &key,
+                            nicks: "",
+                            count: 0,
+                            secret: false,
+                        },
+                    ),
+                    None => self.refuse(id, Refusal::NoSuchRoom(key.to_string())),
+                }
+            }
+            Command::PartAll => {
+                let rooms = self
+                    .members
+                    .get(&id)
+                    .map(|m| m.rooms.clone())
+                    .unwrap_or_default();
+                for key in rooms {
+                    self.part(id, &key, None);
+                }
+            }
+            Command::Topic { room, topic } => self.topic(id, &room, topic),
+            Command::WhoQuery(mask) => self.who_query(id, &mask),
+            Command::Whois(nick) => self.whois(id, &nick),
+            Command::Ison(nicks) => {
+                let online: Vec<String> = nicks
+                    .iter()
+                    .filter_map(|n| self.nicks.owner(n))
+                    .filter_map(|t| self.members.get(&t))
+                    .map(|m| m.who.nick.to_string())
+                    .collect();
+                self.tell(id, &Event::Ison(&online));
+            }
+            Command::Userhost(nicks) => {
+                let entries: Vec<String> = nicks
+                    .iter()
+                    .take(5)
+                    .filter_map(|n| self.nicks.owner(n))
+                    .filter_map(|t| self.members.get(&t))
+                    .map(|m| {
+                        let away = if m.away.is_some() { '-' } else { '+' };
+                        format!("{}={away}{}@{}", m.who.nick, m.who.user, m.who.host)
+                    })
+                    .collect();
+                self.tell(id, &Event::Userhost(&entries));
+            }
+            Command::Away(message) => {
+                let away = message.filter(|m| !m.is_empty());
+                let now_away = away.is_some();
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                m.away = away.clone();
+                let who = m.who.clone();
+                self.tell(id, &Event::AwayStatus(now_away));
+                let mut audience = self.audience(id, caps::AWAY_NOTIFY);
+                audience.retain(|&a| a != id);
+                let message = away.as_deref();
+                self.emit_each(&audience, &Event::AwayChanged { who: &who, message });
+            }
+            Command::RoomMode { room, changes } => self.room_mode(id, &room, changes),
+            Command::UserMode { nick, changes } => {
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                if fold(&nick) != fold(&m.who.nick) {
+                    return self.refuse(id, Refusal::UsersDontMatch);
+                }
+                let mut applied = String::new();
+                let mut unknown = None;
+                for (adding, mode) in changes {
+                    let flag = match mode {
+                        'i' => &mut m.invisible,
+                        'w' => &mut m.wallops,
+                        // Operator status is granted by OPER only, but may be dropped.
+                        'o' if !adding => &mut m.oper,
+                        'o' => continue,
+                        other => {
+                            unknown = Some(other);
+                            continue;
+                        }
+                    };
+                    if *flag != adding {
+                        *flag = adding;
+                        applied.push(if adding { '+' } else { '-' });
+                        applied.push(mode);
+                        if mode == 'o' {
+                            self.oper_count -= 1; // only ever dropped here
+                        }
+                    }
+                }
+                let nick = m.who.nick.clone();
+                let mut modes = String::from("+");
+                for (on, c) in [(m.invisible, 'i'), (m.oper, 'o'), (m.wallops, 'w')] {
+                    if on {
+                        modes.push(c);
+                    }
+                }
+                if let Some(c) = unknown {
+                    self.refuse(id, Refusal::UnknownUserMode(c));
+                }
+                let modes = modes.as_str();
+                if applied.is_empty() {
+                    self.tell(id, &Event::UserModes(modes));
+                } else {
+                    self.tell(
+                        id,
+                        &Event::UserModeChanged {
+                            nick: &nick,
+                            change: &applied,
+                        },
+                    );
+                }
+            }
+            Command::Kick { room, nick, reason } => self.kick(id, &room, &nick, reason),
+            Command::Invite { nick, room } => self.invite(id, &nick, &room),
+            Command::Lusers => {
+                let (users, rooms, opers) = (self.members.len(), self.rooms.len(), self.opers());
+                self.tell(
+                    id,
+                    &Event::Lusers {
+                        users,
+                        rooms,
+                        opers,
+                    },
+                );
+            }
+            Command::TagMsg { target, tags } => {
+                let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
+                    return;
+                };
+                if let Some(room) = target.strip_prefix('#') {
+                    let key = fold(room);
+                    if self.is_member(id, &key) {
+                        let name = self
+                            .rooms
+                            .get(&key)
+                            .map_or(room.to_owned(), |r| r.name.to_string());
+                        let ev = Event::TagMsg {
+                            from: &from,
+                            room: Some(&name),
+                            tags: &tags,
+                        };
+                        let echo = self
+                            .members
+                            .get(&id)
+                            .is_some_and(|m| m.caps & caps::ECHO_MESSAGE != 0);
+                        self.emit_room_event(&key, &ev, (!echo).then_some(id));
+                    } else {
+                        self.refuse(id, Refusal::CannotSend(room.to_owned()));
+                    }
+                } else if let Some(t) = self.nicks.owner(&target) {
+                    self.tell(
+                        t,
+                        &Event::TagMsg {
+                            from: &from,
+                            room: None,
+                            tags: &tags,
+                        },
+                    );
+                } else {
+                    self.refuse(id, Refusal::NoSuchNick(target));
+                }
+            }
+            Command::SetCaps(caps) => {
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.caps = caps;
+                }
+            }
+            Command::Help => self.tell(id, &Event::Help),
+            Command::Quit(reason) => {
+                let reason = reason.unwrap_or_else(|| "quit".into());
+                let farewell = self
+                    .members
+                    .get(&id)
+                    .map_or_else(String::new, |m| m.proto.quit_farewell(&reason));
+                self.remove(id, &reason, Some(&farewell));
+            }
+        }
+    }
+
+    pub(super) fn say_in_room(
+        &mut self,
+        id: ClientId,
+        key: &str,
+        text: &str,
+        action: bool,
+        notice: bool,
+    ) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        m.last_spoke = Instant::now();
+        let echo = m.caps & caps::ECHO_MESSAGE != 0;
+        let from = m.who.clone();
+        let Some(room) = self.rooms.get(key) else {
+            return;
+        };
+        let name = room.name.clone();
+        if !room.may_speak(id, &from) {
+            if !notice {
+                self.refuse(id, Refusal::CannotSend(name.to_string()));
+            }
+            return;
+        }
+        let room_target = format!("#{name}");
+        for text in split_text(&from, &room_target, text, action) {
+            self.counters.messages += 1;
+            let event = Event::Chat {
+                from: &from,
+                room: Some(&name),
+                text,
+                action,
+                notice,
+            };
+            self.emit_room_event(key, &event, (!echo).then_some(id));
+        }
+    }
+
+    pub(super) fn say_privately(
+        &mut self,
+        id: ClientId,
+        to: &str,
+        text: &str,
+        action: bool,
+        notice: bool,
+    ) {
+        let Some(target) = self.nicks.owner(to) else {
+            if !notice {
+                self.refuse(id, Refusal::NoSuchNick(to.to_owned()));
+            }
+            return;
+        };
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        m.last_spoke = Instant::now();
+        let from = m.who.clone();
+        self.counters.messages += 1;
+        if let Some(away) = self.members.get(&target).and_then(|t| t.away.clone()) {
+            if !notice {
+                let nick = self
+                    .members
+                    .get(&target)
+                    .map_or(to.to_owned(), |t| t.who.nick.to_string());
+                self.tell(
+                    id,
+                    &Event::IsAway {
+                        nick: &nick,
+                        message: &away,
+                    },
+                );
+            }
+        }
+        let to = self
+            .members
+            .get(&target)
+            .map_or_else(|| to.to_owned(), |m| m.who.nick.to_string());
+        for text in split_text(&from, &to, text, action) {
+            self.tell(
+                target,
+                &Event::Chat {
+                    from: &from,
+                    room: None,
+                    text,
+                    action,
+                    notice,
+                },
+            );
+            self.tell(
+                id,
+                &Event::SentPrivately {
+                    to: &to,
+                    text,
+                    action,
+                    notice,
+                },
+            );
+        }
+    }
+
+    pub(super) fn rename(&mut self, id: ClientId, new: &str) {
+        if !valid_nick(new) {
+            return self.refuse(id, Refusal::BadNick(new.to_owned()));
+        }
+        match self.nicks.owner(new) {
+            Some(owner) if owner != id => {
+                return self.refuse(id, Refusal::NickInUse(new.to_owned()));
+            }
+            _ => {}
+        }
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        if m.who.nick == new {
+            return;
+        }
+        let old = m.who.clone();
+        let realname = m.realname.clone();
+        // Everyone who shares a room hears it once, and so does the member itself.
+        let mut audience: Vec<ClientId> = vec![id];
+        for key in &m.rooms {
+            if let Some(room) = self.rooms.get(key) {
+                audience.extend(&room.members);
+            }
+        }
+        audience.sort_unstable();
+        audience.dedup();
+        self.whowas.remember(&old, &realname);
+        self.nicks.release(&old.nick);
+        self.nicks.claim(new, id);
+        if let Some(m) = self.members.get_mut(&id) {
+            m.who.nick = new.into();
+            m.outbox.set_nick(new);
+        }
+        self.emit_each(&audience, &Event::Renamed { who: &old, new });
+    }
+}
+
+/// `text` as the messages it must be sent as: one, unless it is longer than what fits in one
+/// IRC line (512 bytes) from `from` to `target`, the strictest limit of any protocol the hub
+/// speaks. Nothing is cut off: long text becomes several messages.
+fn split_text<'t>(from: &Identity, target: &str, text: &'t str, action: bool) -> Vec<&'t str> {
+    // `:nick!user@host PRIVMSG target :` ... `\r\n`, and CTCP ACTION's framing.
+    let overhead = 1
+        + from.nick.len()
+        + 1
+        + from.user.len()
+        + 1
+        + from.host.len()
+        + " PRIVMSG ".len()
+        + target.len()
+        + " :".len()
+        + 2
+        + if action { "\x01ACTION \x01".len() } else { 0 };
+    let max = obrol_wire::irc::MAX_LINE.saturating_sub(overhead);
+    if text.len() <= max {
+        return vec![text];
+    }
+    crate::domain::text::split(text, max)
+}

@@ -1,0 +1,401 @@
+//! How everything reaches clients: one emit path, gathered per router turn, written in rounds.
+//!
+//! Every event the router tells anyone (room chat, joins, parts, quits, renames, topics, modes,
+//! private messages, replies) goes through [`Router::emit`]: that is where history and a
+//! backplane hook in. An event is rendered at most once per protocol style; an event for a room
+//! is appended to that room's buffer for this turn (one per style), and each recipient gets a
+//! *piece* (a range of that buffer) appended to its own chain. Consecutive pieces of the same
+//! buffer merge, so a member of one busy room gets one slice per turn however many messages the
+//! room had. A recipient's chain holds everything for it in the order it was emitted, whatever
+//! room it came from: ordering needs no rule of its own.
+//!
+//! At the end of a turn (a batch of requests) each chain moves into its client's [`Outbox`]
+//! under one lock: the router takes no lock per message. Writers are woken in *rounds*
+//! ([`Gate`]): a client whose outbox became non-empty is woken at once if no round is running,
+//! and otherwise when the running round has finished (every writer it woke has taken its
+//! queue), or when it has run for `Settings::flush_interval`. Idle, a message goes out at once;
+//! busy, a round lasts as long as the core needs to write everyone once, and each write carries
+//! everything that arrived meanwhile: batching follows the load, and the core never idles while
+//! queues grow.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use rustc_hash::FxHashMap;
+use tokio::sync::Notify;
+
+use super::{Member, Router};
+use crate::api::ClientId;
+use crate::event::Event;
+use crate::outbox::{Outbox, PushError};
+use crate::proto::Protocol;
+
+/// Who an event is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Audience<'a> {
+    One(ClientId),
+    /// Each of these once (the caller deduplicated them).
+    Each(&'a [ClientId]),
+    /// Every member of the room with this key, but `except`.
+    Room {
+        key: &'a str,
+        except: Option<ClientId>,
+    },
+}
+
+/// Tracks one round of writer wake-ups (see the module documentation). Shared by the router
+/// and every outbox.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// Writers woken in the running round that have not yet taken their queue.
+    outstanding: AtomicUsize,
+    /// Told when `outstanding` drops to zero.
+    done: Notify,
+}
+
+impl Gate {
+    /// A writer woken in the round took its queue (or is gone).
+    pub fn finish_one(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    pub(crate) fn running(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) > 0
+    }
+
+    pub(crate) async fn finished(&self) {
+        self.done.notified().await;
+    }
+}
+
+/// No entry (end of a chain).
+const NONE: u32 = u32::MAX;
+
+/// What is queued for one recipient: a range of a room buffer, or bytes of its own.
+#[derive(Debug)]
+enum Piece {
+    Chunk { chunk: u32, start: u32, end: u32 },
+    Own(Bytes),
+}
+
+#[derive(Debug)]
+struct Entry {
+    piece: Piece,
+    next: u32,
+}
+
+/// Output gathered during one router turn.
+#[derive(Default)]
+pub(super) struct Turn {
+    /// Every recipient's pieces, chained per recipient through `next` (head and tail are in
+    /// the member: [`Chain`]).
+    entries: Vec<Entry>,
+    /// Room buffers of this turn, one per room and style that had events.
+    chunks: Vec<BytesMut>,
+    /// Which chunk holds a room's events in a style: keyed by the room's address (stable while
+    /// the room exists; a room freed and another made at the same address within one turn
+    /// would only share a buffer, which holds bytes, not meaning).
+    chunk_of: FxHashMap<(usize, u8), u32>,
+    /// Recipients with a chain this turn, in the order they were first given something.
+    dirty: Vec<ClientId>,
+    /// Outboxes that became non-empty and whose writers wait for the next round.
+    next_round: Vec<Arc<Outbox>>,
+    /// When the running round started.
+    round_started: Option<tokio::time::Instant>,
+}
+
+/// A member's chain of pieces in the current turn.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Chain {
+    head: u32,
+    tail: u32,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain {
+            head: NONE,
+            tail: NONE,
+        }
+    }
+}
+
+impl Turn {
+    /// Appends `piece` to `m`'s chain, merging it with the previous piece when they are
+    /// adjacent ranges of one buffer. Returns true if `m` had nothing this turn.
+    fn append(&mut self, m: &mut Member, piece: Piece) -> bool {
+        if m.chain.tail != NONE {
+            let tail = &mut self.entries[m.chain.tail as usize];
+            if let (
+                Piece::Chunk { chunk, end, .. },
+                Piece::Chunk {
+                    chunk: c,
+                    start: s,
+                    end: e,
+                },
+            ) = (&mut tail.piece, &piece)
+            {
+                if *chunk == *c && *end == *s {
+                    *end = *e;
+                    return false;
+                }
+            }
+        }
+        let at = self.entries.len() as u32;
+        self.entries.push(Entry { piece, next: NONE });
+        if m.chain.tail == NONE {
+            m.chain.head = at;
+            m.chain.tail = at;
+            true
+        } else {
+            self.entries[m.chain.tail as usize].next = at;
+            m.chain.tail = at;
+            false
+        }
+    }
+
+    /// The buffer for `room`'s events in `style` this turn.
+    fn chunk(&mut self, room: usize, style: usize) -> u32 {
+        let next = self.chunks.len() as u32;
+        let idx = *self.chunk_of.entry((room, style as u8)).or_insert(next);
+        if idx == next {
+            self.chunks.push(BytesMut::new());
+        }
+        idx
+    }
+}
+
+/// Renders an event at most once per protocol style during one emit.
+#[derive(Default)]
+struct Rendered {
+    /// Index: [`Protocol::style`]. For a room event, the chunk range; otherwise the bytes.
+    ranges: [Option<(u32, u32, u32)>; Protocol::STYLES],
+    own: [Option<Bytes>; Protocol::STYLES],
+}
+
+impl Router {
+    /// Tells `to` about `event`: the one path every event takes to clients.
+    pub(crate) fn emit(&mut self, to: Audience<'_>, event: &Event<'_>) {
+        match to {
+            Audience::One(id) => self.emit_to(id, event),
+            Audience::Each(ids) => {
+                let mut cache = Rendered::default();
+                for &id in ids {
+                    self.emit_cached(id, event, &mut cache);
+                }
+            }
+            Audience::Room { key, except } => self.emit_room(key, except, event),
+        }
+    }
+
+    fn emit_to(&mut self, id: ClientId, event: &Event<'_>) {
+        let mut cache = Rendered::default();
+        self.emit_cached(id, event, &mut cache);
+    }
+
+    /// Renders (or reuses the rendering of) `event` for `id`'s style and queues it.
+    fn emit_cached(&mut self, id: ClientId, event: &Event<'_>, cache: &mut Rendered) {
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let style = m.proto.style(false, m.caps);
+        let bytes = cache.own[style]
+            .get_or_insert_with(|| {
+                m.proto
+                    .render(event, &m.view(&self.rooms, &self.settings.name))
+            })
+            .clone();
+        self.push(id, bytes, 1);
+    }
+
+    /// Room events: rendered once per style into the room's buffer for this turn.
+    fn emit_room(&mut self, key: &str, except: Option<ClientId>, event: &Event<'_>) {
+        let Some(room) = self.rooms.get(key) else {
+            return;
+        };
+        let room_addr = &**room as *const _ as usize;
+        let mut cache = Rendered::default();
+        let mut added = 0u64;
+        for &id in &room.members {
+            if Some(id) == except {
+                continue;
+            }
+            let Some(m) = self.members.get_mut(&id) else {
+                continue;
+            };
+            if self.capturing == Some(id) {
+                // A labeled request gathers its own replies as bytes (see `labeled`).
+                let bytes = m
+                    .proto
+                    .render(event, &m.view(&self.rooms, &self.settings.name));
+                if let Some((_, replies)) = self.labeled.get_mut(&id) {
+                    replies.push(bytes);
+                    added += 1;
+                }
+                continue;
+            }
+            let style = m.style_in(key);
+            let (chunk, start, end) = match cache.ranges[style] {
+                Some(r) => r,
+                None => {
+                    let bytes = m
+                        .proto
+                        .render(event, &m.view(&self.rooms, &self.settings.name));
+                    let chunk = self.turn.chunk(room_addr, style);
+                    let buf = &mut self.turn.chunks[chunk as usize];
+                    let start = buf.len() as u32;
+                    buf.extend_from_slice(&bytes);
+                    let r = (chunk, start, buf.len() as u32);
+                    cache.ranges[style] = Some(r);
+                    r
+                }
+            };
+            if start == end {
+                continue; // nothing to say to this style
+            }
+            if self.turn.append(m, Piece::Chunk { chunk, start, end }) {
+                self.turn.dirty.push(id);
+            }
+            added += 1;
+        }
+        self.counters.deliveries += added;
+    }
+
+    /// Queues bytes of its own for `id` (holding `messages` deliveries), after everything
+    /// queued for it before.
+    pub(super) fn push(&mut self, id: ClientId, bytes: Bytes, messages: u64) {
+        if bytes.is_empty() {
+            return; // nothing to say to this protocol
+        }
+        if self.capturing == Some(id) {
+            if let Some((_, replies)) = self.labeled.get_mut(&id) {
+                replies.push(bytes);
+                return;
+            }
+        }
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        self.counters.deliveries += messages;
+        if self.turn.append(m, Piece::Own(bytes)) {
+            self.turn.dirty.push(id);
+        }
+    }
+
+    /// Moves every chain of this turn into its outbox (one lock each) and collects the writers
+    /// to wake; starts a round if none is running or the running one is overdue.
+    pub(super) fn end_turn(&mut self) {
+        if !self.turn.dirty.is_empty() {
+            let frozen: Vec<Bytes> = self.turn.chunks.drain(..).map(BytesMut::freeze).collect();
+            self.turn.chunk_of.clear();
+            let mut queue = Vec::new();
+            for id in std::mem::take(&mut self.turn.dirty) {
+                let Some(m) = self.members.get_mut(&id) else {
+                    continue;
+                };
+                let mut at = std::mem::take(&mut m.chain).head;
+                while at != NONE {
+                    let entry = &mut self.turn.entries[at as usize];
+                    let piece = std::mem::replace(&mut entry.piece, Piece::Own(Bytes::new()));
+                    queue.push(match piece {
+                        Piece::Chunk { chunk, start, end } => {
+                            frozen[chunk as usize].slice(start as usize..end as usize)
+                        }
+                        Piece::Own(b) => b,
+                    });
+                    at = entry.next;
+                }
+                match m.outbox.push_all(&mut queue) {
+                    Ok(true) => self.turn.next_round.push(m.outbox.clone()),
+                    Ok(false) => {}
+                    Err(PushError::Full) => self.doomed.push(id),
+                    Err(PushError::Closed) => {}
+                }
+                queue.clear();
+            }
+            self.turn.entries.clear();
+        }
+        self.maybe_start_round();
+    }
+
+    /// Hands `id` what this turn holds for it now (before its outbox closes): copies, since
+    /// the room buffers are still growing.
+    pub(super) fn settle(&mut self, id: ClientId) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        let mut at = std::mem::take(&mut m.chain).head;
+        let mut queue = Vec::new();
+        while at != NONE {
+            let entry = &mut self.turn.entries[at as usize];
+            let piece = std::mem::replace(&mut entry.piece, Piece::Own(Bytes::new()));
+            queue.push(match piece {
+                Piece::Chunk { chunk, start, end } => Bytes::copy_from_slice(
+                    &self.turn.chunks[chunk as usize][start as usize..end as usize],
+                ),
+                Piece::Own(b) => b,
+            });
+            at = entry.next;
+        }
+        if !queue.is_empty() {
+            if let Ok(true) = m.outbox.push_all(&mut queue) {
+                self.turn.next_round.push(m.outbox.clone());
+            }
+        }
+    }
+
+    /// Wakes the writers waiting for a round, if no round runs or the running one is overdue.
+    pub(super) fn maybe_start_round(&mut self) {
+        if self.turn.next_round.is_empty() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let overdue = self
+            .turn
+            .round_started
+            .is_some_and(|t| now >= t + self.settings.flush_interval);
+        if self.gate.running() && !overdue {
+            return;
+        }
+        self.turn.round_started = Some(now);
+        // Hold the round open while waking, so a writer that finishes at once cannot end it
+        // before the others are counted.
+        self.gate.outstanding.fetch_add(1, Ordering::AcqRel);
+        for outbox in self.turn.next_round.drain(..) {
+            if outbox.join_round() {
+                self.gate.outstanding.fetch_add(1, Ordering::AcqRel);
+            }
+            outbox.wake();
+        }
+        self.gate.finish_one();
+    }
+
+    /// When the router must look at the round again: writers wait and a round runs.
+    pub(super) fn round_deadline(&self) -> Option<tokio::time::Instant> {
+        if self.turn.next_round.is_empty() {
+            return None;
+        }
+        Some(
+            self.turn
+                .round_started
+                .map_or_else(tokio::time::Instant::now, |t| {
+                    t + self.settings.flush_interval
+                }),
+        )
+    }
+
+    pub(super) fn waiting_for_round(&self) -> bool {
+        !self.turn.next_round.is_empty()
+    }
+}
+
+impl Member {
+    /// This member's rendering style for events of room `key`.
+    pub(super) fn style_in(&self, key: &str) -> usize {
+        let in_current = self.proto.has_current_room() && self.current.as_deref() == Some(key);
+        self.proto.style(in_current, self.caps)
+    }
+}

@@ -12,8 +12,13 @@
 //! failing test prints everything the child said. Tests over loopback TCP (the hub) can use
 //! [`Proc`] and [`obrol_cmd`] without a namespace.
 //!
+//! IRC-specific helpers (a hub for one test, a small IRC client, line helpers) are in the
+//! [`irc`] submodule.
+//!
 //! Not every test file uses every helper.
 #![allow(dead_code)]
+
+pub mod irc;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -1,0 +1,224 @@
+//! Messages over IRC: PRIVMSG/NOTICE targets and errors, unknown commands and long lines, and
+//! the order and exclusions the router's room batches must keep.
+//!
+//! The hub and the IRC client these tests use are in `common/irc.rs`.
+
+mod common;
+
+use common::irc::{num, src, Hub, Irc};
+
+#[test]
+fn privmsg_targets_and_errors() {
+    let hub = Hub::start();
+    let mut a = Irc::register(hub.port(), "a");
+    let mut b = Irc::register(hub.port(), "b");
+    let mut c = Irc::register(hub.port(), "c");
+    a.ask("JOIN #a");
+    b.ask("JOIN #a");
+    a.expect(|l| l.contains(" JOIN "), "b's JOIN");
+
+    // Several targets in one command.
+    assert!(a.ask("PRIVMSG #a,b :to both").is_empty());
+    b.expect_next(&format!("{} PRIVMSG #a :to both", src("a")));
+    b.expect_next(&format!("{} PRIVMSG b :to both", src("a")));
+    // c is in neither and hears nothing of it.
+    assert!(c.sync().is_empty(), "{}", c.dump());
+
+    assert_eq!(
+        a.ask("PRIVMSG nobody :hello?"),
+        [num("401", "a", "nobody :No such nick/channel")]
+    );
+    // #a exists, c is not in it: +n means members only.
+    assert_eq!(
+        c.ask("PRIVMSG #a :let me in"),
+        [num("404", "c", "#a :Cannot send to channel")]
+    );
+    assert_eq!(
+        c.ask("PRIVMSG"),
+        [num("411", "c", ":No recipient given (PRIVMSG)")]
+    );
+    assert_eq!(c.ask("PRIVMSG a"), [num("412", "c", ":No text to send")]);
+    assert_eq!(
+        c.ask("PRIVMSG a,b,c,#a,#b :x"),
+        [num("407", "c", "a,b,c,#a,#b :Too many targets")]
+    );
+    // Nothing of c's reached #a.
+    assert!(a.sync().is_empty(), "{}", a.dump());
+    // Nick targets fold case.
+    assert!(c.ask("PRIVMSG B :case").is_empty());
+    b.expect_next(&format!("{} PRIVMSG b :case", src("c")));
+}
+
+/// RFC 2812 3.3.2 (NOTICE): "automatic replies MUST NEVER be sent in response to a NOTICE
+/// message. This rule applies to servers too - they MUST NOT send any error reply back to the
+/// client on receipt of a notice." Modern IRC says the same. The hub answers a NOTICE to an
+/// unknown nick with 401 and one to a channel the sender is not in with 404 (it already keeps
+/// quiet about 411/412 for NOTICE).
+#[test]
+fn notice_never_gets_error_replies() {
+    let hub = Hub::start();
+    let mut a = Irc::register(hub.port(), "a");
+    let mut b = Irc::register(hub.port(), "b");
+    b.ask("JOIN #closed");
+    assert_eq!(a.ask("NOTICE nobody :x"), Vec::<String>::new());
+    assert_eq!(a.ask("NOTICE #closed :x"), Vec::<String>::new());
+    assert_eq!(a.ask("NOTICE #nosuch :x"), Vec::<String>::new());
+}
+
+#[test]
+fn unknown_commands_missing_parameters_and_long_lines() {
+    let hub = Hub::start();
+    let mut a = Irc::register(hub.port(), "a");
+    let mut b = Irc::register(hub.port(), "b");
+    b.ask("JOIN #x");
+    a.ask("JOIN #x");
+    b.sync();
+    assert_eq!(
+        a.ask("FROBNICATE now"),
+        [num("421", "a", "FROBNICATE :Unknown command")]
+    );
+    assert_eq!(
+        a.ask("JOIN"),
+        [num("461", "a", "JOIN :Not enough parameters")]
+    );
+    assert_eq!(
+        a.ask("TOPIC"),
+        [num("461", "a", "TOPIC :Not enough parameters")]
+    );
+    assert_eq!(
+        a.ask("USER a 0 * :again"),
+        [num("462", "a", ":You may not reregister")]
+    );
+    // 512 bytes with CRLF is the limit; one more is refused, and the connection stays.
+    let prefix = "PRIVMSG #x :";
+    let fits = format!("{prefix}{}", "f".repeat(510 - prefix.len()));
+    assert_eq!(fits.len() + 2, 512);
+    assert!(a.ask(&fits).is_empty());
+    b.expect_next(&format!("{} {fits}", src("a")));
+    let over = format!("{prefix}{}", "o".repeat(600));
+    assert_eq!(a.ask(&over), [num("417", "a", ":Input line was too long")]);
+    // Far over even the tag allowance: refused the same way.
+    let huge = format!("{prefix}{}", "h".repeat(10_000));
+    assert_eq!(a.ask(&huge), [num("417", "a", ":Input line was too long")]);
+    // Nothing of them reached #x, and the connection still works.
+    assert!(a.ask("PRIVMSG #x :still here").is_empty());
+    b.expect_next(&format!("{} PRIVMSG #x :still here", src("a")));
+}
+
+// Room chat and joins are gathered per flush interval into one buffer per room (the router's
+// `RoomBatch`). A long `--coalesce-us` keeps each batch open for a whole step of these tests,
+// so they check what the batches must preserve: order, exclusions and join points.
+const LONG_BATCH: &[&str] = &["--coalesce-us", "200000"];
+
+#[test]
+fn batched_chat_keeps_order_for_a_member_of_two_rooms() {
+    let hub = Hub::start_with(LONG_BATCH);
+    let mut both = Irc::register(hub.port(), "both");
+    let mut only_a = Irc::register(hub.port(), "onlya");
+    let mut only_b = Irc::register(hub.port(), "onlyb");
+    let mut s = Irc::register(hub.port(), "s");
+    both.ask("JOIN #a,#b");
+    only_a.ask("JOIN #a");
+    only_b.ask("JOIN #b");
+    s.ask("JOIN #a,#b");
+    // One write, alternating rooms: a member of both rooms must see them in this order.
+    s.send_bytes(b"PRIVMSG #a :1\r\nPRIVMSG #b :2\r\nPRIVMSG #a :3\r\nPRIVMSG #b :4\r\n");
+    // The sender hears none of its own messages (no echo-message), only its PONG.
+    assert!(s.sync().is_empty());
+    let from = src("s");
+    both.until(|l| l == format!("{from} JOIN #b"), "s's joins");
+    for (room, n) in [("#a", 1), ("#b", 2), ("#a", 3), ("#b", 4)] {
+        both.expect_next(&format!("{from} PRIVMSG {room} :{n}"));
+    }
+    only_a.expect(|l| l == format!("{from} JOIN #a"), "s's join");
+    only_a.expect_next(&format!("{from} PRIVMSG #a :1"));
+    only_a.expect_next(&format!("{from} PRIVMSG #a :3"));
+    only_b.expect(|l| l == format!("{from} JOIN #b"), "s's join");
+    only_b.expect_next(&format!("{from} PRIVMSG #b :2"));
+    only_b.expect_next(&format!("{from} PRIVMSG #b :4"));
+    assert!(both.sync().is_empty());
+    assert!(only_a.sync().is_empty());
+    assert!(only_b.sync().is_empty());
+}
+
+#[test]
+fn batched_chat_cuts_out_own_messages_unless_echoed() {
+    let hub = Hub::start_with(LONG_BATCH);
+    let mut plain = Irc::register(hub.port(), "plain");
+    let mut echo = Irc::register_with_caps(hub.port(), "echo", "echo-message");
+    let mut r = Irc::register(hub.port(), "r");
+    for c in [&mut plain, &mut echo, &mut r] {
+        c.ask("JOIN #x");
+    }
+    // Two senders interleave inside one batch; each without echo hears only the other.
+    plain.send_bytes(b"PRIVMSG #x :p1\r\nPRIVMSG #x :p2\r\n");
+    echo.send_bytes(b"PRIVMSG #x :e1\r\nPRIVMSG #x :e2\r\n");
+    plain.send_bytes(b"PRIVMSG #x :p3\r\n");
+    let (p, e) = (src("plain"), src("echo"));
+    // `echo` hears its own messages once each, in place, before its PONG.
+    let heard = echo.sync();
+    let chat: Vec<&String> = heard.iter().filter(|l| l.contains("PRIVMSG")).collect();
+    assert!(
+        chat.len() >= 2
+            && chat.ends_with(&[
+                &format!("{e} PRIVMSG #x :e1"),
+                &format!("{e} PRIVMSG #x :e2")
+            ])
+            || chat.contains(&&format!("{e} PRIVMSG #x :e2")),
+        "{heard:?}"
+    );
+    let mut seen = 0;
+    let all = r.until(
+        |l| {
+            seen += usize::from(l.contains(" PRIVMSG #x :"));
+            seen == 5
+        },
+        "all five messages",
+    );
+    let said: Vec<&str> = all
+        .iter()
+        .filter(|l| l.contains(" PRIVMSG #x :"))
+        .map(|l| l.rsplit(':').next().unwrap_or(""))
+        .collect();
+    let pos = |t: &str| said.iter().position(|x| *x == t).unwrap_or(usize::MAX);
+    assert!(pos("p1") < pos("p2") && pos("p2") < pos("p3"), "{all:?}");
+    assert!(pos("e1") < pos("e2") && pos("e2") < usize::MAX, "{all:?}");
+    assert!(r.sync().is_empty(), "each message exactly once");
+    let heard = plain.until(|l| l.ends_with(":e2"), "echo's messages");
+    assert!(
+        heard.iter().all(|l| !l.starts_with(&format!("{p} "))),
+        "{heard:?}"
+    );
+    assert!(plain.sync().is_empty());
+}
+
+#[test]
+fn a_member_joining_during_a_batch_gets_only_what_follows() {
+    let hub = Hub::start_with(LONG_BATCH);
+    let mut s = Irc::register(hub.port(), "s");
+    let mut r = Irc::register(hub.port(), "r");
+    s.ask("JOIN #j");
+    r.ask("JOIN #j");
+    s.expect_next(&format!("{} JOIN #j", src("r")));
+    // The PONG proves the hub has handled "before" (it is still waiting in the batch).
+    assert!(s.ask("PRIVMSG #j :before").is_empty());
+    let mut late = Irc::register(hub.port(), "late");
+    let joined = late.ask("JOIN #j");
+    assert_eq!(joined[0], format!("{} JOIN #j", src("late")), "{joined:?}");
+    assert!(
+        joined.iter().any(|l| l.contains(" 366 late #j ")),
+        "{joined:?}"
+    );
+    assert!(joined.iter().all(|l| !l.contains("before")), "{joined:?}");
+    // The sender's PONG comes after what the batch holds for it: late's join.
+    assert_eq!(
+        s.ask("PRIVMSG #j :after"),
+        [format!("{} JOIN #j", src("late"))]
+    );
+    late.expect_next(&format!("{} PRIVMSG #j :after", src("s")));
+    r.expect_next(&format!("{} PRIVMSG #j :before", src("s")));
+    r.expect_next(&format!("{} JOIN #j", src("late")));
+    r.expect_next(&format!("{} PRIVMSG #j :after", src("s")));
+    assert!(late.sync().is_empty());
+    assert!(r.sync().is_empty());
+}

@@ -155,35 +155,73 @@ fn batched_chat_cuts_out_own_messages_unless_echoed() {
     echo.send_bytes(b"PRIVMSG #x :e1\r\nPRIVMSG #x :e2\r\n");
     plain.send_bytes(b"PRIVMSG #x :p3\r\n");
     let (p, e) = (src("plain"), src("echo"));
-    // `echo` hears its own messages once each, in place, before its PONG.
-    let heard = echo.sync();
-    let chat: Vec<&String> = heard.iter().filter(|l| l.contains("PRIVMSG")).collect();
-    assert!(
-        chat.len() >= 2
-            && chat.ends_with(&[
-                &format!("{e} PRIVMSG #x :e1"),
-                &format!("{e} PRIVMSG #x :e2")
-            ])
-            || chat.contains(&&format!("{e} PRIVMSG #x :e2")),
-        "{heard:?}"
+    let chat_of = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| l.contains(" PRIVMSG #x :"))
+            .collect()
+    };
+    // `echo` hears its own messages once each, in order, before its PONG (the hub answers in
+    // order, so the PONG hands over what the batch holds for it first).
+    let mut echo_chat = chat_of(echo.sync());
+    let own: Vec<&String> = echo_chat
+        .iter()
+        .filter(|l| l.starts_with(&format!("{e} ")))
+        .collect();
+    assert_eq!(
+        own,
+        [
+            &format!("{e} PRIVMSG #x :e1"),
+            &format!("{e} PRIVMSG #x :e2")
+        ],
+        "echo's own messages, exactly once each and in order\n{}",
+        echo.dump()
     );
+    // A member without echo gets all five, each exactly once, each sender's in order.
     let mut seen = 0;
-    let all = r.until(
+    let r_chat = chat_of(r.until(
         |l| {
             seen += usize::from(l.contains(" PRIVMSG #x :"));
             seen == 5
         },
         "all five messages",
+    ));
+    assert!(
+        r.sync().is_empty(),
+        "each message exactly once\n{}",
+        r.dump()
     );
-    let said: Vec<&str> = all
+    let said: Vec<&str> = r_chat
         .iter()
-        .filter(|l| l.contains(" PRIVMSG #x :"))
         .map(|l| l.rsplit(':').next().unwrap_or(""))
         .collect();
-    let pos = |t: &str| said.iter().position(|x| *x == t).unwrap_or(usize::MAX);
-    assert!(pos("p1") < pos("p2") && pos("p2") < pos("p3"), "{all:?}");
-    assert!(pos("e1") < pos("e2") && pos("e2") < usize::MAX, "{all:?}");
-    assert!(r.sync().is_empty(), "each message exactly once");
+    let only = |who: &str| -> Vec<&str> {
+        said.iter()
+            .copied()
+            .filter(|t| t.starts_with(who))
+            .collect()
+    };
+    assert_eq!(only("p"), ["p1", "p2", "p3"], "{r_chat:?}");
+    assert_eq!(only("e"), ["e1", "e2"], "{r_chat:?}");
+    // With echo-message nothing is cut out: `echo` sees the room's messages in exactly the
+    // order every other member does, its own in place, none missing, doubled or moved.
+    while echo_chat.len() < 5 {
+        let mut more = 0;
+        let need = 5 - echo_chat.len();
+        echo_chat.extend(chat_of(echo.until(
+            |l| {
+                more += usize::from(l.contains(" PRIVMSG #x :"));
+                more == need
+            },
+            "the rest of the room's messages",
+        )));
+    }
+    assert_eq!(echo_chat, r_chat, "{}", echo.dump());
+    assert!(
+        chat_of(echo.sync()).is_empty(),
+        "a message came twice\n{}",
+        echo.dump()
+    );
     let heard = plain.until(|l| l.ends_with(":e2"), "echo's messages");
     assert!(
         heard.iter().all(|l| !l.starts_with(&format!("{p} "))),

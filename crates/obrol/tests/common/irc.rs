@@ -391,6 +391,17 @@ pub fn trailing(line: &str) -> &str {
     line.split_once(" :").map_or("", |(_, t)| t)
 }
 
+/// The raw value of the message tag `key` on `line` (`""` for a tag without a value), or `None`
+/// when the line has no such tag (or no tags at all).
+pub fn tag<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let tags = line.strip_prefix('@')?.split(' ').next()?;
+    tags.split(';').find_map(|t| match t.split_once('=') {
+        Some((k, v)) if k == key => Some(v),
+        None if t == key => Some(""),
+        _ => None,
+    })
+}
+
 /// The middle parameters of a numeric after its target, without the trailing parameter:
 /// `:irc.test 005 a X=1 Y :are supported` gives `["X=1", "Y"]`.
 pub fn numeric_middle(line: &str) -> Vec<&str> {

@@ -5,9 +5,13 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::irc::{
-    command_of, commands, joined, num, src, strip_time_tag, tag, trailing, Hub, Irc, ALL_CAPS,
+    command_of, commands, joined, num, silent_plain, src, strip_time_tag, tag, tags_of, trailing,
+    untagged, Hub, Irc, ALL_CAPS,
 };
+use common::LINE_TIMEOUT;
 
 #[test]
 fn cap_ls_lists_the_new_capabilities() {
@@ -351,4 +355,328 @@ fn labeled_responses_come_as_one_line_a_batch_or_an_ack() {
         "{}",
         c.dump()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
+// pin down known deviations of the hub and pass once it is fixed.
+// ---------------------------------------------------------------------------------------------
+
+/// `line`'s tags without `msgid` (whose value the server chooses), for exact comparisons.
+fn tags_but_msgid(line: &str) -> BTreeMap<String, String> {
+    let mut tags = tags_of(line);
+    tags.remove("msgid");
+    tags
+}
+
+/// A map of tags from `(key, value)` pairs.
+fn tag_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// IRCv3 Message IDs (Tags): the `msgid` tag "has a required value. Servers MAY attach this tag
+/// on any event. If this tag is being used, it SHOULD be attached to all PRIVMSG and NOTICE
+/// events"; its value "MUST be unique, meaning any other message transmitted on the entire
+/// network at any time MUST NOT share the same value"; it needs message-tags. IRCv3
+/// message-tags (TAGMSG example): the echo to the sender and the relay to others carry the same
+/// msgid. (The stored draft says `draft/msgid`; the ratified spec and ircv3.net use `msgid`.)
+/// The hub attaches no msgid.
+#[test]
+#[ignore = "issue 9: relayed PRIVMSG/NOTICE/TAGMSG carry no msgid tag for message-tags clients"]
+fn every_relayed_message_carries_a_msgid_with_message_tags() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut a = Irc::register_with_caps(port, "a", "echo-message message-tags");
+    let mut b = Irc::register_with_caps(port, "b", "message-tags");
+    let mut c = Irc::register(port, "c");
+    for x in [&mut a, &mut b, &mut c] {
+        x.ask("JOIN #m");
+    }
+    a.sync();
+    b.sync();
+    let mut ids = Vec::new();
+    for (sent, relayed, plain_sees) in [
+        ("PRIVMSG #m :one", "PRIVMSG #m :one", true),
+        ("NOTICE #m :two", "NOTICE #m :two", true),
+        ("@+typing=active TAGMSG #m", "TAGMSG #m", false),
+        ("PRIVMSG b :three", "PRIVMSG b :three", false),
+        ("NOTICE b :four", "NOTICE b :four", false),
+    ] {
+        let want = format!("{} {relayed}", src("a"));
+        let echo = a.ask(sent);
+        assert_eq!(echo.len(), 1, "{sent}: {echo:?}");
+        let got = b.expect(|_| true, sent);
+        for line in [&echo[0], &got] {
+            assert_eq!(untagged(line), want, "{sent}: {line:?}");
+        }
+        let id = tag(&echo[0], "msgid").unwrap_or_default().to_owned();
+        assert!(!id.is_empty(), "{sent}: no msgid on the echo {echo:?}");
+        assert_eq!(tag(&got, "msgid"), Some(id.as_str()), "{sent}: {got:?}");
+        ids.push(id);
+        // Without message-tags: no tags at all, and no TAGMSG.
+        if plain_sees {
+            c.expect_next(&want);
+        }
+        assert!(c.sync().is_empty(), "{}", c.dump());
+    }
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "msgids repeat: {ids:?}");
+}
+
+/// IRCv3 message-tags (Client-only tags): "Client-only tags are client-initiated tags that
+/// servers MUST attach as-is to any relevant message relayed to other clients... Client-only
+/// tags MUST be relayed on PRIVMSG and NOTICE messages"; (Security considerations): "Tags
+/// without the client-only prefix MUST be removed by the server before being relayed with any
+/// message to another client"; Modern IRC (Tags): the tags part "MUST NOT be sent unless
+/// explicitly enabled by a capability". The hub relays client-only tags only on TAGMSG.
+#[test]
+#[ignore = "issue 9: client-only tags on PRIVMSG/NOTICE are not relayed"]
+fn client_only_tags_on_privmsg_reach_message_tags_recipients_only() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut a = Irc::register_with_caps(port, "a", "message-tags");
+    let mut b = Irc::register_with_caps(port, "b", "message-tags");
+    let mut c = Irc::register(port, "c");
+    for x in [&mut a, &mut b, &mut c] {
+        x.ask("JOIN #m");
+    }
+    a.sync();
+    b.sync();
+    let tags = "@+example.com/reply=abc;+draft/react=x;vendor.example/secret=1";
+    let client_only = tag_map(&[("+draft/react", "x"), ("+example.com/reply", "abc")]);
+    for (body, c_sees) in [
+        ("PRIVMSG #m :tagged", true),
+        ("NOTICE #m :tagged notice", true),
+        ("PRIVMSG b :tagged private", false),
+    ] {
+        assert!(a.ask(&format!("{tags} {body}")).is_empty(), "{}", a.dump());
+        let want = format!("{} {body}", src("a"));
+        let got = b.expect(|_| true, body);
+        assert_eq!(untagged(&got), want, "{got:?}");
+        assert_eq!(tags_but_msgid(&got), client_only, "{got:?}");
+        if c_sees {
+            c.expect_next(&want);
+        }
+        assert!(c.sync().is_empty(), "{}", c.dump());
+    }
+}
+
+/// IRCv3 message-tags (Size limit): "Clients MUST NOT send messages with tag data exceeding
+/// 4094 bytes, this includes tags with or without the client-only prefix... Servers MUST reply
+/// with the ERR_INPUTTOOLONG (417) error numeric if a client sends a message with more tag data
+/// than the allowed limit. Servers MUST NOT truncate tags and MUST always reject lines that
+/// exceed this limit." The lines are irctest's `testLengthLimits`: 4094 bytes of tag data are
+/// relayed whole, 4095 are refused. The hub accepts up to 8191.
+#[test]
+#[ignore = "issue 9: client tag data over 4094 bytes is accepted (the hub allows 8191)"]
+fn client_tag_data_over_4094_bytes_is_refused_with_417() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut a = Irc::register_with_caps(port, "a", "message-tags");
+    let mut b = Irc::register_with_caps(port, "b", "message-tags");
+    a.ask("JOIN #t");
+    b.ask("JOIN #t");
+    a.sync();
+    let max = format!("@foo=bar;+baz={} TAGMSG #t", "a".repeat(4081));
+    assert_eq!(max.find("TAGMSG"), Some(4096));
+    assert!(a.ask(&max).is_empty(), "{}", a.dump());
+    let got = b.expect(|_| true, "the TAGMSG");
+    assert_eq!(untagged(&got), format!("{} TAGMSG #t", src("a")));
+    assert_eq!(
+        tags_but_msgid(&got),
+        tag_map(&[("+baz", &"a".repeat(4081))]),
+        "the client-only tag whole, the other dropped"
+    );
+    for over in [
+        format!("@foo=bar;+baz={} TAGMSG #t", "a".repeat(4082)),
+        format!("@foo=bar;+baz={} PRIVMSG #t :hi", "a".repeat(4082)),
+    ] {
+        assert_eq!(a.ask(&over), [num("417", "a", ":Input line was too long")]);
+    }
+    assert!(b.sync().is_empty(), "{}", b.dump());
+}
+
+/// IRCv3 labeled-response (Tags): "For any message received from a client that includes this
+/// tag, the server MUST include the same tag and value in any response produced from this
+/// message"; its example labels an error numeric: `@label=dc11f13f11 :irc.example.com 401 *
+/// nick :No such nick/channel`. The hub sends the 421 for a command its parser refuses (not
+/// letters: `FROB$NICATE`) without the label.
+#[test]
+#[ignore = "issue 9: 421 for a command that is not letters (`FROB$NICATE`) does not carry the label"]
+fn labeled_unknown_command_gets_a_labeled_421() {
+    let hub = Hub::start();
+    let mut a = Irc::register_with_caps(hub.port(), "a", "labeled-response batch");
+    a.send("@label=e1 PRIVMSG nobody :hi");
+    a.expect_next("@label=e1 :irc.test 401 a nobody :No such nick/channel");
+    a.send("@label=u1 FROBNICATE now");
+    a.expect_next("@label=u1 :irc.test 421 a FROBNICATE :Unknown command");
+    a.send("@label=u2 FROB$NICATE now");
+    a.expect_next("@label=u2 :irc.test 421 a FROB$NICATE :Unknown command");
+}
+
+/// IRCv3 labeled-response (Tags): "When a client sends a message to itself, the server MUST NOT
+/// include the label tag, except for any acknowledgment sent with the echo-message mechanism.
+/// This allows clients to differentiate between the echoed message response, and the delivered
+/// message." (The ACK): "Servers MUST respond with a labeled ACK message when a client sends a
+/// labeled command that normally produces no response."
+#[test]
+#[ignore = "issue 9: a labeled PRIVMSG to oneself does not get the labeled echo (or ACK) beside the unlabeled delivery"]
+fn labeled_privmsg_to_oneself_labels_only_the_echo() {
+    let hub = Hub::start();
+    let port = hub.port();
+    // With echo-message: the echo is labeled, the delivered copy is not.
+    let mut e = Irc::register_with_caps(port, "e", "batch echo-message labeled-response");
+    e.send("@label=s1 PRIVMSG e :note to self");
+    let mut got = e.sync();
+    got.sort_unstable();
+    let mut want = vec![
+        format!("@label=s1 {} PRIVMSG e :note to self", src("e")),
+        format!("{} PRIVMSG e :note to self", src("e")),
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "{}", e.dump());
+    // Without echo-message: the delivered copy is unlabeled, so the command gets an ACK.
+    let mut n = Irc::register_with_caps(port, "n", "batch labeled-response");
+    n.send("@label=s2 PRIVMSG n :memo");
+    let mut got = n.sync();
+    got.sort_unstable();
+    let mut want = vec![
+        "@label=s2 :irc.test ACK".to_owned(),
+        format!("{} PRIVMSG n :memo", src("n")),
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "{}", n.dump());
+}
+
+/// `line` as its tags without `msgid`, and the rest, for comparing lists of tagged lines.
+fn tags_and_rest(line: &str) -> (BTreeMap<String, String>, String) {
+    (tags_but_msgid(line), untagged(line).to_owned())
+}
+
+/// IRCv3 message-tags (Examples): "A TAGMSG sent to a channel with labeled-response and
+/// client-only tags. The message is returned by the server with a msgid tag via labeled
+/// echo-message to the originating client and as normal to other clients in the channel":
+/// `@label=123;msgid=abc;+example-client-tag=example-value :nick!user@example.com TAGMSG
+/// #channel` to the sender. labeled-response (Tags): "When a client sends a message to itself,
+/// the server MUST NOT include the label tag, except for any acknowledgment sent with the
+/// echo-message mechanism"; (The ACK response): "Servers MUST respond with a labeled ACK
+/// message when a client sends a labeled command that normally produces no response." (msgid
+/// itself is every_relayed_message_carries_a_msgid_with_message_tags's business; here it is
+/// ignored.) The hub gets the channel cases right; a TAGMSG to oneself comes back once,
+/// labeled, with echo-message, and without it the delivered copy carries the label instead of
+/// an ACK.
+#[test]
+#[ignore = "issue 9: a labeled TAGMSG to oneself: the delivered copy carries the label (no ACK, no separate labeled echo)"]
+fn labeled_tagmsg_gets_a_labeled_echo_or_an_ack() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let caps = "batch echo-message labeled-response message-tags";
+    let mut e = Irc::register_with_caps(port, "e", caps);
+    let mut q = Irc::register_with_caps(port, "q", "batch labeled-response message-tags");
+    let mut r = Irc::register_with_caps(port, "r", "message-tags");
+    for x in [&mut e, &mut q, &mut r] {
+        x.ask("JOIN #t");
+    }
+    e.sync();
+    q.sync();
+
+    // To a channel, with echo-message: the labeled echo.
+    e.send("@label=t1;+typing=active TAGMSG #t");
+    let echo = e.sync();
+    assert_eq!(echo.len(), 1, "{}", e.dump());
+    assert_eq!(untagged(&echo[0]), format!("{} TAGMSG #t", src("e")));
+    assert_eq!(
+        tags_but_msgid(&echo[0]),
+        tag_map(&[("+typing", "active"), ("label", "t1")])
+    );
+    let relayed = r.expect(|_| true, "e's TAGMSG");
+    assert_eq!(untagged(&relayed), format!("{} TAGMSG #t", src("e")));
+    assert_eq!(tags_but_msgid(&relayed), tag_map(&[("+typing", "active")]));
+    q.expect(|_| true, "e's TAGMSG");
+
+    // To a channel, without echo-message: the TAGMSG produces no response, so a labeled ACK.
+    q.send("@label=t2;+typing=paused TAGMSG #t");
+    assert_eq!(q.sync(), ["@label=t2 :irc.test ACK"], "{}", q.dump());
+    let relayed = r.expect(|_| true, "q's TAGMSG");
+    assert_eq!(untagged(&relayed), format!("{} TAGMSG #t", src("q")));
+    e.expect(|_| true, "q's TAGMSG");
+
+    // To oneself, with echo-message: the labeled echo and the unlabeled delivered copy.
+    e.send("@label=t3;+typing=done TAGMSG e");
+    let mut got: Vec<_> = e.sync().iter().map(|l| tags_and_rest(l)).collect();
+    got.sort_unstable();
+    let to_e = format!("{} TAGMSG e", src("e"));
+    let mut want = vec![
+        (
+            tag_map(&[("+typing", "done"), ("label", "t3")]),
+            to_e.clone(),
+        ),
+        (tag_map(&[("+typing", "done")]), to_e),
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "{}", e.dump());
+
+    // To oneself, without echo-message: the unlabeled delivered copy and a labeled ACK.
+    q.send("@label=t4;+typing=done TAGMSG q");
+    let mut got: Vec<_> = q.sync().iter().map(|l| tags_and_rest(l)).collect();
+    got.sort_unstable();
+    let mut want = vec![
+        (tag_map(&[("label", "t4")]), ":irc.test ACK".to_owned()),
+        (
+            tag_map(&[("+typing", "done")]),
+            format!("{} TAGMSG q", src("q")),
+        ),
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "{}", q.dump());
+}
+
+/// IRCv3 echo-message: "If enabled, servers MUST send PRIVMSG and NOTICE messages back to the
+/// client that sent them." Its example is a private message: `--> PRIVMSG Attila :hi` is
+/// answered with `:example!ex@example.com PRIVMSG Attila :hi`.
+#[test]
+fn echo_message_echoes_private_messages_to_the_sender() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut a = Irc::register_with_caps(port, "a", "echo-message");
+    let mut b = Irc::register(port, "b");
+    let (mut plain, guest) = silent_plain("plain", port);
+    for (sent, to) in [
+        ("PRIVMSG b :hi".to_owned(), "b"),
+        ("NOTICE b :fyi".to_owned(), "b"),
+        (format!("PRIVMSG {guest} :to plain"), "plain"),
+    ] {
+        let echo = format!("{} {sent}", src("a"));
+        assert_eq!(a.ask(&sent), [echo.as_str()], "{}", a.dump());
+        if to == "b" {
+            b.expect_next(&echo);
+        } else {
+            plain.expect_line(|l| l == "*private* <a> to plain", LINE_TIMEOUT);
+        }
+    }
+}
+
+/// IRCv3 message-tags (TAGMSG): it "MUST be delivered to targets in the same way as PRIVMSG and
+/// NOTICE messages. This means for example, honouring channel membership, modes, echo-message";
+/// echo-message: "servers MUST send PRIVMSG and NOTICE messages back to the client that sent
+/// them". The hub echoes a TAGMSG to a channel but not one to a nick (a labeled one gets an
+/// ACK instead of its echo).
+#[test]
+#[ignore = "issue 9: a TAGMSG to a nick is not echoed to an echo-message sender"]
+fn echo_message_echoes_a_tagmsg_to_a_nick() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut a = Irc::register_with_caps(port, "a", "echo-message message-tags");
+    let mut b = Irc::register_with_caps(port, "b", "message-tags");
+    let echo = a.ask("@+typing=active TAGMSG b");
+    assert_eq!(echo.len(), 1, "{}", a.dump());
+    assert_eq!(untagged(&echo[0]), format!("{} TAGMSG b", src("a")));
+    assert_eq!(tags_but_msgid(&echo[0]), tag_map(&[("+typing", "active")]));
+    let got = b.expect(|_| true, "a's TAGMSG");
+    assert_eq!(tags_and_rest(&got), tags_and_rest(&echo[0]));
 }

@@ -9,6 +9,7 @@
 //! asked (edge replies travel through the router with everything else), so whatever the command
 //! caused has arrived by the time the `PONG` does.
 
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -400,6 +401,28 @@ pub fn tag<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         None if t == key => Some(""),
         _ => None,
     })
+}
+
+/// Every message tag on `line` as key and raw value (`""` for a tag without a value); empty when
+/// the line has no tags.
+pub fn tags_of(line: &str) -> BTreeMap<String, String> {
+    let Some(tags) = line.strip_prefix('@').and_then(|l| l.split(' ').next()) else {
+        return BTreeMap::new();
+    };
+    tags.split(';')
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (t.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+/// `line` without its tags (and the space after them).
+pub fn untagged(line: &str) -> &str {
+    match line.strip_prefix('@') {
+        Some(rest) => rest.split_once(' ').map_or("", |(_, r)| r),
+        None => line,
+    }
 }
 
 /// The middle parameters of a numeric after its target, without the trailing parameter:

@@ -12,8 +12,13 @@
 //! failing test prints everything the child said. Tests over loopback TCP (the hub) can use
 //! [`Proc`] and [`obrol_cmd`] without a namespace.
 //!
+//! IRC-specific helpers (a hub for one test, a small IRC client, line helpers) are in the
+//! [`irc`] submodule.
+//!
 //! Not every test file uses every helper.
 #![allow(dead_code)]
+
+pub mod irc;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -391,6 +396,40 @@ impl Stream {
         self.lock().closed
     }
 
+    /// Watches the lines after `cursor` for the whole of `period`: the first that satisfies
+    /// `pred`, or [`Watched::Closed`] if the stream ends before `period` is over (an ended
+    /// stream shows nothing, so it proves nothing), else [`Watched::Quiet`].
+    fn watch(
+        &self,
+        cursor: usize,
+        mut pred: impl FnMut(&str) -> bool,
+        period: Duration,
+    ) -> Watched {
+        let deadline = Instant::now() + period;
+        let mut state = self.lock();
+        let mut checked = cursor;
+        loop {
+            while checked < state.lines.len() {
+                if pred(&state.lines[checked]) {
+                    return Watched::Line(state.lines[checked].clone());
+                }
+                checked += 1;
+            }
+            if state.closed {
+                return Watched::Closed;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Watched::Quiet;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     fn spawn_reader(self: &Arc<Self>, pipe: impl Read + Send + 'static) {
         let stream = Arc::clone(self);
         thread::spawn(move || {
@@ -538,6 +577,16 @@ impl Stream {
     }
 }
 
+/// What [`Stream::watch`] saw in its period.
+enum Watched {
+    /// A line satisfying the predicate.
+    Line(String),
+    /// The stream ended before the period was over.
+    Closed,
+    /// The whole period passed without such a line, and the stream is still open.
+    Quiet,
+}
+
 /// A running child process with piped stdin, stdout and stderr; killed when dropped.
 pub struct Proc {
     /// Names the process in failure messages.
@@ -683,15 +732,24 @@ impl Proc {
         self.stdout.any_line(pred)
     }
 
-    /// Watches stdout for `period` and panics if a line after the cursor satisfies `pred`.
+    /// Watches stdout for `period` and panics if a line after the cursor satisfies `pred`, or
+    /// if stdout ends before `period` is over: a process that has exited prints nothing, which
+    /// proves nothing.
     #[track_caller]
     pub fn assert_no_line_for(&self, pred: impl FnMut(&str) -> bool, period: Duration) {
-        if let Some((_, line)) = self.stdout.line_within(self.cursor, pred, period) {
-            panic!(
+        match self.stdout.watch(self.cursor, pred, period) {
+            Watched::Quiet => {}
+            Watched::Line(line) => panic!(
                 "{}: unexpected line {line:?} on stdout\n{}",
                 self.name,
                 self.dump()
-            );
+            ),
+            Watched::Closed => panic!(
+                "{}: stdout ended (has it exited?) before {period:?} of watching for an \
+                 unexpected line were over\n{}",
+                self.name,
+                self.dump()
+            ),
         }
     }
 
@@ -1010,11 +1068,22 @@ impl Raw {
         self.lines.any_line(pred)
     }
 
-    /// Panics if any line after the cursor satisfies `pred` within `period`.
+    /// Panics if any line after the cursor satisfies `pred` within `period`, or if the
+    /// connection closes before `period` is over: a closed connection receives nothing, which
+    /// proves nothing.
     #[track_caller]
     pub fn assert_no_line_for(&self, pred: impl FnMut(&str) -> bool, period: Duration) {
-        if let Some((_, line)) = self.lines.line_within(self.cursor, pred, period) {
-            panic!("{}: unexpected line {line:?}\n{}", self.name, self.dump());
+        match self.lines.watch(self.cursor, pred, period) {
+            Watched::Quiet => {}
+            Watched::Line(line) => {
+                panic!("{}: unexpected line {line:?}\n{}", self.name, self.dump())
+            }
+            Watched::Closed => panic!(
+                "{}: the connection closed before {period:?} of watching for an unexpected \
+                 line were over\n{}",
+                self.name,
+                self.dump()
+            ),
         }
     }
 

@@ -76,6 +76,8 @@ pub fn run(
     async move {
         let (hub, settings) = (&shared.requests, &*shared.settings);
         tracing::info!(client = id, %addr, "client connected");
+        // Counted while the task lives, whichever way it ends (see `Counted`).
+        let _counted = Counted::new(&shared.connections);
         let proto = match kind {
             ListenerKind::Plain => Protocol::Plain,
             ListenerKind::Irc => Protocol::Irc,
@@ -256,6 +258,22 @@ pub fn run(
         outbox.retire();
         let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
         drop(permit); // the connection slot is free again
+    }
+}
+
+/// One open connection in the hub's count, for as long as it lives.
+struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

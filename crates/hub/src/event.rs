@@ -159,6 +159,18 @@ pub struct RoomInfo {
     pub topic: String,
 }
 
+/// How many of what the hub has (IRC `LUSERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    /// Registered clients, invisible ones (user mode `+i`) included.
+    pub users: usize,
+    pub invisible: usize,
+    /// Connections that have not registered (yet).
+    pub unknown: usize,
+    pub rooms: usize,
+    pub opers: usize,
+}
+
 /// One line of a `WHO` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhoRow {
@@ -168,6 +180,8 @@ pub struct WhoRow {
     pub away: bool,
     /// Membership prefix in that room (`@`, `+` or empty).
     pub prefix: &'static str,
+    /// A server operator.
+    pub oper: bool,
     pub realname: String,
 }
 
@@ -195,7 +209,7 @@ pub enum Refusal {
     NoSuchRoom(String),
     NotInRoom(String),
     NoRoom,
-    TooManyRooms(usize),
+    TooManyRooms { room: String, max: usize },
     Usage(&'static str),
     UnknownCommand(String),
     ChanOpNeeded(String),
@@ -231,7 +245,9 @@ impl std::fmt::Display for Refusal {
             Refusal::NoSuchRoom(r) => write!(f, "no such room: {r}"),
             Refusal::NotInRoom(r) => write!(f, "you are not in {r}"),
             Refusal::NoRoom => write!(f, "you are not in a room; /join ROOM"),
-            Refusal::TooManyRooms(n) => write!(f, "you may be in at most {n} rooms"),
+            Refusal::TooManyRooms { room, max } => {
+                write!(f, "cannot join {room}: you may be in at most {max} rooms")
+            }
             Refusal::Usage(how) => write!(f, "usage: {how}"),
             Refusal::UnknownCommand(c) => write!(f, "unknown command: /{c} (try /help)"),
             Refusal::LineTooLong(n) => write!(f, "line too long (limit {n} bytes)"),
@@ -263,9 +279,7 @@ pub enum Event<'a> {
         motd: &'a str,
         nick: &'a str,
         room: &'a str,
-        users: usize,
-        rooms: usize,
-        opers: usize,
+        census: Census,
     },
     /// Chat in a room (`room: Some`) or privately to the recipient (`room: None`).
     Chat {
@@ -371,11 +385,7 @@ pub enum Event<'a> {
         nick: &'a str,
         room: &'a str,
     },
-    Lusers {
-        users: usize,
-        rooms: usize,
-        opers: usize,
-    },
+    Lusers(Census),
     /// Ban list of a room (`MODE #room b`).
     BanList {
         room: &'a str,

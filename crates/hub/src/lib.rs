@@ -35,6 +35,8 @@ use router::Router;
 pub struct Settings {
     /// Server name, shown in the welcome.
     pub name: String,
+    /// What this server is, in a few words (IRC LINKS and WHOIS).
+    pub description: String,
     /// First line every client gets.
     pub motd: String,
     /// Room every client starts in.
@@ -68,6 +70,7 @@ impl Settings {
     pub fn new(name: &str) -> Self {
         Settings {
             name: name.to_owned(),
+            description: "obrol hub".into(),
             motd: format!("Selamat datang di Server {name}..."),
             default_room: "lobby".into(),
             max_line: proto::plain::DEFAULT_MAX_LINE,
@@ -135,6 +138,8 @@ pub struct Hub {
     router: Option<Router>,
     /// The router's round of writer wake-ups, which every connection's outbox reports to.
     gate: Arc<router::Gate>,
+    /// Open connections, kept by the connections, read by the router.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     inbox: Option<mpsc::Receiver<Request>>,
 }
 
@@ -155,6 +160,7 @@ impl Hub {
         Ok(Hub {
             listeners,
             gate: router.gate(),
+            connections: router.connections(),
             router: Some(router),
             settings,
             requests,
@@ -194,6 +200,7 @@ impl Hub {
                     requests: self.requests.clone(),
                     settings: self.settings.clone(),
                     gate: self.gate.clone(),
+                    connections: self.connections.clone(),
                 }),
             ));
         }
@@ -214,6 +221,8 @@ pub struct Shared {
     pub requests: mpsc::Sender<Request>,
     pub settings: Arc<Settings>,
     pub gate: Arc<router::Gate>,
+    /// Open connections, registered or not (LUSERS tells the unregistered apart).
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Accepts connections on one listener until aborted.

@@ -20,6 +20,9 @@ pub struct ServeArgs {
     /// First line each client gets [default: "Selamat datang di Server NAME..."].
     #[arg(long)]
     motd: Option<String>,
+    /// What this server is, in a few words (shown by IRC's LINKS and WHOIS).
+    #[arg(long, default_value = "obrol hub")]
+    description: String,
     /// Most simultaneous clients.
     #[arg(long, default_value_t = 19_000)]
     max_clients: usize,
@@ -91,6 +94,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(motd) = args.motd {
             settings.motd = motd;
         }
+        settings.description = obrol_hub::domain::text::clean(&args.description).into_owned();
         settings.max_clients = args.max_clients.max(1);
         settings.max_line = args.max_line.max(16);
         settings.max_queue_bytes = args.max_queue.max(1024);

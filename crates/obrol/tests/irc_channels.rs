@@ -276,7 +276,6 @@ fn kick_one_channel_several_nicks_sends_one_kick_each() {
 /// and "The server MUST NOT send KICK messages with multiple channels or users to clients."
 /// The hub takes `#a,#a` for one (unknown) channel name.
 #[test]
-#[ignore = "issue 9: KICK with several channels (paired one to one with the nicks) is not supported"]
 fn kick_pairs_several_channels_with_as_many_nicks() {
     let hub = Hub::start();
     let port = hub.port();
@@ -345,7 +344,6 @@ fn names_of_several_channels_answers_each_in_turn() {
 /// maximum number of channels"; RFC 2812 5.2: `"<channel name> :You have joined too many
 /// channels"`. The hub advertises CHANLIMIT=#:50 and names `*` instead of the channel.
 #[test]
-#[ignore = "issue 9: 405 ERR_TOOMANYCHANNELS names `*` instead of the channel"]
 fn joining_beyond_chanlimit_names_the_channel_in_405() {
     let hub = Hub::start();
     let mut a = Irc::register(hub.port(), "a");

@@ -590,7 +590,6 @@ fn mode_query_lists_modes_in_order_with_arguments() {
 /// enabled"; RPL_CHANNELMODEIS (324) informs "of the currently-set modes of a channel". The hub
 /// keeps `n` always on and ignores `-n`.
 #[test]
-#[ignore = "issue 9: MODE #chan -n is ignored (n is always on)"]
 fn no_external_messages_can_be_turned_off_and_on_again() {
     let hub = Hub::start();
     let port = hub.port();
@@ -631,7 +630,6 @@ fn no_external_messages_can_be_turned_off_and_on_again() {
 /// `MODE #channel +o nick`)". RFC 2812 3.2.3 (channel MODE) lists both. The hub answers 441
 /// for a nick that does not exist at all.
 #[test]
-#[ignore = "issue 9: MODE #chan +o/+v of a nick that does not exist answers 441, not 401"]
 fn mode_o_of_an_unknown_nick_is_401_and_of_a_non_member_441() {
     let hub = Hub::start();
     let port = hub.port();
@@ -657,7 +655,6 @@ fn mode_o_of_an_unknown_nick_is_401_and_of_a_non_member_441() {
 /// maximum limit of three (3) changes per command for modes that take a parameter." The hub
 /// advertises MODES=4 but applies all 25 bans of one line.
 #[test]
-#[ignore = "issue 9: one MODE line applies more parameter-taking changes than MODES= advertises"]
 fn one_mode_line_applies_at_most_the_advertised_modes() {
     let hub = Hub::start();
     let port = hub.port();

@@ -408,7 +408,6 @@ fn who_fields(line: &str) -> (Vec<&str>, &str) {
 /// highest to lowest" (its example: `H@%+`). The hub leaves out the `*` of server operators
 /// and shows only the highest prefix even with multi-prefix.
 #[test]
-#[ignore = "issue 9: WHO flags leave out `*` for server operators and ignore multi-prefix"]
 fn who_flags_are_away_then_operator_then_prefixes() {
     let hub = Hub::start_with(&OPER_ARGS);
     let port = hub.port();
@@ -461,7 +460,6 @@ fn who_flags_are_away_then_operator_then_prefixes() {
 /// matching every visible user" lists all visible users. The hub answers `WHO *` with an empty
 /// list and shows invisible users to everyone.
 #[test]
-#[ignore = "issue 9: `WHO *` lists nobody, and WHO shows +i users to those who share no channel"]
 fn who_star_lists_the_visible_users_and_never_unshared_invisible_ones() {
     let hub = Hub::start();
     let port = hub.port();
@@ -545,7 +543,6 @@ fn who_star_lists_the_visible_users_and_never_unshared_invisible_ones() {
 /// SHOULD also include all those defined below." As in ircd-ratbox, InspIRCd and Ergo, `<u>`
 /// counts the users who are not invisible. The hub counts no invisible users and sends no 253.
 #[test]
-#[ignore = "issue 9: LUSERS 251 counts no invisible users, and 253 (unknown connections) is never sent"]
 fn lusers_counts_invisible_users_and_unknown_connections() {
     let hub = Hub::start();
     let port = hub.port();
@@ -601,7 +598,6 @@ fn lusers_counts_invisible_users_and_unknown_connections() {
 /// `"<mask> <server> :<hopcount> <server info>"`. `obrol serve --help` has no option for the
 /// description (it is always `obrol hub`); this test names it `--description`.
 #[test]
-#[ignore = "issue 9: no `obrol serve --description` option for the server description in LINKS"]
 fn links_shows_the_configured_server_description() {
     let hub = Hub::start_with(&["--description", "Hub for the tests"]);
     let mut a = Irc::register(hub.port(), "a");

@@ -15,6 +15,8 @@ pub mod whowas;
 pub const NICKLEN: usize = obrol_wire::plain::MAX_NICK;
 /// Longest room name, with IRC's `#` (ISUPPORT `CHANNELLEN`).
 pub const CHANNELLEN: usize = obrol_wire::plain::MAX_ROOM + 1;
+/// Most mode changes with an argument applied from one MODE line (ISUPPORT `MODES`).
+pub const MODES_PER_LINE: usize = 4;
 /// Longest user name (ISUPPORT `USERLEN`).
 pub const USERLEN: usize = 10;
 /// Longest topic, in bytes: with the longest source and room name the TOPIC line stays within

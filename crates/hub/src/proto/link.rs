@@ -19,6 +19,8 @@ pub struct Link<'a> {
     pub outbox: &'a Arc<Outbox>,
     pub server: &'a str,
     pub motd: &'a str,
+    /// This server's description.
+    pub info: &'a str,
     /// Replies produced at the edge, not yet sent.
     pub(crate) pending: Mutex<String>,
     /// Once the client is admitted, edge replies travel through the router like everything
@@ -42,6 +44,7 @@ impl<'a> Link<'a> {
             outbox,
             server: &settings.name,
             motd: &settings.motd,
+            info: &settings.description,
             pending: Mutex::default(),
             via_hub: AtomicBool::new(admitted),
         }

@@ -38,6 +38,8 @@ pub struct View<'a> {
     pub caps: u32,
     /// This server's name.
     pub server: &'a str,
+    /// This server's description (IRC WHOIS and LINKS).
+    pub info: &'a str,
     /// The recipient's user and host, for echoes of its own messages.
     pub user: &'a str,
     pub host: &'a str,
@@ -51,6 +53,7 @@ impl View<'static> {
             current: None,
             caps: 0,
             server: "obrol",
+            info: "obrol hub",
             user: "*",
             host: "*",
         }

@@ -194,7 +194,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             writeln!(s, "* {} invites you to {room} (/join {room})", by.nick)
         }
         Event::Inviting { nick, room } => writeln!(s, "* invited {nick} to {room}"),
-        Event::Lusers { users, rooms, .. } => writeln!(s, "* {users} users in {rooms} rooms"),
+        Event::Lusers(c) => writeln!(s, "* {} users in {} rooms", c.users, c.rooms),
         // Typing notifications and IRCv3 notices have no plain form.
         Event::TagMsg { .. }
         | Event::AwayChanged { .. }

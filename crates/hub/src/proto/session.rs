@@ -162,6 +162,7 @@ impl Session {
             current: None,
             caps: 0,
             server: link.server,
+            info: link.info,
             user: "*",
             host: "*",
         };

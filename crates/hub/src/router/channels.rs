@@ -5,9 +5,9 @@ use smallvec::SmallVec;
 
 use super::Member;
 use crate::api::{caps, ClientId};
-use crate::domain::names::{fold, normalize_mask};
+use crate::domain::names::{fold, mask_matches, normalize_mask};
 use crate::domain::room::{IdSet, Room, MAX_BANS};
-use crate::domain::unix_now;
+use crate::domain::{unix_now, MODES_PER_LINE};
 use crate::event::{Event, Refusal, WhoRow, WhoisInfo};
 
 use super::Router;
@@ -109,28 +109,63 @@ impl Router {
         );
     }
 
+    /// WHO: a room's members, one nick, or every visible user whose nick matches a mask
+    /// (`*`, `0` and wildcards). An invisible user (`+i`) shows only to those who share a room
+    /// with it (Modern IRC, WHO).
     pub(super) fn who_query(&mut self, id: ClientId, mask: &str) {
-        let mut rows = Vec::new();
+        let multi = self
+            .members
+            .get(&id)
+            .is_some_and(|m| m.caps & caps::MULTI_PREFIX != 0);
         let row = |m: &Member, room: Option<String>, prefix: &'static str| WhoRow {
             room,
             who: m.who.clone(),
             away: m.away.is_some(),
             prefix,
+            oper: m.oper,
             realname: m.realname.to_string(),
         };
+        let mut rows = Vec::new();
         if let Some(room) = mask.strip_prefix('#') {
-            let visible = |r: &&Room| !r.secret || r.members.contains(&id);
-            if let Some(r) = self.rooms.get(&fold(room)).map(|r| &**r).filter(visible) {
+            let Some(r) = self.rooms.get(&fold(room)) else {
+                return self.tell(id, &Event::WhoReply { mask, rows: &rows });
+            };
+            let inside = r.members.contains(&id);
+            if !r.secret || inside {
                 for &mid in &r.members {
                     if let Some(m) = self.members.get(&mid) {
-                        rows.push(row(m, Some(r.name.to_string()), r.prefix(mid, false)));
+                        if m.invisible && !inside && mid != id {
+                            continue;
+                        }
+                        rows.push(row(m, Some(r.name.to_string()), r.prefix(mid, multi)));
                     }
                 }
             }
+        } else if mask.contains(['*', '?']) || mask == "0" {
+            let pattern = if mask == "0" { "*" } else { mask };
+            let mut found: Vec<&Member> = self
+                .members
+                .iter()
+                .filter(|(&mid, m)| {
+                    mask_matches(pattern, &m.who.nick)
+                        && (!m.invisible || mid == id || self.share_a_room(id, mid))
+                })
+                .map(|(_, m)| &**m)
+                .collect();
+            found.sort_by(|a, b| a.who.nick.cmp(&b.who.nick));
+            rows.extend(found.into_iter().map(|m| row(m, None, "")));
         } else if let Some(m) = self.nicks.owner(mask).and_then(|t| self.members.get(&t)) {
             rows.push(row(m, None, ""));
         }
         self.tell(id, &Event::WhoReply { mask, rows: &rows });
+    }
+
+    /// Whether `a` and `b` are in some room together.
+    fn share_a_room(&self, a: ClientId, b: ClientId) -> bool {
+        let (Some(ma), Some(mb)) = (self.members.get(&a), self.members.get(&b)) else {
+            return false;
+        };
+        ma.rooms.iter().any(|k| mb.rooms.contains(k))
     }
 
     pub(super) fn whois(&mut self, id: ClientId, nick: &str) {
@@ -199,23 +234,32 @@ impl Router {
             return self.refuse(id, Refusal::ChanOpNeeded(name.to_string()));
         }
         let mut applied: Vec<String> = Vec::new();
+        let mut with_argument = 0;
         for (adding, mode, arg) in changes {
             let sign = if adding { '+' } else { '-' };
+            // At most MODES_PER_LINE changes that take an argument per line (ISUPPORT MODES);
+            // the rest of the line is ignored, as other servers do.
+            if arg.is_some() {
+                with_argument += 1;
+                if with_argument > MODES_PER_LINE {
+                    continue;
+                }
+            }
             let target = match (mode, &arg) {
                 ('o' | 'v', Some(nick)) => {
-                    let t = self.nicks.owner(nick);
-                    match t.filter(|t| self.rooms.get(&key).is_some_and(|r| r.members.contains(t)))
-                    {
-                        Some(t) => Some(t),
-                        None => {
-                            let refusal = Refusal::UserNotInRoom {
-                                nick: nick.clone(),
-                                room: name.to_string(),
-                            };
-                            self.refuse(id, refusal);
-                            continue;
-                        }
+                    let Some(t) = self.nicks.owner(nick) else {
+                        self.refuse(id, Refusal::NoSuchNick(nick.clone()));
+                        continue;
+                    };
+                    if !self.rooms.get(&key).is_some_and(|r| r.members.contains(&t)) {
+                        let refusal = Refusal::UserNotInRoom {
+                            nick: nick.clone(),
+                            room: name.to_string(),
+                        };
+                        self.refuse(id, refusal);
+                        continue;
                     }
+                    Some(t)
                 }
                 _ => None,
             };
@@ -304,10 +348,6 @@ impl Router {
                     }
                 }
                 ('i' | 'm' | 's' | 't' | 'n', _) => {
-                    // +n is how the hub works (members only); it can be shown but not lifted.
-                    if mode == 'n' && !adding {
-                        continue;
-                    }
                     let flag = match mode {
                         'i' => &mut r.invite_only,
                         'm' => &mut r.moderated,
@@ -474,7 +514,8 @@ impl Router {
         }
         if m.rooms.len() >= self.settings.max_rooms_per_client {
             let max = self.settings.max_rooms_per_client;
-            return self.refuse(id, Refusal::TooManyRooms(max));
+            let room = room.to_owned();
+            return self.refuse(id, Refusal::TooManyRooms { room, max });
         }
         let Some(m) = self.members.get(&id) else {
             return;

@@ -29,12 +29,13 @@ impl Router {
             } => {
                 if let Some(room) = target.strip_prefix('#') {
                     let key = fold(room);
-                    if self.is_member(id, &key) {
+                    let open_to_outsiders = self.rooms.get(&key).is_some_and(|r| !r.no_external);
+                    if self.is_member(id, &key) || open_to_outsiders {
                         self.say_in_room(id, &key, &text, action, notice);
                     } else if notice {
                         // NOTICE never gets an error reply (RFC 2812 3.3.2): no loops between bots.
                     } else if self.rooms.contains_key(&key) {
-                        // Rooms are +n: only members may send.
+                        // +n: only members may send.
                         self.refuse(id, Refusal::CannotSend(room.to_owned()));
                     } else {
                         self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
@@ -268,8 +269,11 @@ impl Router {
                         *flag = adding;
                         applied.push(if adding { '+' } else { '-' });
                         applied.push(mode);
-                        if mode == 'o' {
-                            self.oper_count -= 1; // only ever dropped here
+                        match mode {
+                            'o' => self.oper_count -= 1, // only ever dropped here
+                            'i' if adding => self.invisible_count += 1,
+                            'i' => self.invisible_count -= 1,
+                            _ => {}
                         }
                     }
                 }
@@ -299,15 +303,8 @@ impl Router {
             Command::Kick { room, nick, reason } => self.kick(id, &room, &nick, reason),
             Command::Invite { nick, room } => self.invite(id, &nick, &room),
             Command::Lusers => {
-                let (users, rooms, opers) = (self.members.len(), self.rooms.len(), self.opers());
-                self.tell(
-                    id,
-                    &Event::Lusers {
-                        users,
-                        rooms,
-                        opers,
-                    },
-                );
+                let census = self.census();
+                self.tell(id, &Event::Lusers(census));
             }
             Command::TagMsg { target, tags } => {
                 let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
@@ -381,6 +378,7 @@ impl Router {
             return;
         };
         let name = room.name.clone();
+        let member = room.members.contains(&id);
         if !room.may_speak(id, &from) {
             if !notice {
                 self.refuse(id, Refusal::CannotSend(name.to_string()));
@@ -398,6 +396,10 @@ impl Router {
                 notice,
             };
             self.emit_room_event(key, &event, (!echo).then_some(id));
+            if echo && !member {
+                // Sent from outside a -n room: the echo is not part of the room's fan-out.
+                self.tell(id, &event);
+            }
         }
     }
 

@@ -203,10 +203,7 @@ impl Router {
         };
         let style = m.proto.style(false, m.caps);
         let bytes = cache.own[style]
-            .get_or_insert_with(|| {
-                m.proto
-                    .render(event, &m.view(&self.rooms, &self.settings.name))
-            })
+            .get_or_insert_with(|| m.proto.render(event, &m.view(&self.rooms, &self.settings)))
             .clone();
         self.push(id, bytes, 1);
     }
@@ -228,9 +225,7 @@ impl Router {
             };
             if self.capturing == Some(id) {
                 // A labeled request gathers its own replies as bytes (see `labeled`).
-                let bytes = m
-                    .proto
-                    .render(event, &m.view(&self.rooms, &self.settings.name));
+                let bytes = m.proto.render(event, &m.view(&self.rooms, &self.settings));
                 if let Some((_, replies)) = self.labeled.get_mut(&id) {
                     replies.push(bytes);
                     added += 1;
@@ -241,9 +236,7 @@ impl Router {
             let (chunk, start, end) = match cache.ranges[style] {
                 Some(r) => r,
                 None => {
-                    let bytes = m
-                        .proto
-                        .render(event, &m.view(&self.rooms, &self.settings.name));
+                    let bytes = m.proto.render(event, &m.view(&self.rooms, &self.settings));
                     let chunk = self.turn.chunk(room_addr, style);
                     let buf = &mut self.turn.chunks[chunk as usize];
                     let start = buf.len() as u32;

@@ -35,7 +35,7 @@ use crate::domain::nicks::Nicks;
 use crate::domain::room::Room;
 use crate::domain::unix_now;
 use crate::domain::whowas::Whowas;
-use crate::event::{Event, Identity, Refusal};
+use crate::event::{Census, Event, Identity, Refusal};
 use crate::outbox::Outbox;
 use crate::proto::{Protocol, View};
 use crate::Settings;
@@ -111,6 +111,10 @@ pub struct Router {
     /// Members with operator status (LUSERS and every welcome report it; counting them each
     /// time made a registration storm O(n^2)).
     oper_count: usize,
+    /// Members with user mode `+i` (LUSERS reports them).
+    invisible_count: usize,
+    /// Open connections, kept by the connections (see [`Router::connections`]).
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Router {
@@ -130,6 +134,8 @@ impl Router {
             labeled: FxHashMap::default(),
             capturing: None,
             oper_count: 0,
+            invisible_count: 0,
+            connections: Arc::default(),
         }
     }
 
@@ -293,9 +299,7 @@ impl Router {
                 motd: &motd,
                 nick: &nick,
                 room: &lobby,
-                users: self.members.len(),
-                rooms: self.rooms.len(),
-                opers: self.opers(),
+                census: self.census(),
             },
         );
         // IRC clients choose their own channels; plain clients start in the lobby.
@@ -313,6 +317,7 @@ impl Router {
             return;
         };
         self.oper_count -= usize::from(m.oper);
+        self.invisible_count -= usize::from(m.invisible);
         self.nicks.release(&m.who.nick);
         self.whowas.remember(&m.who, &m.realname);
         let mut audience = Vec::new();
@@ -386,9 +391,22 @@ impl Router {
             .is_some_and(|m| m.rooms.iter().any(|r| r == key))
     }
 
-    /// How many server operators are connected.
-    fn opers(&self) -> usize {
-        self.oper_count
+    /// How many of what the hub has, as LUSERS tells it.
+    fn census(&self) -> Census {
+        let connections = self.connections.load(std::sync::atomic::Ordering::Relaxed);
+        Census {
+            users: self.members.len(),
+            invisible: self.invisible_count,
+            unknown: connections.saturating_sub(self.members.len()),
+            rooms: self.rooms.len(),
+            opers: self.oper_count,
+        }
+    }
+
+    /// Open connections (registered or not): counted by the connections themselves, so LUSERS
+    /// can tell how many have not registered.
+    pub fn connections(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.connections.clone()
     }
 
     /// `id` and everyone sharing a room with it who negotiated capability `cap`.
@@ -419,7 +437,7 @@ impl Router {
 }
 
 impl Member {
-    fn view<'a>(&'a self, rooms: &'a HashMap<Name, Box<Room>>, server: &'a str) -> View<'a> {
+    fn view<'a>(&'a self, rooms: &'a HashMap<Name, Box<Room>>, settings: &'a Settings) -> View<'a> {
         View {
             nick: &self.who.nick,
             current: self
@@ -428,7 +446,8 @@ impl Member {
                 .and_then(|k| rooms.get(k))
                 .map(|r| r.name.as_str()),
             caps: self.caps,
-            server,
+            server: &settings.name,
+            info: &settings.description,
             user: &self.who.user,
             host: &self.who.host,
         }

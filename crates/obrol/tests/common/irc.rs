@@ -304,6 +304,26 @@ impl Irc {
         self.expect(|l| l == line, &format!("line {line:?}"));
     }
 
+    /// Asserts that the next lines are `head` followed by consecutive parts of `text`, each
+    /// line within IRC's 512 bytes (CRLF included): a message too long to relay in one line.
+    #[track_caller]
+    pub fn expect_parts(&mut self, head: &str, text: &str) {
+        let mut got = String::new();
+        while got.len() < text.len() {
+            let line = self.expect(|_| true, &format!("the rest of {text:?}"));
+            assert!(
+                line.len() + 2 <= 512,
+                "{}: over 512 bytes: {line}",
+                self.name
+            );
+            let part = line
+                .strip_prefix(head)
+                .unwrap_or_else(|| panic!("{}: {line:?} is not {head:?}...", self.name));
+            got.push_str(part);
+        }
+        assert_eq!(got, text, "{}", self.name);
+    }
+
     /// Asserts that the very next line is exactly `line`.
     #[track_caller]
     pub fn expect_next(&mut self, line: &str) {

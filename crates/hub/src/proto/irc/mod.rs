@@ -14,7 +14,9 @@ use tokio::sync::oneshot;
 
 pub use crate::api::caps;
 use crate::api::{Newcomer, Request};
-use crate::domain::{AWAYLEN, CHANNELLEN, KICKLEN, NICKLEN, REALNAMELEN, TOPICLEN, USERLEN};
+use crate::domain::{
+    AWAYLEN, CHANNELLEN, KICKLEN, MODES_PER_LINE, NICKLEN, REALNAMELEN, TOPICLEN, USERLEN,
+};
 use crate::event::{Command, Event, Identity, Refusal};
 use crate::proto::{Flow, Link, Protocol, View};
 
@@ -348,7 +350,13 @@ impl Session {
                     Some(t) => (t.to_owned(), true),
                     None => (p[1].clone(), false),
                 };
-                let targets: Vec<&str> = p[0].split(',').filter(|t| !t.is_empty()).collect();
+                // A target named twice (in any case) gets the message once.
+                let mut targets: Vec<&str> = Vec::new();
+                for t in p[0].split(',').filter(|t| !t.is_empty()) {
+                    if !targets.iter().any(|seen| seen.eq_ignore_ascii_case(t)) {
+                        targets.push(t);
+                    }
+                }
                 if targets.len() > MAX_TARGETS {
                     link.reply(numeric(
                         srv,
@@ -493,11 +501,20 @@ impl Session {
                 if !need(2) {
                     return Flow::Continue;
                 }
-                let Some(room) = p[0].strip_prefix('#') else {
-                    link.no_such_channel(&me, &p[0]);
-                    return Flow::Continue;
+                // `KICK #a,#b x,y` pairs channels with nicks; one channel with several nicks
+                // kicks each of them from it (Modern IRC, KICK).
+                let chans: Vec<&str> = p[0].split(',').collect();
+                let nicks: Vec<&str> = p[1].split(',').collect();
+                let pairs: Vec<(&str, &str)> = if chans.len() == 1 {
+                    nicks.iter().map(|n| (chans[0], *n)).collect()
+                } else {
+                    chans.iter().copied().zip(nicks.iter().copied()).collect()
                 };
-                for nick in p[1].split(',') {
+                for (chan, nick) in pairs {
+                    let Some(room) = chan.strip_prefix('#') else {
+                        link.no_such_channel(&me, chan);
+                        continue;
+                    };
                     link.command(Command::Kick {
                         room: room.to_owned(),
                         nick: nick.to_owned(),
@@ -617,7 +634,7 @@ impl Session {
                 return Flow::Continue;
             }
             "LINKS" => {
-                let links = format!("{srv} {srv} :0 obrol hub");
+                let links = format!("{srv} {srv} :0 {}", link.info);
                 link.numerics(&me, &[("364", &links), ("365", "* :End of /LINKS list")]);
                 return Flow::Continue;
             }
@@ -832,7 +849,7 @@ fn motd_lines(srv: &str, nick: &str, motd: &str) -> Vec<String> {
 fn isupport(srv: &str, nick: &str) -> Vec<String> {
     let tokens = format!(
         "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=b,k,l,imnst CHANNELLEN={CHANNELLEN} \
-         CHANTYPES=# KICKLEN={KICKLEN} MAXLIST=b:100 MODES=4 NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
+         CHANTYPES=# KICKLEN={KICKLEN} MAXLIST=b:100 MODES={MODES_PER_LINE} NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
          TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
          TOPICLEN={TOPICLEN} USERLEN={USERLEN} NAMELEN={REALNAMELEN}"
     );
@@ -897,13 +914,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         s.push_str(&numeric(srv, code, me, rest));
     };
     match *event {
-        Event::Welcome {
-            motd,
-            users,
-            rooms,
-            opers,
-            ..
-        } => {
+        Event::Welcome { motd, census, .. } => {
             num(
                 &mut s,
                 "001",
@@ -923,7 +934,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             for line in isupport(srv, me) {
                 s.push_str(&line);
             }
-            lusers(&mut s, srv, me, users, rooms, opers);
+            lusers(&mut s, srv, me, &census);
             for line in motd_lines(srv, me, motd) {
                 s.push_str(&line);
             }
@@ -1006,7 +1017,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                     "314",
                     &format!("{n} {} {} * :{}", w.user, w.host, w.realname),
                 );
-                num(&mut s, "312", &format!("{n} {srv} :obrol hub"));
+                num(&mut s, "312", &format!("{n} {srv} :{}", view.info));
             }
             num(&mut s, "369", &format!("{nick} :End of WHOWAS"));
         }
@@ -1104,11 +1115,12 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             for r in rows {
                 let chan = r.room.as_ref().map_or("*".to_owned(), |c| format!("#{c}"));
                 let here = if r.away { 'G' } else { 'H' };
+                let star = if r.oper { "*" } else { "" };
                 num(
                     &mut s,
                     "352",
                     &format!(
-                        "{chan} {} {} {srv} {} {here}{} :0 {}",
+                        "{chan} {} {} {srv} {} {here}{star}{} :0 {}",
                         r.who.user, r.who.host, r.who.nick, r.prefix, r.realname
                     ),
                 );
@@ -1133,7 +1145,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                     .collect();
                 num(&mut s, "319", &format!("{n} :{}", chans.join(" ")));
             }
-            num(&mut s, "312", &format!("{n} {srv} :obrol hub"));
+            num(&mut s, "312", &format!("{n} {srv} :{}", view.info));
             if w.oper {
                 num(&mut s, "313", &format!("{n} :is an IRC operator"));
             }
@@ -1185,11 +1197,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             let _ = write!(s, ":{} INVITE {nick} #{room}\r\n", source(by));
         }
         Event::Inviting { nick, room } => num(&mut s, "341", &format!("{nick} #{room}")),
-        Event::Lusers {
-            users,
-            rooms,
-            opers,
-        } => lusers(&mut s, srv, me, users, rooms, opers),
+        Event::Lusers(census) => lusers(&mut s, srv, me, &census),
         Event::ServerNotice(text) => {
             let _ = write!(s, ":{srv} NOTICE * :{text}\r\n");
         }
@@ -1225,31 +1233,24 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     Bytes::from(s)
 }
 
-fn lusers(s: &mut String, srv: &str, me: &str, users: usize, rooms: usize, opers: usize) {
-    s.push_str(&numeric(
-        srv,
-        "251",
-        me,
-        &format!(":There are {users} users and 0 invisible on 1 servers"),
-    ));
-    s.push_str(&numeric(
-        srv,
-        "252",
-        me,
-        &format!("{opers} :operator(s) online"),
-    ));
-    s.push_str(&numeric(
-        srv,
-        "254",
-        me,
-        &format!("{rooms} :channels formed"),
-    ));
-    s.push_str(&numeric(
-        srv,
-        "255",
-        me,
-        &format!(":I have {users} clients and 0 servers"),
-    ));
+fn lusers(s: &mut String, srv: &str, me: &str, c: &crate::event::Census) {
+    // As ratbox, InspIRCd and Ergo count: `users` in 251 are those who are not invisible.
+    let visible = c.users.saturating_sub(c.invisible);
+    let line = format!(
+        ":There are {visible} users and {} invisible on 1 servers",
+        c.invisible
+    );
+    s.push_str(&numeric(srv, "251", me, &line));
+    let opers = format!("{} :operator(s) online", c.opers);
+    s.push_str(&numeric(srv, "252", me, &opers));
+    if c.unknown > 0 {
+        let unknown = format!("{} :unknown connection(s)", c.unknown);
+        s.push_str(&numeric(srv, "253", me, &unknown));
+    }
+    let rooms = format!("{} :channels formed", c.rooms);
+    s.push_str(&numeric(srv, "254", me, &rooms));
+    let clients = format!(":I have {} clients and 0 servers", c.users);
+    s.push_str(&numeric(srv, "255", me, &clients));
 }
 
 fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
@@ -1260,7 +1261,9 @@ fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
         Refusal::NoSuchNick(n) => ("401", format!("{n} :No such nick/channel")),
         Refusal::NotInRoom(r) => ("442", format!("#{r} :You're not on that channel")),
         Refusal::NoRoom => ("442", "* :You're not on that channel".to_owned()),
-        Refusal::TooManyRooms(_) => ("405", "* :You have joined too many channels".to_owned()),
+        Refusal::TooManyRooms { room, .. } => {
+            ("405", format!("#{room} :You have joined too many channels"))
+        }
         Refusal::Usage(how) => ("461", format!("* :Not enough parameters ({how})")),
         Refusal::UnknownCommand(c) => ("421", format!("{c} :Unknown command")),
         Refusal::LineTooLong(_) => ("417", ":Input line was too long".to_owned()),
@@ -1315,6 +1318,7 @@ mod tests {
             current: None,
             caps: 0,
             server: "srv",
+            info: "hub",
             user: "u",
             host: "h",
         };

@@ -21,7 +21,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OBROL = ROOT / "target" / "release" / "obrol"
+# bench/compare sets OBROL_BIN (from CARGO_TARGET_DIR); target/release/obrol otherwise.
+OBROL = Path(os.environ.get("OBROL_BIN") or ROOT / "target" / "release" / "obrol").resolve()
 CONF = BENCH / "conf"
 JOINER = BENCH / "inspircd_joiner.py"
 SEED = ROOT / "seed" / "server.py"
@@ -30,13 +31,28 @@ SERVER_CORE = "0"
 LISTEN_BACKLOG = 4096
 GEN_CORE = "1"
 MSG_SIZE = 64
+# A rung where the generator used this much of its core (or where p99 reached 1 s) says more
+# about the generator or the backlog than about the server: it never counts as a saturation
+# point (here: the basis of (f)) or as "met" (bench/report.py, same bound).
+GEN_LIMIT = 95.0
 
 # Workload parameters. "full" is what bench/RESULTS.md reports; "quick" only checks that the
 # whole pipeline works (small client counts, 1 s runs) and its numbers mean little.
 FULL = {
     "mode": "full",
-        "warmup": 1.0,
+    "warmup": 1.0,
     "duration": 3.0,
+    # (s) shared rooms, the headline: 100 rooms of 100 members, 1,000 clients each in 10 rooms
+    # (`--rooms-per-client 10`; obrol_bench::Membership gives every room exactly 100 members),
+    # 10 senders, each in 10 rooms (disjoint, so every room has one sender) and speaking in
+    # them in turn. The ladder is in offered deliveries/s (rate = deliveries / 99): 40k
+    # doubling to 20.48M.
+    "s": {"clients": 1000, "rooms": 100, "rooms_per_client": 10, "senders": 10,
+          "deliveries": [40000 * 2 ** k for k in range(10)]},
+    # (w) the same on the whole machine: server and generator not pinned (both may use both
+    # cores), obrol with its default worker threads (one per core), InspIRCd as it is.
+    "w": {"clients": 1000, "rooms": 100, "rooms_per_client": 10, "senders": 10,
+          "deliveries": [40000 * 2 ** k for k in range(10)], "servers": ["obrol", "inspircd"]},
     # (a) 1 room x 1,000 clients, 1 sender: 10 msgs/s (9,990 deliveries/s) doubling to
     # 10,240 msgs/s (~10.2M deliveries/s), plus the 3,840 msgs/s (3.84M/s) target point.
     "a": {"clients": 1000, "rooms": 1, "senders": 1,
@@ -48,12 +64,16 @@ FULL = {
     "c": {"idle": [10000, 19000], "storm": 5000, "timeout": 300},
     # (d) (a) at 640 msgs/s (639,360 deliveries/s) with and without one stalled client.
     "d": {"clients": 1000, "rate": 640, "warmup": 1.0, "duration": 10.0},
-        "seed_timeout": 30,
+    "seed_timeout": 30,
 }
 QUICK = {
     "mode": "quick",
     "warmup": 0.5,
     "duration": 1.0,
+    "s": {"clients": 1000, "rooms": 100, "rooms_per_client": 10, "senders": 10,
+          "deliveries": [40000, 640000]},
+    "w": {"clients": 1000, "rooms": 100, "rooms_per_client": 10, "senders": 10,
+          "deliveries": [40000, 640000], "servers": ["obrol", "inspircd"]},
     "a": {"clients": 100, "rooms": 1, "senders": 1, "rates": [10, 640, 3840]},
     "b": {"clients": 400, "rooms": 20, "senders": 4, "rates": [400, 6400]},
     "c": {"idle": [300, 600], "storm": 300, "timeout": 120},
@@ -62,6 +82,7 @@ QUICK = {
 }
 
 SERVERS = ["obrol", "ngircd", "inspircd"]
+WORKLOADS = ["s", "w", "a", "b", "c", "d", "f"]
 LABEL = {"obrol": "obrol", "ngircd": "ngIRCd 26.1", "inspircd": "InspIRCd 3.15",
          "seed": "seed server.py"}
 
@@ -197,10 +218,11 @@ class ServerError(Exception):
 
 
 class Server:
-    """One fresh instance of a server under test, pinned to core 0."""
+    """One fresh instance of a server under test, pinned to core 0 unless `pinned` is False."""
 
-    def __init__(self, kind, ports, tmp):
+    def __init__(self, kind, ports, tmp, pinned=True):
         self.kind = kind
+        self.pinned = pinned
         self.ports = ports
         self.tmp = tmp
         self.proc = None
@@ -237,7 +259,7 @@ class Server:
         rundir.mkdir(parents=True, exist_ok=True)
         os.chmod(rundir, 0o777)  # ngIRCd drops to "nobody" and InspIRCd writes its log here
         cmd = self._command(self.port, rundir)
-        self.cmd = ["taskset", "-c", SERVER_CORE] + cmd
+        self.cmd = (["taskset", "-c", SERVER_CORE] if self.pinned else []) + cmd
         self.logpath = rundir / "server.log"
         logf = open(self.logpath, "wb")
         popen_cmd, env, fds, lsock = self.cmd, None, (), None
@@ -274,8 +296,8 @@ class Server:
                                   % (self.kind, self.port, tail))
             time.sleep(0.05)
         if self.kind == "inspircd" and joiner_spec:
-            jcmd = ["taskset", "-c", GEN_CORE, sys.executable, "-u", str(JOINER),
-                    str(self.port), joiner_spec]
+            jcmd = (["taskset", "-c", GEN_CORE] if self.pinned else []) + [
+                sys.executable, "-u", str(JOINER), str(self.port), joiner_spec]
             self.joiner = subprocess.Popen(jcmd, stdin=subprocess.DEVNULL,
                                            stdout=subprocess.PIPE,
                                            stderr=open(rundir / "joiner.log", "wb"),
@@ -417,8 +439,9 @@ def probe_seed(port):
 
 
 class Runner:
-    def __init__(self, cfg, out, servers):
+    def __init__(self, cfg, out, servers, rungs=None):
         self.cfg = cfg
+        self.rungs = rungs
         self.out = Path(out)
         self.raw = self.out / "raw"
         self.servers = servers
@@ -431,8 +454,8 @@ class Runner:
 
     # -- bookkeeping
 
-    def server(self, kind):
-        s = Server(kind, self.ports, self.tmp)
+    def server(self, kind, pinned=True):
+        s = Server(kind, self.ports, self.tmp, pinned)
         self.live.append(s)
         return s
 
@@ -449,8 +472,9 @@ class Runner:
         (self.raw / name).write_text(json.dumps(rec, separators=(",", ":"), sort_keys=True) + "\n")
         return rec
 
-    def gen(self, args, timeout):
-        cmd = ["taskset", "-c", GEN_CORE, str(OBROL), "bench"] + [str(a) for a in args] + ["--json"]
+    def gen(self, args, timeout, pinned=True):
+        pin = ["taskset", "-c", GEN_CORE] if pinned else []
+        cmd = pin + [str(OBROL), "bench"] + [str(a) for a in args] + ["--json"]
         t0 = time.time()
         try:
             p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -465,23 +489,28 @@ class Runner:
         except ValueError:
             return None, "unparsable output: %r" % p.stdout[:200], cmd, time.time() - t0
 
-    def hub_args(self, srv, proto, clients, rooms, senders, rate, warmup, duration):
+    def hub_args(self, srv, proto, clients, rooms, senders, rate, warmup, duration,
+                 rooms_per_client=1):
+        per = ["--rooms-per-client", rooms_per_client] if rooms_per_client != 1 else []
         return ["hub", "--addr", srv.addr, "--protocol", proto, "--clients", clients,
-                "--rooms", rooms, "--senders", senders, "--rate", rate, "--size", MSG_SIZE,
+                "--rooms", rooms] + per + [
+                "--senders", senders, "--rate", rate, "--size", MSG_SIZE,
                 "--warmup", warmup, "--duration", duration, "--pid", srv.pid]
 
     def hub_run(self, workload, kind, label, proto, clients, rooms, senders, rate,
-                warmup=None, duration=None, before_gen=None, extra=None, timeout=None):
+                warmup=None, duration=None, before_gen=None, extra=None, timeout=None,
+                rooms_per_client=1, pinned=True):
         """Fresh server, one generator run, server stopped; returns the saved record."""
         warmup = self.cfg["warmup"] if warmup is None else warmup
         duration = self.cfg["duration"] if duration is None else duration
-        srv = self.server(kind)
+        srv = self.server(kind, pinned)
         rec = {"workload": workload, "server": kind, "label": label, "protocol": proto,
                "params": {"clients": clients, "rooms": rooms, "senders": senders, "rate": rate,
+                          "rooms_per_client": rooms_per_client, "pinned": pinned,
                           "size": MSG_SIZE, "warmup": warmup, "duration": duration},
                "started": now()}
         try:
-            srv.start(joiner_spec="r:%d" % rooms)
+            srv.start(joiner_spec="r:%d:%d" % (rooms, rooms_per_client))
         except ServerError as e:
             rec["error"] = str(e)
             log("  %s: %s" % (kind, e))
@@ -497,8 +526,9 @@ class Runner:
             ov = listen_overflows()
             c0 = cpu_secs(srv.pid)
             res, err, cmd, secs = self.gen(
-                self.hub_args(srv, proto, clients, rooms, senders, rate, warmup, duration),
-                timeout)
+                self.hub_args(srv, proto, clients, rooms, senders, rate, warmup, duration,
+                              rooms_per_client),
+                timeout, pinned)
             c1 = cpu_secs(srv.pid)
             if c0 is not None and c1 is not None:
                 rec["server_cpu_secs_total"] = round(c1 - c0, 2)
@@ -567,15 +597,29 @@ class Runner:
         log("seed server.py drivable by the generator: %s (%s)"
             % (info["drivable"], info.get("why", "")))
 
-    def ladder(self, workload, kinds, proto, w, stop):
-        """Runs w["rates"] in order for each server until `stop` says so twice."""
+    def ladder(self, workload, kinds, proto, w, stop, pinned=True):
+        """Runs the rungs of `w` in order for each server until `stop` says so twice.
+
+        The rungs are w["rates"] (msgs/s over all senders, the label) or w["deliveries"]
+        (offered deliveries/s, the label; rate = deliveries / (room size - 1), the rooms being
+        equal). --rungs N keeps the first N.
+        """
+        per = w.get("rooms_per_client", 1)
+        if "deliveries" in w:
+            fanout = w["clients"] * per // w["rooms"] - 1
+            rungs = [(d, d / fanout) for d in w["deliveries"]]
+        else:
+            rungs = [(r, r) for r in w["rates"]]
+        if self.rungs is not None:
+            rungs = rungs[:self.rungs]
         for kind in kinds:
             bad = 0
-            for rate in w["rates"]:
-                log("(%s) %s: %d clients, %d rooms, %d senders, %s msgs/s"
-                    % (workload, LABEL[kind], w["clients"], w["rooms"], w["senders"], rate))
-                rec = self.hub_run(workload, kind, rate, proto, w["clients"], w["rooms"],
-                                   w["senders"], rate)
+            for label, rate in rungs:
+                log("(%s) %s: %d clients, %d rooms (%d per client), %d senders, %.6g msgs/s%s"
+                    % (workload, LABEL[kind], w["clients"], w["rooms"], per, w["senders"], rate,
+                       "" if pinned else ", unpinned"))
+                rec = self.hub_run(workload, kind, label, proto, w["clients"], w["rooms"],
+                                   w["senders"], rate, rooms_per_client=per, pinned=pinned)
                 r = rec.get("result")
                 if r:
                     log("    %.2f%% of %.0f deliveries/s, p99 %.1f ms, server CPU %.0f%%, "
@@ -591,6 +635,19 @@ class Runner:
                     if bad >= 2:
                         log("    stopping this ladder (stop condition met twice)")
                         break
+
+    def workload_s(self):
+        """Shared rooms, server and generator pinned to a core each."""
+        self.ladder("s", list(self.servers), "irc", self.cfg["s"], shared_rooms_stop)
+
+    def workload_w(self):
+        """Shared rooms on the whole machine: nothing pinned, obrol with its default threads."""
+        w = self.cfg["w"]
+        kinds = [k for k in self.servers if k in w["servers"]]
+        if not kinds:
+            log("(w) none of %s selected; skipped" % ", ".join(w["servers"]))
+            return
+        self.ladder("w", kinds, "irc", w, shared_rooms_stop, pinned=False)
 
     def workload_a(self):
         w = self.cfg["a"]
@@ -694,6 +751,13 @@ class Runner:
                     % (r["delivered_pct"], r["deliveries_per_sec"], sat["peak"]))
 
 
+def shared_rooms_stop(r):
+    """A bad rung of (s) or (w): as (b)'s, or the generator at its limit (climbing further
+    would measure only the generator)."""
+    return (r["delivered_pct"] < 90 or r["latency"]["p99_us"] > 1_000_000
+            or r["bench_cpu_pct"] >= GEN_LIMIT)
+
+
 def stall_start(srv):
     """Opens the stalled client: registers, joins #r0, then never reads again."""
     nick = "stall%d" % (os.getpid() % 100000)
@@ -737,13 +801,15 @@ def load_runs(raw):
 
 
 def saturation(runs, workload, kind):
-    """Highest healthy rung (>= 99% delivered, p99 <= 1 s) and the peak deliveries/s."""
+    """Highest healthy rung (>= 99% delivered, p99 < 1 s, generator below GEN_LIMIT) and the
+    peak deliveries/s. A generator-limited rung is no measure of the server's saturation."""
     rungs = [r for r in runs if r["workload"] == workload and r["server"] == kind
              and r.get("result")]
     if not rungs:
         return None
     healthy = [r for r in rungs if r["result"]["delivered_pct"] >= 99.0
-               and r["result"]["latency"]["p99_us"] <= 1_000_000]
+               and r["result"]["latency"]["p99_us"] < 1_000_000
+               and r["result"]["bench_cpu_pct"] < GEN_LIMIT]
     if not healthy:
         return None
     best = max(healthy, key=lambda r: r["params"]["rate"])
@@ -809,26 +875,51 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="short runs, small client counts")
-    ap.add_argument("--out", default=str(BENCH), help="where RESULTS.md, chart.svg, raw/ go")
+    ap.add_argument("--out", default=None,
+                    help="where RESULTS.md, chart.svg, raw/ go (default bench/; its raw/*.json "
+                         "are replaced, so a partial run needs an explicit --out)")
     ap.add_argument("--servers", default=",".join(SERVERS),
                     help="comma-separated subset of %s" % ",".join(SERVERS))
-    ap.add_argument("--workloads", default="a,b,c,d,f",
-                    help="comma-separated subset of a,b,c,d,f ((e) comes from (c))")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS),
+                    help="comma-separated subset of %s ((e) comes from (c))"
+                         % ",".join(WORKLOADS))
+    ap.add_argument("--rungs", type=int, default=None, metavar="N",
+                    help="only the N lowest rungs of each ladder (a, b, s, w)")
+    ap.add_argument("--check-args", action="store_true",
+                    help="only check the arguments (exit 2 if they are wrong)")
     args = ap.parse_args()
+
+    def usage(msg):
+        print("bench/compare: %s" % msg, file=sys.stderr)
+        sys.exit(2)
+
     cfg = QUICK if args.quick else FULL
     servers = [s for s in args.servers.split(",") if s]
     for s in servers:
         if s not in SERVERS:
-            sys.exit("unknown server %r" % s)
-    wls = set(args.workloads.split(","))
-    out = Path(args.out)
+            usage("unknown server %r" % s)
+    wls = set(w for w in args.workloads.split(",") if w)
+    for w in wls:
+        if w not in WORKLOADS:
+            usage("unknown workload %r (%s)" % (w, ",".join(WORKLOADS)))
+    partial = (args.quick or args.rungs is not None or set(servers) != set(SERVERS)
+               or wls != set(WORKLOADS))
+    if args.out is None and partial:
+        usage("a partial run (--quick, --rungs, --servers or --workloads) would replace "
+              "the recorded bench/raw/; give it an --out DIR")
+    if args.rungs is not None and args.rungs < 1:
+        usage("--rungs needs N >= 1")
+    if args.check_args:
+        return
+    out = Path(args.out or BENCH)
     raw = out / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for p in raw.glob("*.json"):
         p.unlink()
-    run = Runner(cfg, out, servers)
+    run = Runner(cfg, out, servers, args.rungs)
     run.meta["workloads"] = sorted(wls)
     run.meta["argv"] = sys.argv[1:]
+    run.meta["rungs"] = args.rungs
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
@@ -838,7 +929,13 @@ def main():
     try:
         log("mode %s; output in %s; servers: %s" % (cfg["mode"], out, ", ".join(servers)))
         run.check_servers()
-        run.check_seed()
+        if "a" in wls:  # the seed's server.py takes part in (a) only
+            run.check_seed()
+        # The headline first: an interrupted run still has it.
+        if "s" in wls:
+            run.workload_s()
+        if "w" in wls:
+            run.workload_w()
         if "a" in wls:
             run.workload_a()
         if "b" in wls:

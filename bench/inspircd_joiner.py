@@ -5,12 +5,17 @@ InspIRCd 3 finishes a client's registration only on its once-a-second background
 tick, so the JOIN that `obrol bench` pipelines right after NICK/USER is refused
 with 451 ("You have not registered") and the generator would wait for its
 366 forever. This oper client watches the server's connect notices (snomask +c)
-and SAJOINs every benchmark client (nick b<pid>x<i>) into the room the
-generator expects, so the generator sees the JOIN/353/366 it waits for.
+and SAJOINs every benchmark client (nick b<pid>x<i>) into the rooms the
+generator expects, in the generator's order, so the generator sees the
+JOIN/353/366 it waits for (it waits for the 366 of its last room).
 
 Usage: inspircd_joiner.py PORT ROOMSPEC
-  ROOMSPEC "r:K"    client i goes to #r<i % K>   (bench hub --rooms K)
-  ROOMSPEC "idle"   client i goes to #idle<i>    (bench idle)
+  ROOMSPEC "r:N"      client i goes to #r<i % N>   (bench hub --rooms N)
+  ROOMSPEC "r:N:K"    client i goes to its K rooms of N (bench hub --rooms N
+                      --rooms-per-client K): the window of K consecutive rooms
+                      (mod N) starting at starts[i % N], where starts lists
+                      0, K, 2K, ... then 1, K+1, ... (obrol_bench::Membership)
+  ROOMSPEC "idle"     client i goes to #idle<i>    (bench idle)
 Prints "ready" on stdout once opered, then runs until killed.
 Standard library only.
 """
@@ -23,14 +28,24 @@ NICK = "benchjoiner"
 CONNECT = re.compile(rb"Client connecting on port \d+ \(class [^)]*\): (b\d+x(\d+))!")
 
 
+def membership(rooms, per_client):
+    """Client i's rooms, as `obrol bench hub --rooms-per-client` assigns them."""
+    if not 1 <= per_client <= rooms:
+        sys.exit("joiner: need 1 <= K <= N in r:N:K")
+    starts = [r for c in range(per_client) for r in range(c, rooms, per_client)]
+    return lambda i: ["#r%d" % ((starts[i % rooms] + j) % rooms) for j in range(per_client)]
+
+
 def main():
     port = int(sys.argv[1])
     spec = sys.argv[2]
     if spec == "idle":
-        room = lambda i: "#idle%d" % i  # noqa: E731
+        rooms_of = lambda i: ["#idle%d" % i]  # noqa: E731
     else:
-        k = int(spec.split(":", 1)[1])
-        room = lambda i: "#r%d" % (i % k)  # noqa: E731
+        parts = spec.split(":")
+        if parts[0] != "r" or len(parts) not in (2, 3):
+            sys.exit("joiner: bad ROOMSPEC %r (r:N, r:N:K or idle)" % spec)
+        rooms_of = membership(int(parts[1]), int(parts[2]) if len(parts) == 3 else 1)
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall(("NICK %s\r\nUSER %s 0 * :%s\r\n" % (NICK, NICK, NICK)).encode())
     buf = b""
@@ -74,7 +89,8 @@ def main():
             m = CONNECT.search(line)
             if m:
                 nick = m.group(1).decode()
-                out.append(("SAJOIN %s %s\r\n" % (nick, room(int(m.group(2))))).encode())
+                for room in rooms_of(int(m.group(2))):
+                    out.append(("SAJOIN %s %s\r\n" % (nick, room)).encode())
                 joined += 1
         if out:
             s.sendall(b"".join(out))

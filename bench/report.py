@@ -18,10 +18,17 @@ COLOR = {"obrol": "#d62728", "ngircd": "#1f77b4", "inspircd": "#2ca02c", "seed":
 DASH = {"obrol": "", "ngircd": "9,4", "inspircd": "3,3", "seed": "12,3,3,3"}
 MARKER = {"obrol": "circle", "ngircd": "square", "inspircd": "triangle", "seed": "diamond"}
 GEN_BOUND = 90.0  # generator CPU % above which a row is flagged
+# A rung with the generator at or above GEN_LIMIT % of its core, or with p99 at or above 1 s,
+# is *generator-limited* (or backlogged): it never counts as a server's saturation point or as
+# "met". The same bound is in bench/compare.py.
+GEN_LIMIT = 95.0
+P99_LIMIT_US = 1_000_000
 PRESERVE = "## What limits obrol now"
 
 # Targets (for obrol). Keys are used by summary().
 TARGETS = {
+    "s": "(s) shared rooms (100 x 100, 10 senders in 10 rooms each): highest healthy rung",
+    "w": "(w) the same on the whole machine (nothing pinned): highest healthy rung",
     "a": "(a) at 3.84M/s offered: 100% delivered, p99 <= 10 ms, CPU <= 60%",
     "b1": "(b) >= 2M deliveries/s with >= 99.9% delivered",
     "b2": "(b) p99 <= 20 ms (and >= 99.9% delivered) at 640k/s",
@@ -85,7 +92,24 @@ def us_per_delivery(r):
 
 def gen_cell(r):
     g = r["bench_cpu_pct"]
+    if g >= GEN_LIMIT:
+        return "%.0f%% ⚠ generator-limited" % g
     return ("%.0f%% ⚠" % g) if g > GEN_BOUND else ("%.0f%%" % g)
+
+
+def gen_limited(x):
+    """The generator, not the server, may have set this result."""
+    return x["bench_cpu_pct"] >= GEN_LIMIT
+
+
+def limited(x):
+    """Why a result cannot count as saturation or "met": the generator at its limit, or a
+    backlog (p99 >= 1 s: the load is not being carried, whoever is slow). None if it can."""
+    if gen_limited(x):
+        return "generator-limited"
+    if x["latency"]["p99_us"] >= P99_LIMIT_US:
+        return "p99 >= 1 s"
+    return None
 
 
 def mark(ok):
@@ -134,11 +158,12 @@ def servers_in(runs, meta):
 
 
 def saturation(runs, workload, kind):
+    """The highest healthy rung (>= 99% delivered, not `limited`) and the peak deliveries/s."""
     rungs = [r for r in pick(runs, workload, kind) if r.get("result")]
     if not rungs:
         return None
     healthy = [r for r in rungs if r["result"]["delivered_pct"] >= 99.0
-               and r["result"]["latency"]["p99_us"] <= 1_000_000]
+               and not limited(r["result"])]
     peak = max(rungs, key=lambda r: r["result"]["deliveries_per_sec"])
     best = max(healthy, key=lambda r: r["params"]["rate"]) if healthy else None
     return {"best": best, "peak": peak}
@@ -155,20 +180,30 @@ def summary(meta, runs, kinds):
         x = r["result"]
         ok = x["delivered_pct"] >= 100.0 and x["latency"]["p99_us"] <= 10_000 \
             and (x.get("server_cpu_pct") or 0) <= 60
-        return "%s delivered, p99 %s, CPU %s" % (pct(x["delivered_pct"]),
-                                                 lat(x["latency"]["p99_us"]),
-                                                 cpu(x.get("server_cpu_pct"))), ok
+        return judged(x, "%s delivered, p99 %s, CPU %s" % (pct(x["delivered_pct"]),
+                                                           lat(x["latency"]["p99_us"]),
+                                                           cpu(x.get("server_cpu_pct"))), ok)
 
     def cell_b1(k):
         rs = [r for r in pick(runs, "b", k) if r.get("result")]
         if not rs:
             return "not run", None
         good = [r for r in rs if r["result"]["delivered_pct"] >= 99.9]
-        if not good:
+        fair = [r for r in good if not limited(r["result"])]
+        left = len(good) - len(fair)
+        note = " (%d higher rung%s generator-limited or p99 >= 1 s, not counted)" % (
+            left, "" if left == 1 else "s") if left and fair and max(
+                r["result"]["deliveries_per_sec"] for r in good) > max(
+                r["result"]["deliveries_per_sec"] for r in fair) else ""
+        if not fair:
+            if good:
+                return "every rung with >= 99.9% delivered was generator-limited or had " \
+                    "p99 >= 1 s", None
             return "no rung with >= 99.9% delivered", False
-        best = max(good, key=lambda r: r["result"]["deliveries_per_sec"])
+        best = max(fair, key=lambda r: r["result"]["deliveries_per_sec"])
         v = best["result"]["deliveries_per_sec"]
-        return "%s/s (p99 %s)" % (si(v), lat(best["result"]["latency"]["p99_us"])), v >= 2e6
+        return "%s/s (p99 %s)%s" % (si(v), lat(best["result"]["latency"]["p99_us"]),
+                                    note), v >= 2e6
 
     def cell_b2(k):
         r = ok_result(runs, "b", k, 6400)
@@ -176,9 +211,9 @@ def summary(meta, runs, kinds):
             return "not run", None
         x = r["result"]
         ok = x["latency"]["p99_us"] <= 20_000 and x["delivered_pct"] >= 99.9
-        return "p99 %s, %s delivered (%s/s offered)" % (
+        return judged(x, "p99 %s, %s delivered (%s/s offered)" % (
             lat(x["latency"]["p99_us"]), pct(x["delivered_pct"]),
-            si(x["offered_deliveries_per_sec"])), ok
+            si(x["offered_deliveries_per_sec"])), ok)
 
     def cell_c1(k):
         vals = []
@@ -231,7 +266,8 @@ def summary(meta, runs, kinds):
         p0 = b["result"]["latency"]["p99_us"]
         p1 = s["result"]["latency"]["p99_us"]
         ch = 100.0 * (p1 - p0) / max(p0, 1)
-        return "%s → %s (%+.0f%%)" % (lat(p0), lat(p1), ch), abs(ch) < 20
+        text = "%s → %s (%+.0f%%)" % (lat(p0), lat(p1), ch)
+        return judged(b["result"], *judged(s["result"], text, abs(ch) < 20))
 
     def cell_e(k):
         rs = [r for r in pick(runs, "c-idle", k) if r.get("result")]
@@ -251,15 +287,35 @@ def summary(meta, runs, kinds):
         if not peak:
             return "no peak", None
         rel = 100.0 * v / peak
-        return "%.0f%% of peak (%s/s of %s/s)" % (rel, si(v), si(peak)), rel >= 90
+        text = "%.0f%% of peak (%s/s of %s/s)" % (rel, si(v), si(peak))
+        # Overload is meant to build a backlog: only the generator's limit voids this one.
+        if gen_limited(r["result"]):
+            return text + ", generator-limited: not judged", None
+        return text, rel >= 90
 
-    cells = {"a": cell_a, "b1": cell_b1, "b2": cell_b2, "c1": cell_c1, "c2": cell_c2,
+    def cell_shared(wl):
+        def cell(k):
+            rs = [r for r in pick(runs, wl, k) if r.get("result")]
+            if not rs:
+                return "not run", None
+            sat = saturation(runs, wl, k)
+            if not sat or not sat["best"]:
+                return "no healthy rung", None
+            x = sat["best"]["result"]
+            return "%s/s offered, %s delivered, p99 %s, CPU %s" % (
+                si(x["offered_deliveries_per_sec"]), pct(x["delivered_pct"]),
+                lat(x["latency"]["p99_us"]), cpu(x.get("server_cpu_pct"))), None
+        return cell
+
+    cells = {"s": cell_shared("s"), "w": cell_shared("w"), "a": cell_a, "b1": cell_b1, "b2": cell_b2, "c1": cell_c1, "c2": cell_c2,
              "c3": cell_c3, "d": cell_d, "e": cell_e, "f": cell_f}
     ks = [k for k in kinds if k != "seed"]
     head = "| target | " + " | ".join(LABEL[k] for k in ks) + " |"
     rows.append(head)
     rows.append("|---" * (len(ks) + 1) + "|")
     for key, text in TARGETS.items():
+        if key in ("s", "w") and not pick(runs, key):
+            continue
         if key == "g":
             rows.append("| %s | not yet: `obrol mcast bench` does not exist |%s" % (
                 text, " |" * (len(ks) - 1)))
@@ -270,6 +326,14 @@ def summary(meta, runs, kinds):
             out.append(val if ok is None else "%s — %s" % (val, mark(ok)))
         rows.append("| %s | %s |" % (text, " | ".join(out)))
     return "\n".join(rows)
+
+
+def judged(x, text, ok):
+    """(text, ok), or not judged when the result is `limited`."""
+    why = limited(x)
+    if why and ok is not None:
+        return "%s, %s: not judged" % (text, why), None
+    return text, ok
 
 
 def short(s, n=80):
@@ -357,17 +421,23 @@ def tick_lat(us):
 
 
 def chart_svg(runs, kinds, cfg):
-    W, H = 1100, 800
-    a, b = cfg.get("a", {}), cfg.get("b", {})
+    a, b, sh = cfg.get("a", {}), cfg.get("b", {}), cfg.get("s", {})
     ta = "(a) 1 room x %s" % num(a.get("clients", 0))
     tb = "(b) %s rooms x %s" % (b.get("rooms", 0),
                                  num(b.get("clients", 0) // max(b.get("rooms", 1), 1)))
-    panels = [("a", "thr", ta + ": delivered vs offered"),
-              ("a", "p99", ta + ": p99 latency vs offered"),
-              ("b", "thr", tb + ": delivered vs offered"),
-              ("b", "p99", tb + ": p99 latency vs offered")]
+    ts = "shared rooms %s x %s, %s per client" % (
+        sh.get("rooms", 0),
+        num(sh.get("clients", 0) * sh.get("rooms_per_client", 1) // max(sh.get("rooms", 1), 1)),
+        sh.get("rooms_per_client", 1))
+    rows = [("s", ts)] if pick(runs, "s") else []
+    rows += [("a", ta), ("b", tb)]
+    panels = []
+    for wl, title in rows:
+        panels.append((wl, "thr", title + ": delivered vs offered"))
+        panels.append((wl, "p99", title + ": p99 latency vs offered"))
     pw, ph = 420, 250
-    origins = [(100, 110), (640, 110), (100, 470), (640, 470)]
+    origins = [(x, 110 + 360 * row) for row in range(len(rows)) for x in (100, 640)]
+    W, H = 1100, 80 + 360 * len(rows)
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'viewBox="0 0 %d %d" font-family="DejaVu Sans, Arial, sans-serif">' % (W, H, W, H),
            '<rect width="100%" height="100%" fill="white"/>',
@@ -376,7 +446,7 @@ def chart_svg(runs, kinds, cfg):
     # legend
     lx = 250
     for k in kinds:
-        if not any(r["server"] == k and r["workload"] in ("a", "b") and r.get("result")
+        if not any(r["server"] == k and r["workload"] in ("s", "a", "b") and r.get("result")
                    for r in runs):
             continue
         svg.append('<line x1="%d" y1="62" x2="%d" y2="62" stroke="%s" stroke-width="2.5" '
@@ -505,6 +575,69 @@ def first(runs, workload, server=None):
     return None
 
 
+def shared_sections(runs, kinds, cfg):
+    """The headline (s) and its whole-machine twin (w)."""
+    L = []
+    for wl in ("s", "w"):
+        w = cfg.get(wl, {})
+        if not w or not pick(runs, wl):
+            continue
+        rooms, per = w.get("rooms", 0), w.get("rooms_per_client", 1)
+        members = w.get("clients", 0) * per // max(rooms, 1)
+        if wl == "s":
+            L.append("## Headline: shared rooms, %s rooms x %s members, %s senders each in %s "
+                     "rooms\n" % (num(rooms), num(members), w.get("senders", 0), per))
+            L.append("%s clients, each in %s of the %s rooms; every room has exactly %s "
+                     "members (`obrol bench hub --clients %s --rooms %s --rooms-per-client %s "
+                     "--senders %s`). Client *i* is in the %s consecutive rooms (mod %s) from "
+                     "`starts[i %% %s]`, where `starts` lists rooms 0, %s, %s, ... first, then "
+                     "1, %s, ...: every %s consecutive clients start once at each room, so "
+                     "rooms are equal, and neighbouring rooms share %s%% of their members (rooms "
+                     "%s or more apart none). The %s senders are clients 0-%s: their windows "
+                     "start %s rooms apart, %s, and each sender speaks in its %s rooms in turn (message *k* in its room *k mod %s*). A "
+                     "message is owed to the %s other members of its room; a client in several "
+                     "rooms gets every message of each of them once. Server and generator are "
+                     "pinned to a core each, as in the other workloads.\n" % (
+                         num(w.get("clients", 0)), per, rooms, num(members),
+                         w.get("clients"), rooms, per, w.get("senders"), per, rooms, rooms,
+                         per, 2 * per, per + 1, rooms, round(100 * (per - 1) / per),
+                         per, w.get("senders"), w.get("senders", 1) - 1, per,
+                         "so each room has exactly one sender"
+                         if w.get("senders", 0) * per == rooms else
+                         "%s room-sender pairs over %s rooms" % (w.get("senders", 0) * per, rooms),
+                         per, per, num(members - 1)))
+        else:
+            L.append("## Shared rooms on the whole machine\n")
+            L.append("The headline workload with nothing pinned: server and generator share "
+                     "both cores as the scheduler likes (no `taskset`), obrol runs with its "
+                     "default worker threads (one per core: 2), InspIRCd as it is (one main "
+                     "thread). *Server CPU* can exceed 100% (two cores); the generator is "
+                     "one thread and competes with the server for the same two cores, so "
+                     "this is what the machine as a whole carries, not the server alone.\n")
+        L.append("Ladder: offered deliveries/s %s (rate = deliveries / %d msgs/s over all "
+                 "senders). A server's ladder stops after the second rung below 90%% "
+                 "delivered, with p99 above 1 s, or with the generator at %.0f%% of its core "
+                 "or more.\n" % (", ".join(si(d) for d in w.get("deliveries", [])),
+                                 max(members - 1, 1), GEN_LIMIT))
+        L.append(ladder_table(runs, wl, kinds) + "\n")
+        for k in kinds:
+            sat = saturation(runs, wl, k)
+            if not sat:
+                continue
+            if sat["best"]:
+                L.append("- %s: highest rung with >= 99%% delivered, p99 < 1 s and the "
+                         "generator below %.0f%%: %s deliveries/s offered; peak delivered "
+                         "%s/s (at %s offered)." % (
+                             LABEL[k], GEN_LIMIT,
+                             num(sat["best"]["result"]["offered_deliveries_per_sec"]),
+                             num(sat["peak"]["result"]["deliveries_per_sec"]),
+                             num(sat["peak"]["result"]["offered_deliveries_per_sec"])))
+            else:
+                L.append("- %s: no healthy rung." % LABEL[k])
+        L.append("")
+    return L
+
+
 def report(out):
     out = Path(out)
     meta, runs = load(out)
@@ -532,10 +665,14 @@ def report(out):
     L.append("Targets are obrol's; the peers are measured the same way for comparison. "
              "\"met\" / \"not met\" is judged on each server's own numbers.\n")
     L.append(summary(meta, runs, kinds) + "\n")
-    ngen = flagged(runs, ("a", "b", "d", "f"))
+    ngen = flagged(runs, ("s", "w", "a", "b", "d", "f"))
     if ngen:
         L.append("%d load runs had the generator above %.0f%% of its core (⚠ in the tables): "
                  "there the generator, not the server, may be the limit.\n" % (ngen, GEN_BOUND))
+    L.append("A rung with the generator at %.0f%% of its core or more (*generator-limited* in "
+             "the tables) or with p99 of 1 s or more never counts as a server's saturation "
+             "point or as \"met\": it measures the generator or a backlog.\n" % GEN_LIMIT)
+    L.extend(shared_sections(runs, kinds, cfg))
     L.append("![deliveries/s and p99 latency versus offered load](chart.svg)\n")
 
     L.append("## Machine\n")
@@ -559,7 +696,8 @@ def report(out):
     L.append("- Every point is a **new server process** pinned to core 0 (`taskset -c 0`) "
              "and one run of obrol's generator pinned to core 1 (`taskset -c 1`), with "
              "`--pid` so the generator records the server's CPU (over the measurement window) "
-             "and RSS. A fresh listening port is used each time.")
+             "and RSS. A fresh listening port is used each time. Only *Shared rooms on the "
+             "whole machine* pins nothing.")
     L.append("- The generator is open loop: `--rate` is messages/s over all senders and "
              "latency is measured from each message's scheduled send time; deliveries/s = "
              "rate x (room size - 1). Messages are %d bytes of payload. Warm-up %.1f s, "
@@ -576,12 +714,18 @@ def report(out):
     L.append("```sh")
     L.append("cargo build --release   # only if target/release/obrol is older than the sources")
     for k in kinds:
-        r = first(runs, "a", k) or first(runs, "b", k) or first(runs, "c-storm", k)
+        r = first(runs, "s", k) or first(runs, "a", k) or first(runs, "b", k) \
+            or first(runs, "c-storm", k)
         if r and r.get("server_cmd"):
             L.append(relpath(r["server_cmd"]))
+        r = first(runs, "w", k)
+        if r and r.get("server_cmd"):
+            L.append(relpath(r["server_cmd"]) + "   # whole machine: not pinned")
     if "inspircd" in kinds:
-        L.append("taskset -c 1 python3 bench/inspircd_joiner.py PORT r:ROOMS   # or: PORT idle")
-    for wl, what in (("a", "(a)"), ("b", "(b)"), ("c-idle", "(c) idle, (e)"),
+        L.append("taskset -c 1 python3 bench/inspircd_joiner.py PORT r:ROOMS[:PER_CLIENT]"
+                 "   # or: PORT idle")
+    for wl, what in (("s", "shared rooms (headline)"), ("w", "shared rooms, whole machine"),
+                     ("a", "(a)"), ("b", "(b)"), ("c-idle", "(c) idle, (e)"),
                      ("c-storm", "(c) join storm"), ("d", "(d)"), ("f", "(f)")):
         r = first(runs, wl)
         if r:
@@ -639,9 +783,11 @@ def report(out):
     for k in kinds:
         s = saturation(runs, "b", k)
         if s and s["best"]:
-            L.append("- %s: highest rung with >= 99%% delivered and p99 <= 1 s: %s "
-                     "deliveries/s offered; peak delivered %s/s (at %s offered)." % (
-                         LABEL[k], num(s["best"]["result"]["offered_deliveries_per_sec"]),
+            L.append("- %s: highest rung with >= 99%% delivered, p99 < 1 s and the generator "
+                     "below %.0f%%: %s deliveries/s offered; peak delivered %s/s (at %s "
+                     "offered)." % (
+                         LABEL[k], GEN_LIMIT,
+                         num(s["best"]["result"]["offered_deliveries_per_sec"]),
                          num(s["peak"]["result"]["deliveries_per_sec"]),
                          num(s["peak"]["result"]["offered_deliveries_per_sec"])))
     L.append("")
@@ -755,8 +901,8 @@ def report(out):
 
     # (f)
     L.append("## (f) Overload at twice the saturation rate\n")
-    L.append("Saturation = the highest rung of (b) with >= 99% delivered and p99 <= 1 s (from "
-             "(a) if (b) has none); the overload run offers twice that rate. *Relative* = "
+    L.append("Saturation = the highest rung of (b) with >= 99% delivered, p99 < 1 s and the "
+             "generator below 95% of its core (from (a) if (b) has none); the overload run offers twice that rate. *Relative* = "
              "deliveries/s under overload / the peak deliveries/s of any rung.\n")
     L.append("| server | basis | offered deliveries/s | delivered | deliveries/s | relative to "
              "peak | p99 | server CPU | generator CPU |")
@@ -810,8 +956,8 @@ TUNING = """\
 **obrol** (`target/release/obrol serve --listen irc://127.0.0.1:PORT --no-console --max-clients 19500`):
 default settings otherwise (`--max-queue` 1 MiB of unread output per client, `--coalesce-us`
 5000: under load each client gets at most one write per 5 ms, while a message after a quiet
-spell goes out at once; worker threads = 1 because the process is pinned to one core). obrol
-has **no flood limits yet**, so there is nothing to switch off.
+spell goes out at once; worker threads = 1 because the process is pinned to one core, 2 in
+the whole-machine runs). obrol has **no flood limits yet**, so there is nothing to switch off.
 
 **ngIRCd 26.1** (Debian package `ngircd`; `ngircd -n -f bench/conf/ngircd.conf`, foreground,
 own config, no pid file; as root it switches to user `nobody` by itself). Tuning:
@@ -849,8 +995,10 @@ dropped with "Write buffer space exhausted") is compiled in and cannot be raised
   generator pipelines NICK, USER and JOIN, so on its own it would wait for its 366 forever.
   `bench/inspircd_joiner.py`, an oper client (oper block and the `sajoin` module are in the
   config), watches the connect notices (snomask +c) and SAJOINs each generator client
-  `b<pid>x<i>` into the channel the generator expects (`#r<i % rooms>` or `#idle<i>`). It runs
-  on the generator's core and is idle during the measurement window.
+  `b<pid>x<i>` into the channels the generator expects (`#r<i % rooms>`, the client's
+  several rooms in the shared-rooms runs, in the generator's order, or `#idle<i>`). It runs
+  on the generator's core (unpinned in the whole-machine runs) and is idle during the
+  measurement window.
 """
 
 

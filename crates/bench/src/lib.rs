@@ -5,6 +5,11 @@
 //! message *should* have left. A server that stalls cannot hide its backlog by slowing the
 //! generator down (coordinated omission).
 //!
+//! Clients can be in several rooms (`rooms_per_client`, see [`Membership`]); a sender then
+//! speaks in its rooms in turn. What a run owes is counted from the schedule, not from what
+//! was sent: a message due in room R is owed to every other member of R, and a sender whose
+//! connection fails still owes what it did not send.
+//!
 //! All clients live on one thread (a tokio `LocalSet`): reading many sockets with large reads from
 //! one thread is cheap, and it leaves the other core to the server under test.
 
@@ -51,6 +56,8 @@ pub struct HubParams {
     pub proto: Proto,
     pub clients: usize,
     pub rooms: usize,
+    /// Rooms each client joins (see [`Membership`]); 1 is one room per client.
+    pub rooms_per_client: usize,
     pub senders: usize,
     /// Total messages per second over all senders.
     pub rate: f64,
@@ -80,6 +87,10 @@ pub struct HubReport {
     pub protocol: Proto,
     pub clients: usize,
     pub rooms: usize,
+    pub rooms_per_client: usize,
+    /// The smallest and largest room (members, senders included).
+    pub room_members_min: u64,
+    pub room_members_max: u64,
     pub senders: usize,
     pub size: usize,
     pub duration_secs: f64,
@@ -87,7 +98,15 @@ pub struct HubReport {
     pub connects_per_sec: f64,
     pub offered_msgs_per_sec: f64,
     pub offered_deliveries_per_sec: f64,
+    /// Messages scheduled inside the measurement window, over all senders.
+    pub planned: u64,
+    /// Of those, messages actually written. Less than `planned` only if a sender failed.
     pub sent: u64,
+    /// Senders whose connection failed before the end of the run. Their unsent messages still
+    /// count in `expected`: a failing sender must not make `delivered_pct` look better.
+    pub failed_senders: usize,
+    /// Deliveries owed by the `planned` messages: each message said in room R is owed to
+    /// every other member of R.
     pub expected: u64,
     pub delivered: u64,
     pub delivered_pct: f64,
@@ -173,32 +192,145 @@ fn room(index: usize) -> String {
     format!("r{index}")
 }
 
-/// Connects, registers and joins `room`; returns once the join is confirmed.
+/// Which rooms each client of `bench hub` is in: `per_client` of `rooms`, a window of
+/// consecutive room numbers (mod `rooms`).
+///
+/// Client `i`'s window starts at `starts[i % rooms]`, where `starts` lists the rooms `0, k, 2k,
+/// ...` first, then `1, k+1, 2k+1, ...`, and so on (`k` = `per_client`); so
+///
+/// - every `rooms` consecutive clients start once at every room, and a window of `k` covers
+///   each room `k` times: with `clients` a multiple of `rooms`, **every room has exactly
+///   `clients * k / rooms` members** (1,000 clients, 100 rooms, 10 each: 100 rooms of 100);
+/// - the senders, clients `0..senders`, start at rooms `0, k, 2k, ...`: while
+///   `senders * k <= rooms` their windows are disjoint, and with `senders * k == rooms` **every
+///   room has exactly one sender** (10 senders in 10 rooms each cover all 100 rooms);
+/// - windows overlap in part, so rooms share members the way real channels do: rooms `r` and
+///   `r + 1` share `(k - 1) / k` of their members (90 of 100 above), rooms `k` or more apart
+///   share none, and clients `i` and `i + rooms` are in the same rooms.
+///
+/// With `per_client` = 1 this is today's `i % rooms`.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    rooms: usize,
+    per_client: usize,
+    starts: Vec<usize>,
+}
+
+impl Membership {
+    /// Needs `1 <= per_client <= rooms`.
+    pub fn new(rooms: usize, per_client: usize) -> Option<Membership> {
+        if rooms == 0 || per_client == 0 || per_client > rooms {
+            return None;
+        }
+        let starts = (0..per_client)
+            .flat_map(|c| (c..rooms).step_by(per_client))
+            .collect();
+        Some(Membership {
+            rooms,
+            per_client,
+            starts,
+        })
+    }
+
+    /// Client `i`'s `j`-th room (`j < per_client`).
+    pub fn room(&self, i: usize, j: usize) -> usize {
+        (self.starts[i % self.rooms] + j) % self.rooms
+    }
+
+    /// Client `i`'s rooms, in the order it joins them and, for a sender, speaks in them.
+    pub fn rooms_of(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.per_client).map(move |j| self.room(i, j))
+    }
+
+    /// Members of each room when there are `clients` clients.
+    pub fn members(&self, clients: usize) -> Vec<u64> {
+        let mut members = vec![0u64; self.rooms];
+        for i in 0..clients {
+            for r in self.rooms_of(i) {
+                members[r] += 1;
+            }
+        }
+        members
+    }
+}
+
+/// A sender's open-loop schedule: message `k` is due `offset + k * interval` ns after the
+/// epoch, and it speaks in its rooms in turn (message `k` in its `k % rooms`-th room).
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    offset_ns: f64,
+    interval_ns: f64,
+}
+
+impl Schedule {
+    fn new(sender: usize, rate: f64) -> Schedule {
+        let interval_ns = 1e9 / rate;
+        // Stagger senders so they do not all fire at the same instant.
+        let offset_ns = (sender as f64 * 7919.0) % interval_ns;
+        Schedule {
+            offset_ns,
+            interval_ns,
+        }
+    }
+
+    fn due(&self, k: u64) -> u64 {
+        (self.offset_ns + k as f64 * self.interval_ns) as u64
+    }
+
+    /// Messages due inside `window` (ns since the epoch), per room slot.
+    fn planned(&self, window: (u64, u64), slots: usize) -> Vec<u64> {
+        let mut per_slot = vec![0u64; slots];
+        let mut k = 0u64;
+        loop {
+            let due = self.due(k);
+            if due >= window.1 {
+                break;
+            }
+            if due >= window.0 {
+                per_slot[(k % slots as u64) as usize] += 1;
+            }
+            k += 1;
+        }
+        per_slot
+    }
+}
+
+/// Connects, registers and joins `rooms` in order; returns once the last join is confirmed
+/// (the server handles a client's commands in order, so the others are done by then).
 async fn join(
     addr: SocketAddr,
     proto: Proto,
     index: usize,
-    room: &str,
+    rooms: &[String],
 ) -> Result<Client, BenchError> {
     let stream = open(addr, index)
         .await
         .map_err(|source| BenchError::Connect { index, source })?;
     let (mut reader, mut writer) = stream.into_split();
     let nick = nick(index);
-    let hello = match proto {
-        Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #{room}\r\n"),
-        Proto::Plain => format!("/nick {nick}\n/join {room}\n"),
+    let mut hello = match proto {
+        Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n"),
+        Proto::Plain => format!("/nick {nick}\n"),
         Proto::Raw => String::new(),
     };
+    for room in rooms {
+        match proto {
+            Proto::Irc => hello.push_str(&format!("JOIN #{room}\r\n")),
+            Proto::Plain => hello.push_str(&format!("/join {room}\n")),
+            Proto::Raw => {}
+        }
+    }
     let connect_err = |source| BenchError::Connect { index, source };
     writer
         .write_all(hello.as_bytes())
         .await
         .map_err(connect_err)?;
-    // IRC: RPL_ENDOFNAMES for the room; plain: the member list of the room; raw: any greeting.
+    // IRC: RPL_ENDOFNAMES for the last room; plain: the member list of the last room; raw:
+    // any greeting.
+    let last = rooms.last().map_or("", String::as_str);
     let done = match proto {
-        Proto::Irc => format!(" 366 {nick} #{room} "),
-        Proto::Plain => format!("* in {room} ("),
+        Proto::Irc => format!(" 366 {nick} #{last} "),
+        Proto::Plain => format!("* in {last} ("),
         Proto::Raw => String::new(),
     };
     let mut buf = BytesMut::with_capacity(4096);
@@ -270,7 +402,7 @@ async fn join(
     }
 }
 
-/// Connects `n` clients, `concurrency` at a time, client `i` joining `room_of(i)`.
+/// Connects `n` clients, `concurrency` at a time, client `i` joining `rooms_of(i)`.
 ///
 /// With a `tally`, each client's reader starts as soon as it has joined, as a real client's
 /// would: otherwise the joins of later clients pile up, unread, in the server's queues for the
@@ -279,7 +411,7 @@ async fn connect_all(
     addr: SocketAddr,
     proto: Proto,
     n: usize,
-    room_of: impl Fn(usize) -> String,
+    rooms_of: impl Fn(usize) -> Vec<String>,
     bar: &indicatif::ProgressBar,
     tally: Option<&Rc<RefCell<Tally>>>,
 ) -> Result<Vec<Client>, BenchError> {
@@ -290,7 +422,7 @@ async fn connect_all(
     let window = Rc::new(tokio::sync::Semaphore::new(concurrency));
     let handles: Vec<_> = (0..n)
         .map(|i| {
-            let room = room_of(i);
+            let rooms = rooms_of(i);
             let window = window.clone();
             let tally = tally.cloned();
             tokio::task::spawn_local(async move {
@@ -299,7 +431,7 @@ async fn connect_all(
                     let source = io::Error::new(io::ErrorKind::Interrupted, "cancelled");
                     return Err(BenchError::Connect { index: i, source });
                 };
-                let mut c = join(addr, proto, i, &room).await?;
+                let mut c = join(addr, proto, i, &rooms).await?;
                 drop(permit);
                 if let (Some(tally), Some(reader)) = (tally, c.reader.take()) {
                     let leftover = std::mem::take(&mut c.leftover);
@@ -411,6 +543,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
         proto,
         clients: n,
         rooms,
+        rooms_per_client: per_client,
         senders,
         rate,
         size,
@@ -424,6 +557,17 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
             "need clients >= 2, 1 <= rooms <= clients, 1 <= senders <= clients, rate > 0".into(),
         ));
     }
+    // A sender's schedule is walked message by message (and counted ahead): keep it finite.
+    if !rate.is_finite() || rate / senders as f64 > 1e7 {
+        return Err(BenchError::Params(
+            "rate must be finite and at most 10,000,000 msgs/s per sender".into(),
+        ));
+    }
+    let Some(membership) = Membership::new(rooms, per_client) else {
+        return Err(BenchError::Params(
+            "need 1 <= rooms-per-client <= rooms".into(),
+        ));
+    };
     if size < 32 {
         return Err(BenchError::Params("size must be at least 32 bytes".into()));
     }
@@ -444,23 +588,35 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
                     .map_err(|e| BenchError::Params(e.to_string()))?,
                 delivered: 0,
             }));
-            let clients =
-                connect_all(addr, proto, n, |i| room(i % rooms), &bar, Some(&tally)).await?;
+            let rooms_of = |i: usize| membership.rooms_of(i).map(room).collect::<Vec<_>>();
+            let clients = connect_all(addr, proto, n, rooms_of, &bar, Some(&tally)).await?;
             let connect_secs = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
 
             let epoch = Instant::now();
             let start_ns = warmup.as_nanos() as u64;
             let end_ns = start_ns + duration.as_nanos() as u64;
+            let window = (start_ns, end_ns);
             {
                 let mut t = tally.borrow_mut();
                 t.epoch = Some(epoch);
-                t.window = (start_ns, end_ns);
+                t.window = window;
             }
-            // Members per room, to know how many deliveries each message owes.
-            let mut members = vec![0u64; rooms];
-            for i in 0..n {
-                members[i % rooms] += 1;
+            // Members per room, to know how many deliveries each message owes: a message said
+            // in room R is owed to every member of R but its sender (the hub does not echo).
+            let members = membership.members(n);
+            let owed = |s: usize, j: usize| members[membership.room(s, j)].saturating_sub(1);
+            let per_sender = rate / senders as f64;
+            // What each sender is due to say inside the window, per room: the basis of
+            // `expected`, whether or not the sender manages to say it.
+            let mut planned = 0u64;
+            let mut expected = 0u64;
+            for s in 0..senders {
+                let per_slot = Schedule::new(s, per_sender).planned(window, per_client);
+                for (j, msgs) in per_slot.into_iter().enumerate() {
+                    planned += msgs;
+                    expected += msgs * owed(s, j);
+                }
             }
             let mut writers = Vec::new();
             // Non-senders' write halves stay open until the end: dropping one would shut the
@@ -474,22 +630,29 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
                     quiet.push(c.writer);
                 }
             }
-            let per_sender = rate / senders as f64;
             let total = warmup + duration;
             let bar = progress(show, total.as_secs().max(1), "load");
             let mut tasks = Vec::new();
             for (i, writer) in writers {
-                let target = match proto {
-                    Proto::Irc => format!("PRIVMSG #{} :", room(i % rooms)),
-                    Proto::Plain | Proto::Raw => String::new(),
-                };
+                // What goes before each message, per room the sender speaks in. A plain client
+                // talks in its current room, so with several rooms it switches first.
+                let targets: Vec<Vec<u8>> = membership
+                    .rooms_of(i)
+                    .map(|r| match proto {
+                        Proto::Irc => format!("PRIVMSG #{} :", room(r)).into_bytes(),
+                        Proto::Plain if per_client > 1 => {
+                            format!("/join {}\n", room(r)).into_bytes()
+                        }
+                        Proto::Plain | Proto::Raw => Vec::new(),
+                    })
+                    .collect();
                 tasks.push(tokio::task::spawn_local(send_loop(
                     writer,
-                    target,
+                    targets,
                     size,
-                    per_sender,
+                    Schedule::new(i, per_sender),
                     epoch,
-                    (start_ns, end_ns),
+                    window,
                     i,
                 )));
             }
@@ -514,15 +677,19 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
             let rss = pid.and_then(proc_rss_kib);
             let peak_rss = pid.and_then(|p| proc_status_kib(p, "VmHWM:"));
             let mut sent_in_window = 0u64;
-            let mut expected = 0u64;
-            for (k, t) in tasks.into_iter().enumerate() {
-                let Ok((in_window, writer)) = t.await else {
-                    continue;
-                };
-                quiet.push(writer);
-                let per_msg = members[k % rooms].saturating_sub(1);
-                sent_in_window += in_window;
-                expected += in_window * per_msg;
+            let mut failed_senders = 0;
+            for t in tasks {
+                match t.await {
+                    Ok(done) => {
+                        sent_in_window += done.in_window;
+                        if done.failed {
+                            failed_senders += 1;
+                        }
+                        quiet.push(done.writer);
+                    }
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => failed_senders += 1,
+                }
             }
             // Let messages in flight arrive.
             let drain = Instant::now();
@@ -535,8 +702,12 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
             let t = tally.borrow();
             let secs = duration.as_secs_f64();
             let offered = rate;
+            // Deliveries a message owes on average: each sender's messages go to its rooms in
+            // turn, and every sender has the same rate.
             let fanout: f64 = (0..senders)
-                .map(|s| members[s % rooms].saturating_sub(1) as f64)
+                .map(|s| {
+                    (0..per_client).map(|j| owed(s, j) as f64).sum::<f64>() / per_client as f64
+                })
                 .sum::<f64>()
                 / senders as f64;
             let h = &t.hist;
@@ -545,6 +716,9 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
                 protocol: proto,
                 clients: n,
                 rooms,
+                rooms_per_client: per_client,
+                room_members_min: members.iter().copied().min().unwrap_or(0),
+                room_members_max: members.iter().copied().max().unwrap_or(0),
                 senders,
                 size,
                 duration_secs: secs,
@@ -552,7 +726,9 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
                 connects_per_sec: n as f64 / connect_secs.max(1e-9),
                 offered_msgs_per_sec: offered,
                 offered_deliveries_per_sec: offered * fanout,
+                planned,
                 sent: sent_in_window,
+                failed_senders,
                 expected,
                 delivered: t.delivered,
                 delivered_pct: if expected == 0 {
@@ -650,28 +826,36 @@ async fn read_loop(
     }
 }
 
-/// Sends on schedule: message `k` is due at `k / rate` seconds after the epoch. When the loop
-/// falls behind it sends everything due in one write. Returns how many messages were scheduled
-/// inside the measurement `window` (ns since the epoch), and the writer, to be closed only after
-/// the last deliveries have arrived.
+/// What a sender did.
+struct Sent {
+    /// Messages scheduled inside the measurement window and written.
+    in_window: u64,
+    /// The connection failed before the end of the schedule.
+    failed: bool,
+    /// Closed only after the last deliveries have arrived.
+    writer: OwnedWriteHalf,
+}
+
+/// Sends on `schedule`, message `k` in room slot `k % targets.len()` (`targets[j]` goes before
+/// each message for that slot). When the loop falls behind it sends everything due in one
+/// write.
 async fn send_loop(
     mut writer: OwnedWriteHalf,
-    target: String,
+    targets: Vec<Vec<u8>>,
     size: usize,
-    rate: f64,
+    schedule: Schedule,
     epoch: Instant,
     window: (u64, u64),
     sender: usize,
-) -> (u64, OwnedWriteHalf) {
-    let interval_ns = 1e9 / rate;
-    // Stagger senders so they do not all fire at the same instant.
-    let offset_ns = (sender as f64 * 7919.0) % interval_ns;
+) -> Sent {
+    use std::io::Write as _;
     let end_ns = window.1;
+    let slots = targets.len().max(1) as u64;
     let mut in_window = 0u64;
     let mut k: u64 = 0;
     let mut out = Vec::with_capacity(64 * 1024);
     loop {
-        let due = (offset_ns + k as f64 * interval_ns) as u64;
+        let due = schedule.due(k);
         if due >= end_ns {
             break;
         }
@@ -682,27 +866,40 @@ async fn send_loop(
         }
         // Everything due by now goes out in one write.
         out.clear();
+        let mut batch_in_window = 0u64;
         while out.len() < 60 * 1024 {
-            let due = (offset_ns + k as f64 * interval_ns) as u64;
+            let due = schedule.due(k);
             if due > now || due >= end_ns {
                 break;
             }
-            out.extend_from_slice(target.as_bytes());
-            let head = format!("\x02b {due} {sender} {k} ");
-            out.extend_from_slice(head.as_bytes());
-            let pad = size.saturating_sub(head.len());
+            if let Some(target) = targets.get((k % slots) as usize) {
+                out.extend_from_slice(target);
+            }
+            let at = out.len();
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "\x02b {due} {sender} {k} ");
+            let pad = size.saturating_sub(out.len() - at);
             out.resize(out.len() + pad, b'x');
             out.extend_from_slice(b"\r\n");
             if due >= window.0 {
-                in_window += 1;
+                batch_in_window += 1;
             }
             k += 1;
         }
         if writer.write_all(&out).await.is_err() {
-            break;
+            return Sent {
+                in_window,
+                failed: true,
+                writer,
+            };
         }
+        in_window += batch_in_window;
     }
-    (in_window, writer)
+    Sent {
+        in_window,
+        failed: false,
+        writer,
+    }
 }
 
 /// Runs the idle benchmark: `clients` registered clients, each in a room of its own.
@@ -722,7 +919,7 @@ pub async fn idle(
             addr,
             proto,
             clients,
-            |i| format!("idle{i}"),
+            |i| vec![format!("idle{i}")],
             &bar,
             None,
         ))
@@ -747,4 +944,71 @@ pub async fn idle(
         server_rss_after_kib: after,
         server_kib_per_client: per,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_room_per_client_is_index_mod_rooms() {
+        let m = Membership::new(7, 1).expect("valid");
+        for i in 0..50 {
+            assert_eq!(m.rooms_of(i).collect::<Vec<_>>(), vec![i % 7]);
+        }
+    }
+
+    /// The shape `bench/compare` measures: 1,000 clients in 10 of 100 rooms each, 10 senders.
+    #[test]
+    fn shared_rooms_are_equal_and_every_room_has_one_sender() {
+        let m = Membership::new(100, 10).expect("valid");
+        assert!(m.members(1000).iter().all(|&n| n == 100));
+        let mut spoken = vec![0; 100];
+        for s in 0..10 {
+            for r in m.rooms_of(s) {
+                spoken[r] += 1;
+            }
+        }
+        assert!(spoken.iter().all(|&n| n == 1), "{spoken:?}");
+        // Rooms share members in part: neighbours 90 of 100, rooms 10 apart none.
+        let has = |i: usize, r: usize| m.rooms_of(i).any(|x| x == r);
+        let shared = |a: usize, b: usize| (0..1000).filter(|&i| has(i, a) && has(i, b)).count();
+        assert_eq!(shared(0, 1), 90);
+        assert_eq!(shared(0, 10), 0);
+    }
+
+    #[test]
+    fn a_client_rooms_are_distinct_and_sizes_equal_when_clients_divide() {
+        for rooms in 1..=24 {
+            for k in 1..=rooms {
+                let m = Membership::new(rooms, k).expect("valid");
+                for i in 0..rooms {
+                    let mut rs: Vec<_> = m.rooms_of(i).collect();
+                    rs.sort_unstable();
+                    rs.dedup();
+                    assert_eq!(rs.len(), k, "rooms {rooms}, k {k}, client {i}");
+                }
+                let members = m.members(3 * rooms);
+                assert!(members.iter().all(|&n| n == 3 * k as u64), "{rooms} {k}");
+            }
+        }
+        // The windows bench/inspircd_joiner.py computes for "r:8:4" (its SAJOINs must match).
+        let m = Membership::new(8, 4).expect("valid");
+        let windows: Vec<Vec<usize>> = (0..4).map(|i| m.rooms_of(i).collect()).collect();
+        assert_eq!(
+            windows,
+            [[0, 1, 2, 3], [4, 5, 6, 7], [1, 2, 3, 4], [5, 6, 7, 0]]
+        );
+        assert!(Membership::new(4, 5).is_none());
+        assert!(Membership::new(4, 0).is_none());
+    }
+
+    #[test]
+    fn planned_counts_what_the_send_loop_would_send() {
+        let s = Schedule::new(3, 1000.0);
+        let window = (500_000_000, 1_500_000_000);
+        let per_slot = s.planned(window, 4);
+        assert_eq!(per_slot.iter().sum::<u64>(), 1000);
+        assert!(per_slot.iter().all(|&n| n == 250), "{per_slot:?}");
+    }
 }

@@ -43,6 +43,12 @@ pub struct HubArgs {
     clients: usize,
     #[arg(long, default_value_t = 1)]
     rooms: usize,
+    /// Rooms each client joins, of --rooms (shared rooms). Client i joins the K consecutive
+    /// rooms from a start that gives every room the same number of members when --clients is
+    /// a multiple of --rooms; senders (clients 0..--senders) start K rooms apart and speak in
+    /// their rooms in turn. 1: each client in room i % rooms.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    rooms_per_client: usize,
     #[arg(long, default_value_t = 1)]
     senders: usize,
     /// Total messages per second over all senders (open loop).
@@ -98,6 +104,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 proto: a.protocol.into(),
                 clients: a.clients,
                 rooms: a.rooms,
+                rooms_per_client: a.rooms_per_client,
                 senders: a.senders,
                 rate: a.rate,
                 size: a.size,
@@ -111,8 +118,16 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!(
-                    "{} clients in {} rooms, {} senders, {} B, {:.0} msg/s offered ({:.0} deliveries/s)",
-                    r.clients, r.rooms, r.senders, r.size, r.offered_msgs_per_sec, r.offered_deliveries_per_sec
+                    "{} clients in {} rooms ({} per client, {}-{} members), {} senders, {} B, {:.0} msg/s offered ({:.0} deliveries/s)",
+                    r.clients,
+                    r.rooms,
+                    r.rooms_per_client,
+                    r.room_members_min,
+                    r.room_members_max,
+                    r.senders,
+                    r.size,
+                    r.offered_msgs_per_sec,
+                    r.offered_deliveries_per_sec
                 );
                 println!(
                     "connect: {:.2} s ({:.0} clients/s)",
@@ -122,6 +137,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     "delivered: {} of {} ({:.2}%), {:.0} deliveries/s",
                     r.delivered, r.expected, r.delivered_pct, r.deliveries_per_sec
                 );
+                if r.failed_senders > 0 {
+                    println!(
+                        "warning: {} of {} senders failed; {} of {} planned messages were sent \
+                         (the unsent ones still count as expected)",
+                        r.failed_senders, r.senders, r.sent, r.planned
+                    );
+                }
                 println!(
                     "latency: p50 {} us, p99 {} us, p99.9 {} us, max {} us",
                     r.latency.p50_us, r.latency.p99_us, r.latency.p999_us, r.latency.max_us

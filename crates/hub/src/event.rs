@@ -32,6 +32,8 @@ pub enum Command {
         text: String,
         action: bool,
         notice: bool,
+        /// Client-only tags (IRCv3 `+key=value`), relayed to recipients who can take them.
+        tags: Vec<obrol_wire::irc::Tag>,
     },
     Nick(String),
     /// Join a room; `key` for rooms with `+k`.
@@ -288,13 +290,19 @@ pub enum Event<'a> {
         text: &'a str,
         action: bool,
         notice: bool,
+        /// Unique id of this message on the network (IRCv3 `msgid`).
+        msgid: &'a str,
+        /// Client-only tags the sender attached.
+        tags: &'a [obrol_wire::irc::Tag],
     },
-    /// Confirms a private message to its sender (IRC clients get nothing: their client shows it).
+    /// Confirms a private message to its sender (IRC clients get it only with echo-message).
     SentPrivately {
         to: &'a str,
         text: &'a str,
         action: bool,
         notice: bool,
+        msgid: &'a str,
+        tags: &'a [obrol_wire::irc::Tag],
     },
     Joined {
         who: &'a Identity,
@@ -430,10 +438,12 @@ pub enum Event<'a> {
     Refused(&'a Refusal),
     /// The last thing a client hears before the hub closes its connection.
     Closing(&'a str),
-    /// Client-only tags relayed to a room (`room: Some`) or to the recipient.
+    /// Client-only tags relayed to a room (`room: Some`) or to the nick `to`.
     TagMsg {
         from: &'a Identity,
         room: Option<&'a str>,
+        to: &'a str,
         tags: &'a [obrol_wire::irc::Tag],
+        msgid: &'a str,
     },
 }

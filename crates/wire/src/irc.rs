@@ -227,7 +227,19 @@ impl Message {
         out.extend_from_slice(b"\r\n");
     }
 
+    /// The wire form without CRLF, the last parameter always written as a trailing one
+    /// (`:text`), as servers write chat text whatever it holds.
+    pub fn to_string_trailing(&self) -> String {
+        let mut s = String::with_capacity(self.size_hint() + 1);
+        let _ = self.write_opts(&mut s, true);
+        s
+    }
+
     fn write_to<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
+        self.write_opts(w, false)
+    }
+
+    fn write_opts<W: fmt::Write>(&self, w: &mut W, force_trailing: bool) -> fmt::Result {
         if !self.tags.is_empty() {
             w.write_char('@')?;
             for (i, tag) in self.tags.iter().enumerate() {
@@ -256,7 +268,7 @@ impl Message {
             }
             w.write_char(' ')?;
             // Only when needed, since the community join vectors expect `foo bar baz asdf`.
-            if last.is_empty() || last.contains(' ') || last.starts_with(':') {
+            if force_trailing || last.is_empty() || last.contains(' ') || last.starts_with(':') {
                 w.write_char(':')?;
             }
             w.write_str(last)?;

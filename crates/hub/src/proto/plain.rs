@@ -48,6 +48,7 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
             text: text.to_owned(),
             action: false,
             notice: false,
+            tags: Vec::new(),
         },
         Typed::Quit(reason) => Command::Quit(reason.map(str::to_owned)),
         Typed::Help => Command::Help,
@@ -72,7 +73,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             room,
             text,
             action,
-            notice: _,
+            ..
         } => {
             match room {
                 Some(r) if Some(r) != current => {
@@ -235,6 +236,8 @@ mod tests {
             text: "halo",
             action: false,
             notice: false,
+            msgid: "m1",
+            tags: &[],
         };
         assert_eq!(&render(&ev, Some("lobby"))[..], b"<ani> halo\n");
         assert_eq!(&render(&ev, Some("dev"))[..], b"[lobby] <ani> halo\n");

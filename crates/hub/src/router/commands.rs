@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use crate::api::{caps, ClientId};
 use crate::domain::names::{fold, valid_nick, valid_room};
+use obrol_wire::irc::Tag;
+
 use crate::event::{Command, Event, Identity, Refusal, RoomInfo};
 
 use super::Router;
@@ -17,7 +19,7 @@ impl Router {
             Command::Say { text, action } => {
                 let current = self.members.get(&id).and_then(|m| m.current.clone());
                 match current {
-                    Some(room) => self.say_in_room(id, &room, &text, action, false),
+                    Some(room) => self.say_in_room(id, &room, &text, action, false, &[]),
                     None => self.refuse(id, Refusal::NoRoom),
                 }
             }
@@ -26,12 +28,13 @@ impl Router {
                 text,
                 action,
                 notice,
+                tags,
             } => {
                 if let Some(room) = target.strip_prefix('#') {
                     let key = fold(room);
                     let open_to_outsiders = self.rooms.get(&key).is_some_and(|r| !r.no_external);
                     if self.is_member(id, &key) || open_to_outsiders {
-                        self.say_in_room(id, &key, &text, action, notice);
+                        self.say_in_room(id, &key, &text, action, notice, &tags);
                     } else if notice {
                         // NOTICE never gets an error reply (RFC 2812 3.3.2): no loops between bots.
                     } else if self.rooms.contains_key(&key) {
@@ -41,7 +44,7 @@ impl Router {
                         self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
                     }
                 } else {
-                    self.say_privately(id, &target, &text, action, notice);
+                    self.say_privately(id, &target, &text, action, notice, &tags);
                 }
             }
             Command::Nick(new) => self.rename(id, &new),
@@ -307,9 +310,12 @@ impl Router {
                 self.tell(id, &Event::Lusers(census));
             }
             Command::TagMsg { target, tags } => {
-                let Some(from) = self.members.get(&id).map(|m| m.who.clone()) else {
+                let Some(m) = self.members.get(&id) else {
                     return;
                 };
+                let from = m.who.clone();
+                let echo = m.caps & caps::ECHO_MESSAGE != 0;
+                let msgid = self.next_msgid();
                 if let Some(room) = target.strip_prefix('#') {
                     let key = fold(room);
                     if self.is_member(id, &key) {
@@ -320,25 +326,32 @@ impl Router {
                         let ev = Event::TagMsg {
                             from: &from,
                             room: Some(&name),
+                            to: "",
                             tags: &tags,
+                            msgid: &msgid,
                         };
-                        let echo = self
-                            .members
-                            .get(&id)
-                            .is_some_and(|m| m.caps & caps::ECHO_MESSAGE != 0);
                         self.emit_room_event(&key, &ev, (!echo).then_some(id));
                     } else {
                         self.refuse(id, Refusal::CannotSend(room.to_owned()));
                     }
                 } else if let Some(t) = self.nicks.owner(&target) {
-                    self.tell(
-                        t,
-                        &Event::TagMsg {
-                            from: &from,
-                            room: None,
-                            tags: &tags,
-                        },
-                    );
+                    let to = self
+                        .members
+                        .get(&t)
+                        .map_or_else(|| target.clone(), |m| m.who.nick.to_string());
+                    let ev = Event::TagMsg {
+                        from: &from,
+                        room: None,
+                        to: &to,
+                        tags: &tags,
+                        msgid: &msgid,
+                    };
+                    // The delivered copy is not a reply to the sender, even when it is the
+                    // sender (labeled-response); the echo is.
+                    self.deliver_to(t, &ev);
+                    if echo {
+                        self.tell(id, &ev);
+                    }
                 } else {
                     self.refuse(id, Refusal::NoSuchNick(target));
                 }
@@ -367,6 +380,7 @@ impl Router {
         text: &str,
         action: bool,
         notice: bool,
+        tags: &[Tag],
     ) {
         let Some(m) = self.members.get_mut(&id) else {
             return;
@@ -388,12 +402,15 @@ impl Router {
         let room_target = format!("#{name}");
         for text in split_text(&from, &room_target, text, action) {
             self.counters.messages += 1;
+            let msgid = self.next_msgid();
             let event = Event::Chat {
                 from: &from,
                 room: Some(&name),
                 text,
                 action,
                 notice,
+                msgid: &msgid,
+                tags,
             };
             self.emit_room_event(key, &event, (!echo).then_some(id));
             if echo && !member {
@@ -410,6 +427,7 @@ impl Router {
         text: &str,
         action: bool,
         notice: bool,
+        tags: &[Tag],
     ) {
         let Some(target) = self.nicks.owner(to) else {
             if !notice {
@@ -443,7 +461,10 @@ impl Router {
             .get(&target)
             .map_or_else(|| to.to_owned(), |m| m.who.nick.to_string());
         for text in split_text(&from, &to, text, action) {
-            self.tell(
+            let msgid = self.next_msgid();
+            // The delivered copy is not a reply to the sender, even when it is the sender
+            // (labeled-response labels only the echo); the echo is.
+            self.deliver_to(
                 target,
                 &Event::Chat {
                     from: &from,
@@ -451,6 +472,8 @@ impl Router {
                     text,
                     action,
                     notice,
+                    msgid: &msgid,
+                    tags,
                 },
             );
             self.tell(
@@ -460,6 +483,8 @@ impl Router {
                     text,
                     action,
                     notice,
+                    msgid: &msgid,
+                    tags,
                 },
             );
         }

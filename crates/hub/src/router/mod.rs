@@ -111,6 +111,10 @@ pub struct Router {
     /// Members with operator status (LUSERS and every welcome report it; counting them each
     /// time made a registration storm O(n^2)).
     oper_count: usize,
+    /// Messages given an id so far.
+    msgids: u64,
+    /// This hub's start, in microseconds since 1970 and base 36: the first half of each msgid.
+    epoch: String,
     /// Members with user mode `+i` (LUSERS reports them).
     invisible_count: usize,
     /// Open connections, kept by the connections (see [`Router::connections`]).
@@ -135,6 +139,12 @@ impl Router {
             capturing: None,
             oper_count: 0,
             invisible_count: 0,
+            msgids: 0,
+            epoch: base36(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros() as u64),
+            ),
             connections: Arc::default(),
         }
     }
@@ -425,6 +435,21 @@ impl Router {
         ids
     }
 
+    /// Delivers a message to `id` as something someone sent it, not as a reply to whatever it
+    /// asked: outside any labeled-response scope, even when `id` sent it itself.
+    fn deliver_to(&mut self, id: ClientId, event: &Event<'_>) {
+        let capturing = self.capturing.take();
+        self.emit(Audience::One(id), event);
+        self.capturing = capturing;
+    }
+
+    /// A new message id, unique on the network (IRCv3 `msgid`): this hub's start time and a
+    /// counter.
+    fn next_msgid(&mut self) -> String {
+        self.msgids += 1;
+        format!("{}-{}", self.epoch, self.msgids)
+    }
+
     /// Sends one event to each of `ids` (see [`Router::emit`]).
     fn emit_each(&mut self, ids: &[ClientId], event: &Event<'_>) {
         self.emit(Audience::Each(ids), event);
@@ -452,4 +477,18 @@ impl Member {
             host: &self.who.host,
         }
     }
+}
+
+/// `n` in base 36 (digits and lower-case letters).
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
 }

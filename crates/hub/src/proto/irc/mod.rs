@@ -20,6 +20,8 @@ use crate::domain::{
 use crate::event::{Command, Event, Identity, Refusal};
 use crate::proto::{Flow, Link, Protocol, View};
 
+/// Most bytes of tag data a client may send (IRCv3 message-tags).
+pub const MAX_CLIENT_TAGS: usize = 4094;
 /// Most targets in one PRIVMSG/NOTICE.
 pub const MAX_TARGETS: usize = 4;
 /// Longest IRC input line: 512 bytes of message plus 8191 of tags (see `obrol_wire::irc`).
@@ -110,7 +112,10 @@ impl Session {
         if !self.registered || self.caps & caps::LABELED_RESPONSE == 0 || !line.starts_with('@') {
             return None;
         }
-        let msg = Message::parse(line).ok()?;
+        // From the tag section alone: a line whose command does not parse is still answered
+        // (421), and that answer carries the label too.
+        let section = line.split(' ').next()?;
+        let msg = Message::parse(&format!("{section} PING")).ok()?;
         let label = msg.tag("label")?.value.clone()?;
         // A label is an opaque token of at most 64 bytes (IRCv3).
         // Labels are echoed back verbatim, so refuse any that would need tag escaping.
@@ -126,7 +131,17 @@ impl Session {
                 self.nick = Some(confirmed);
             }
         }
-        let msg = match Message::parse(line) {
+        // Clients may send at most 4094 bytes of tag data (IRCv3 message-tags); the rest of the
+        // tag allowance is the server's.
+        let client_tags = line
+            .strip_prefix('@')
+            .map_or(0, |t| t.find(' ').unwrap_or(t.len()));
+        let parsed = if client_tags > MAX_CLIENT_TAGS {
+            Err(ParseError::TagsTooLong { len: client_tags })
+        } else {
+            Message::parse(line)
+        };
+        let msg = match parsed {
             Ok(m) => m,
             Err(ParseError::Empty) => return Flow::Continue,
             Err(e) if e.is_too_long() => {
@@ -366,12 +381,21 @@ impl Session {
                     ));
                     return Flow::Continue;
                 }
+                // Client-only tags go along to those who can take them; others are dropped
+                // (IRCv3 message-tags: only client-only tags are relayed).
+                let tags: Vec<_> = msg
+                    .tags
+                    .iter()
+                    .filter(|t| t.key.starts_with('+'))
+                    .cloned()
+                    .collect();
                 for target in targets {
                     link.command(Command::SayTo {
                         target: target.to_owned(),
                         text: text.clone(),
                         action,
                         notice,
+                        tags: tags.clone(),
                     })
                     .await;
                 }
@@ -900,6 +924,56 @@ fn source(who: &Identity) -> String {
     format!("{}!{}@{}", who.nick, who.user, who.host)
 }
 
+/// The tags a message carries to a client: `time` with server-time; `msgid` and the sender's
+/// client-only tags with message-tags. Nothing for a client that asked for neither.
+fn message_tags(
+    view: &View<'_>,
+    msgid: &str,
+    client: &[obrol_wire::irc::Tag],
+) -> Vec<obrol_wire::irc::Tag> {
+    use obrol_wire::irc::Tag;
+    let mut tags = Vec::new();
+    if view.caps & caps::SERVER_TIME != 0 {
+        tags.push(Tag::new("time", Some(now_rfc3339())));
+    }
+    if view.caps & caps::MESSAGE_TAGS != 0 {
+        if !msgid.is_empty() {
+            tags.push(Tag::new("msgid", Some(msgid.to_owned())));
+        }
+        tags.extend(client.iter().cloned());
+    }
+    tags
+}
+
+/// A PRIVMSG or NOTICE line, through the wire's message type (which escapes tag values and
+/// keeps the grammar): the text was made fit to pass at the edge, and split there to fit 512
+/// bytes.
+#[allow(clippy::too_many_arguments)]
+fn chat_line(
+    s: &mut String,
+    view: &View<'_>,
+    source: &str,
+    target: &str,
+    text: &str,
+    action: bool,
+    notice: bool,
+    msgid: &str,
+    client_tags: &[obrol_wire::irc::Tag],
+) {
+    let verb = if notice { "NOTICE" } else { "PRIVMSG" };
+    let text = if action {
+        format!("\u{1}ACTION {text}\u{1}")
+    } else {
+        text.to_owned()
+    };
+    let mut msg = Message::new(verb, [target.to_owned()])
+        .with_prefix(source)
+        .with_param(text);
+    msg.tags = message_tags(view, msgid, client_tags);
+    s.push_str(&msg.to_string_trailing());
+    s.push_str("\r\n");
+}
+
 /// Renders an event as IRC lines for a client described by `view`.
 pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     let srv = view.server;
@@ -945,38 +1019,36 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             text,
             action,
             notice,
+            msgid,
+            tags,
         } => {
-            tag(&mut s);
-            let verb = if notice { "NOTICE" } else { "PRIVMSG" };
             let target = match room {
                 Some(r) => format!("#{r}"),
                 None => me.to_owned(),
             };
-            let _ = if action {
-                write!(
-                    s,
-                    ":{} {verb} {target} :\u{1}ACTION {text}\u{1}\r\n",
-                    source(from)
-                )
-            } else {
-                write!(s, ":{} {verb} {target} :{text}\r\n", source(from))
-            };
+            chat_line(
+                &mut s,
+                view,
+                &source(from),
+                &target,
+                text,
+                action,
+                notice,
+                msgid,
+                tags,
+            );
         }
         Event::SentPrivately {
             to,
             text,
             action,
             notice,
+            msgid,
+            tags,
         } => {
             if view.caps & caps::ECHO_MESSAGE != 0 {
-                tag(&mut s);
-                let verb = if notice { "NOTICE" } else { "PRIVMSG" };
                 let src = format!("{me}!{}@{}", view.user, view.host);
-                let _ = if action {
-                    write!(s, ":{src} {verb} {to} :\u{1}ACTION {text}\u{1}\r\n")
-                } else {
-                    write!(s, ":{src} {verb} {to} :{text}\r\n")
-                };
+                chat_line(&mut s, view, &src, to, text, action, notice, msgid, tags);
             }
         }
         Event::Joined {
@@ -1218,14 +1290,17 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         Event::Closing(reason) => {
             let _ = write!(s, "ERROR :Closing link: {reason}\r\n");
         }
-        Event::TagMsg { from, room, tags } => {
+        Event::TagMsg {
+            from,
+            room,
+            to,
+            tags,
+            msgid,
+        } => {
             if view.caps & caps::MESSAGE_TAGS != 0 {
-                let target = room.map_or_else(|| me.to_owned(), |r| format!("#{r}"));
+                let target = room.map_or_else(|| to.to_owned(), |r| format!("#{r}"));
                 let mut msg = Message::new("TAGMSG", [target]).with_prefix(source(from));
-                msg.tags = tags.to_vec();
-                if view.caps & caps::SERVER_TIME != 0 {
-                    msg = msg.with_tag("time", now_rfc3339());
-                }
+                msg.tags = message_tags(view, msgid, tags);
                 let _ = write!(s, "{msg}\r\n");
             }
         }

@@ -175,7 +175,7 @@ async fn give_back_memory() {
 
 #[derive(clap::Args, Debug)]
 pub struct ConnectArgs {
-    /// The hub, as HOST:PORT.
+    /// The hub, as HOST:PORT (e.g. 127.0.0.1:8080; IPv6 as [::1]:8080).
     addr: String,
     /// Nick to ask for.
     #[arg(long)]
@@ -185,7 +185,25 @@ pub struct ConnectArgs {
     room: Option<String>,
 }
 
+/// Checks that `addr` reads as HOST:PORT (a hostname, an IPv4 address or a bracketed IPv6
+/// address, and a port from 1 to 65535) before anything is resolved or connected.
+fn check_hub_addr(addr: &str) -> Result<(), UsageError> {
+    let ok = addr.rsplit_once(':').is_some_and(|(host, port)| {
+        let bracketed = host.len() > 2 && host.starts_with('[') && host.ends_with(']');
+        let bare = !host.is_empty() && !host.contains([':', '[', ']']);
+        (bracketed || bare) && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "not a hub address: {addr} (expected HOST:PORT, e.g. 127.0.0.1:8080)"
+        )))
+    }
+}
+
 pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    check_hub_addr(&args.addr)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -197,14 +215,45 @@ pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         };
         let input = stdin_lines();
         tokio::select! {
+            // Failing to connect and losing the connection are exit code 1, with one line
+            // saying which (`obrol: connection lost: ...`).
             r = obrol_client::run(&args.addr, options, input, |line| print_message("", line)) => {
-                match r {
-                    Ok(()) => Ok(()),
-                    Err(e @ obrol_client::ClientError::Connect { .. }) => Err(anyhow::Error::from(e)),
-                    Err(e) => Err(e.into()),
-                }
+                r.map_err(anyhow::Error::from)
             }
             _ = shutdown_signal() => Ok(()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_hub_addr;
+
+    #[test]
+    fn hub_addresses_need_a_port() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:1",
+            "[::1]:8080",
+            "hub.example:65535",
+        ] {
+            assert!(check_hub_addr(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":8080",
+            "::1",
+            "[]:80",
+            "h:0",
+            "h:65536",
+            "h:x",
+        ] {
+            let err = check_hub_addr(bad).expect_err(bad).to_string();
+            assert!(
+                err.contains("expected HOST:PORT, e.g. 127.0.0.1:8080"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -485,7 +485,6 @@ fn obrol_connect_with_a_nick_appears_under_it_directly() {
 /// A user mistake on the command line exits with code 2 (ARCHITECTURE.md: "Maps user mistakes
 /// to exit code 2") and says what is wrong in one line.
 #[test]
-#[ignore = "issue 9: obrol connect HOST without a port exits with 1, not 2"]
 fn obrol_connect_without_a_port_exits_2_with_one_line() {
     let mut conn = Proc::spawn("obrol-connect", obrol_cmd(&["connect", "127.0.0.1"]));
     let status = conn.wait_exit(EXIT_TIMEOUT);
@@ -502,7 +501,6 @@ fn obrol_connect_without_a_port_exits_2_with_one_line() {
 /// When the hub goes away, `obrol connect` does not exit as if the user had quit: it exits
 /// non-zero and says the connection was lost.
 #[test]
-#[ignore = "issue 9: obrol connect exits 0 without a word when the hub dies"]
 fn obrol_connect_says_when_the_connection_is_lost() {
     let mut hub = Hub::start();
     let (mut witness, _) = lobby_client("witness", hub.port());

@@ -25,8 +25,8 @@ pub enum Request {
         id: ClientId,
         newcomer: Newcomer,
         /// Told whether the nick was accepted. Without a reply channel a taken or missing nick
-        /// is replaced by a guest nick (plain clients); with one, the connection is refused and
-        /// may try another nick (IRC registration).
+        /// is replaced by a guest nick; with one, the connection is refused and may try another
+        /// nick (IRC registration) or come in without one (a plain client's first-line `/nick`).
         reply: Option<oneshot::Sender<bool>>,
     },
     /// A command from a connected client.
@@ -74,7 +74,8 @@ pub struct Newcomer {
     pub proto: Protocol,
     pub addr: SocketAddr,
     pub outbox: Arc<Outbox>,
-    /// The nick the client asked for during its handshake, if any (IRC `NICK`).
+    /// The nick the client asked for during its handshake, if any (IRC `NICK`, or a plain
+    /// client's first line `/nick NAME`).
     pub nick: Option<String>,
     /// IRC user name, if the protocol has one.
     pub user: Option<String>,

@@ -78,22 +78,13 @@ pub fn run(
         tracing::info!(client = id, %addr, "client connected");
         // Counted while the task lives, whichever way it ends (see `Counted`).
         let _counted = Counted::new(&shared.connections);
-        let proto = match kind {
-            ListenerKind::Plain => Protocol::Plain,
-            ListenerKind::Irc => Protocol::Irc,
-            ListenerKind::Auto => {
-                match Box::pin(crate::proto::sniff(&stream, settings.sniff_wait)).await {
-                    Sniffed::Chat(proto) => proto,
-                    other => {
-                        Box::pin(crate::proto::answer_stranger(&stream, other, addr)).await;
-                        drop(permit);
-                        return;
-                    }
-                }
-            }
+        let Some(mut session) = Box::pin(open_session(&stream, addr, kind, settings)).await else {
+            drop(permit);
+            return;
         };
         let outbox = Arc::new(Outbox::new(settings.max_queue_bytes, shared.gate.clone()));
-        let mut session = Session::new(proto);
+        // However this task ends, no round of the router waits for its writer any more.
+        let _retire = Retire(&outbox);
         {
             let link = Link::new(id, addr, hub, &outbox, settings, false);
             if let Flow::Close(_) = Box::pin(session.start(&link)).await {
@@ -197,6 +188,9 @@ pub fn run(
                     // lines among them) still goes out. An admitted client leaves through the
                     // router, after the requests it sent before, which closes the outbox.
                     stop_reading = true;
+                    if let Flow::Close(_) = Box::pin(session.input_ended(&link)).await {
+                        break "hub gone".to_owned();
+                    }
                     if session.admitted() {
                         let end = Request::InputClosed { id };
                         if Box::pin(hub.send(end)).await.is_err() {
@@ -239,10 +233,18 @@ pub fn run(
                         break "did not read its last output in time".to_owned();
                     }
                     if !session.admitted() {
-                        let _ = outbox.push(session.registration_timed_out());
-                        outbox.close(Bytes::new());
-                        stop_reading = true;
-                        idle_deadline = Some(now + DRAIN_AFTER_EOF);
+                        let link = Link::new(id, addr, hub, &outbox, settings, false);
+                        match Box::pin(session.silence_limit_reached(&link)).await {
+                            Flow::Continue => {
+                                idle_deadline =
+                                    session.silence_limit(settings).map(|limit| now + limit);
+                            }
+                            Flow::Close(_) => {
+                                outbox.close(Bytes::new());
+                                stop_reading = true;
+                                idle_deadline = Some(now + DRAIN_AFTER_EOF);
+                            }
+                        }
                     }
                 }
             }
@@ -255,9 +257,17 @@ pub fn run(
             }
         };
         tracing::info!(client = id, %addr, %reason, "client disconnected");
-        outbox.retire();
         let _ = Box::pin(hub.send(Request::Disconnect { id, reason })).await;
         drop(permit); // the connection slot is free again
+    }
+}
+
+/// Retires the connection's outbox when the task ends (see [`Outbox::retire`]).
+struct Retire<'a>(&'a Outbox);
+
+impl Drop for Retire<'_> {
+    fn drop(&mut self) {
+        self.0.retire();
     }
 }
 
@@ -275,6 +285,34 @@ impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The session for a new connection: of the listener's protocol, or of the one its first bytes
+/// show on a sniffing listener. `None` if it is no chat client at all (it has been answered).
+///
+/// A plain client may name itself in its first line; the hub waits for that line until the
+/// sniff window since the accept is over, which a sniffing listener has already waited out for
+/// a client that says nothing. (A future of its own, boxed by the caller: nothing it keeps
+/// across the sniff takes room in the connection's task.)
+async fn open_session(
+    stream: &Transport,
+    addr: SocketAddr,
+    kind: ListenerKind,
+    settings: &crate::Settings,
+) -> Option<Session> {
+    let first_line_by = Instant::now() + settings.sniff_wait;
+    let proto = match kind {
+        ListenerKind::Plain => Protocol::Plain,
+        ListenerKind::Irc => Protocol::Irc,
+        ListenerKind::Auto => match crate::proto::sniff(stream, settings.sniff_wait).await {
+            Sniffed::Chat(proto) => proto,
+            other => {
+                crate::proto::answer_stranger(stream, other, addr).await;
+                return None;
+            }
+        },
+    };
+    Some(Session::new(proto, first_line_by))
 }
 
 /// Which of a connection's sources are ready (see the loop in [`run`]).
@@ -362,6 +400,9 @@ pub(crate) struct Writer {
     batch: Option<Box<Batch>>,
     /// Set when the outbox was closed: write what is left, then end the connection.
     pub(crate) closing: bool,
+    /// The socket did not take all of the batch: the outbox has been told (see
+    /// `Outbox::set_blocked`).
+    blocked: bool,
 }
 
 impl Writer {
@@ -386,7 +427,17 @@ impl Writer {
                 }
             }
             if !self.flush(stream)? {
-                return Ok(false); // the socket is full; wait until it is writable
+                // The socket is full; wait until it is writable. Meanwhile no round of the
+                // router waits for this writer (a client that stops reading holds up nobody).
+                if !self.blocked {
+                    self.blocked = true;
+                    outbox.set_blocked(true);
+                }
+                return Ok(false);
+            }
+            if self.blocked {
+                self.blocked = false;
+                outbox.set_blocked(false);
             }
         }
     }

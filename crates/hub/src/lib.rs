@@ -55,8 +55,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long a sniffing listener waits for a client's first bytes before assuming plain.
     pub sniff_wait: Duration,
-    /// Longest a message waits in an outbox before its writer is woken (write coalescing).
-    pub flush_interval: Duration,
+    /// Longest a round of writes holds back the next (see `router::deliver`): a safety net, as
+    /// rounds end by themselves once every writer they woke has written.
+    pub round_limit: Duration,
     /// Server operators for IRC `OPER`: (name, password).
     pub opers: Vec<(String, String)>,
     /// Silence after which an IRC client is pinged, and then disconnected if it stays silent
@@ -80,7 +81,7 @@ impl Settings {
             router_queue: 4096,
             shutdown_grace: Duration::from_millis(1500),
             sniff_wait: Duration::from_millis(300),
-            flush_interval: Duration::from_millis(5),
+            round_limit: Duration::from_millis(50),
             opers: Vec::new(),
             ping_interval: Duration::from_secs(90),
             registration_timeout: Duration::from_secs(30),

@@ -46,6 +46,12 @@ struct Inner {
     waker: Option<Waker>,
     /// Woken as part of the router's running round and not yet taken (see `router::deliver`).
     in_round: bool,
+    /// The connection is gone: nobody will take from this outbox again, so no round may wait
+    /// for it.
+    retired: bool,
+    /// The writer waits for its socket to take more: it takes again only once the socket has,
+    /// which may be never (a client that stopped reading), so no round may wait for it either.
+    blocked: bool,
 }
 
 /// See the module documentation.
@@ -163,12 +169,21 @@ impl Outbox {
     /// Marks this writer as part of the router's new round; false if it already is.
     pub(crate) fn join_round(&self) -> bool {
         let mut inner = self.lock();
+        if inner.retired || inner.blocked {
+            return false;
+        }
         !std::mem::replace(&mut inner.in_round, true)
+    }
+
+    /// Whether the writer waits for its socket (see `Inner::blocked`).
+    pub fn set_blocked(&self, blocked: bool) {
+        self.lock().blocked = blocked;
     }
 
     /// The connection is ending: if the router's round waits for this writer, it waits no more.
     pub fn retire(&self) {
         let mut inner = self.lock();
+        inner.retired = true;
         if std::mem::take(&mut inner.in_round) {
             drop(inner);
             self.gate.finish_one();
@@ -263,6 +278,21 @@ mod tests {
         o.take(&mut b);
         assert_eq!(b.messages.len(), 2);
         assert_eq!(o.push(Bytes::from_static(b"1")), Ok(()));
+    }
+
+    #[test]
+    fn a_retired_outbox_never_holds_a_round_open() {
+        let gate = Arc::new(Gate::default());
+        let o = Outbox::new(100, gate.clone());
+        assert!(o.join_round());
+        assert!(!o.join_round(), "already in the round");
+        o.retire();
+        assert!(!o.join_round(), "nobody will take from it");
+        let o2 = Outbox::new(100, gate);
+        assert!(o2.join_round());
+        let mut b = Batch::default();
+        o2.take(&mut b);
+        assert!(o2.join_round(), "taken: it may join the next round");
     }
 
     #[test]

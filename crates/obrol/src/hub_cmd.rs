@@ -38,10 +38,12 @@ pub struct ServeArgs {
     /// Do not read operator console commands from stdin.
     #[arg(long)]
     no_console: bool,
-    /// Under load, microseconds a message may wait so that several leave in one write (0: write
-    /// at once). A message after a quiet spell goes out at once.
-    #[arg(long, default_value_t = 5000)]
-    coalesce_us: u64,
+    /// Writes go out in rounds: a client's writer is woken at once when the core is idle, and
+    /// otherwise when the writers woken before have all written, so each write carries what
+    /// arrived meanwhile. This is the longest (microseconds) a round may hold back the next one
+    /// (0: no rounds, every writer is woken at once).
+    #[arg(long, alias = "coalesce-us", default_value_t = 50_000)]
+    round_limit_us: u64,
     /// Seconds of silence before an IRC client is pinged (and as many again before it is dropped).
     #[arg(long, default_value_t = 90.0)]
     ping_secs: f64,
@@ -98,7 +100,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.max_clients = args.max_clients.max(1);
         settings.max_line = args.max_line.max(16);
         settings.max_queue_bytes = args.max_queue.max(1024);
-        settings.flush_interval = std::time::Duration::from_micros(args.coalesce_us.min(100_000));
+        settings.round_limit = std::time::Duration::from_micros(args.round_limit_us.min(1_000_000));
         let secs = |s: f64, what: &str| {
             std::time::Duration::try_from_secs_f64(s)
                 .ok()
@@ -179,7 +181,7 @@ async fn give_back_memory() {
 
 #[derive(clap::Args, Debug)]
 pub struct ConnectArgs {
-    /// The hub, as HOST:PORT.
+    /// The hub, as HOST:PORT (e.g. 127.0.0.1:8080; IPv6 as [::1]:8080).
     addr: String,
     /// Nick to ask for.
     #[arg(long)]
@@ -189,7 +191,25 @@ pub struct ConnectArgs {
     room: Option<String>,
 }
 
+/// Checks that `addr` reads as HOST:PORT (a hostname, an IPv4 address or a bracketed IPv6
+/// address, and a port from 1 to 65535) before anything is resolved or connected.
+fn check_hub_addr(addr: &str) -> Result<(), UsageError> {
+    let ok = addr.rsplit_once(':').is_some_and(|(host, port)| {
+        let bracketed = host.len() > 2 && host.starts_with('[') && host.ends_with(']');
+        let bare = !host.is_empty() && !host.contains([':', '[', ']']);
+        (bracketed || bare) && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "not a hub address: {addr} (expected HOST:PORT, e.g. 127.0.0.1:8080)"
+        )))
+    }
+}
+
 pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    check_hub_addr(&args.addr)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -201,14 +221,45 @@ pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         };
         let input = stdin_lines();
         tokio::select! {
+            // Failing to connect and losing the connection are exit code 1, with one line
+            // saying which (`obrol: connection lost: ...`).
             r = obrol_client::run(&args.addr, options, input, |line| print_message("", line)) => {
-                match r {
-                    Ok(()) => Ok(()),
-                    Err(e @ obrol_client::ClientError::Connect { .. }) => Err(anyhow::Error::from(e)),
-                    Err(e) => Err(e.into()),
-                }
+                r.map_err(anyhow::Error::from)
             }
             _ = shutdown_signal() => Ok(()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_hub_addr;
+
+    #[test]
+    fn hub_addresses_need_a_port() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:1",
+            "[::1]:8080",
+            "hub.example:65535",
+        ] {
+            assert!(check_hub_addr(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":8080",
+            "::1",
+            "[]:80",
+            "h:0",
+            "h:65536",
+            "h:x",
+        ] {
+            let err = check_hub_addr(bad).expect_err(bad).to_string();
+            assert!(
+                err.contains("expected HOST:PORT, e.g. 127.0.0.1:8080"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod common;
 
 use std::process::Command;
 
-use common::irc::{num, silent_plain, src, Hub, Irc, PLAIN_WELCOME};
+use common::irc::{num, plain_nick, silent_plain, src, Hub, Irc, PLAIN_WELCOME};
 use common::{obrol_cmd, Proc, Raw, EXIT_TIMEOUT, LINE_TIMEOUT};
 
 /// A plain client in the lobby with its whole welcome read: the next line it gets is news.
@@ -105,9 +105,8 @@ fn raw_socket_with_half_close_gets_the_room_list() {
 }
 
 /// `echo hi | obrol connect 127.0.0.1:PORT` shows what the hub said before it exits at the end
-/// of its input: at least the welcome. Today it often prints nothing: the hub drops what it
-/// had queued once it reads the end of the stream (as above), and `obrol connect` exits at the
-/// end of its input without waiting for the hub to close.
+/// of its input: at least the welcome. (The hub must not drop what it queued once it reads the
+/// end of the stream, as above, and `obrol connect` must wait for the hub to close.)
 #[test]
 fn obrol_connect_at_end_of_input_prints_the_welcome() {
     let hub = Hub::start();
@@ -378,13 +377,98 @@ fn a_tls_client_hello_is_closed_and_posts_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A plain client that names itself in its first line
+// ---------------------------------------------------------------------------------------------
+
+/// A plain client whose first line is `/nick NAME` is admitted under that nick: its welcome
+/// names it, and the others see NAME join, never a guest nick. Its next lines count as usual.
+#[test]
+fn a_first_line_nick_names_a_plain_client_as_it_joins() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let (mut witness, wnick) = lobby_client("witness", port);
+    let mut ani = Raw::connect("ani", port);
+    ani.send(b"/nick ani\n/who\n");
+    ani.expect_next(PLAIN_WELCOME);
+    ani.expect_next("* you are ani in lobby; type /help for commands");
+    ani.expect_next("* ani joined lobby");
+    for _ in 0..2 {
+        // The welcome's member list, then the answer to /who.
+        let who = ani.expect_line(|_| true, LINE_TIMEOUT);
+        let listed = who.strip_prefix("* in lobby (2): ").map(|n| {
+            let mut nicks: Vec<&str> = n.split(' ').collect();
+            nicks.sort_unstable();
+            nicks
+        });
+        let mut want = vec!["ani", wnick.as_str()];
+        want.sort_unstable();
+        assert_eq!(listed, Some(want), "{who:?}\n{}", ani.dump());
+    }
+    witness.expect_next("* ani joined lobby");
+    ani.send_line("halo");
+    witness.expect_next("<ani> halo");
+}
+
+/// A first-line nick that is taken (case-insensitively) leaves the client with a guest nick,
+/// and it hears why after its welcome, as a `/nick` would; the others see only the guest join.
+#[test]
+fn a_taken_first_line_nick_leaves_a_guest_nick_and_says_why() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut budi = Raw::connect("budi", port);
+    budi.send(b"/nick budi\n");
+    budi.expect_next(PLAIN_WELCOME);
+    budi.expect_next("* you are budi in lobby; type /help for commands");
+    budi.expect_next("* budi joined lobby");
+    budi.expect_line(|l| l.starts_with("* in lobby (1): "), LINE_TIMEOUT);
+
+    let mut late = Raw::connect("late", port);
+    late.send(b"/nick BUDI\n");
+    late.expect_next(PLAIN_WELCOME);
+    let you = late.expect_line(|_| true, LINE_TIMEOUT);
+    let guest = plain_nick(&you);
+    assert!(guest.starts_with("guest"), "{you:?}\n{}", late.dump());
+    late.expect_next(&format!("* {guest} joined lobby"));
+    late.expect_line(|l| l.starts_with("* in lobby (2): "), LINE_TIMEOUT);
+    late.expect_next("! nick taken: BUDI");
+
+    budi.expect_next(&format!("* {guest} joined lobby"));
+    late.send_line("mark-1");
+    budi.expect_next(&format!("<{guest}> mark-1"));
+}
+
+/// A client that ends its input before sending anything (`nc -N` with no input) still gets
+/// the welcome before the hub closes.
+#[test]
+fn a_client_that_ends_its_input_at_once_still_gets_the_welcome() {
+    let hub = Hub::start();
+    let mut r = Raw::connect("mute", hub.port());
+    r.shutdown_write();
+    r.expect_next(PLAIN_WELCOME);
+    r.expect_closed(LINE_TIMEOUT);
+}
+
+/// A listener pinned to the plain protocol takes a first-line nick too, and still welcomes a
+/// client that says nothing.
+#[test]
+fn a_plain_listener_takes_a_first_line_nick_and_welcomes_the_silent() {
+    let hub = Hub::start_on(&["plain://127.0.0.1:0"]);
+    let port = hub.port_of("Plain");
+    let (mut witness, _) = lobby_client("witness", port);
+    let mut ani = Raw::connect("ani", port);
+    ani.send(b"/nick ani\n");
+    ani.expect_next(PLAIN_WELCOME);
+    ani.expect_next("* you are ani in lobby; type /help for commands");
+    witness.expect_next("* ani joined lobby");
+}
+
+// ---------------------------------------------------------------------------------------------
 // obrol connect
 // ---------------------------------------------------------------------------------------------
 
 /// `obrol connect --nick ani` asks for the nick as it joins: the others see `ani` join, never a
 /// `guestN` that is renamed a moment later.
 #[test]
-#[ignore = "issue 9: obrol connect --nick joins as guestN and renames itself afterwards"]
 fn obrol_connect_with_a_nick_appears_under_it_directly() {
     let hub = Hub::start();
     let (mut witness, _) = lobby_client("witness", hub.port());
@@ -401,7 +485,6 @@ fn obrol_connect_with_a_nick_appears_under_it_directly() {
 /// A user mistake on the command line exits with code 2 (ARCHITECTURE.md: "Maps user mistakes
 /// to exit code 2") and says what is wrong in one line.
 #[test]
-#[ignore = "issue 9: obrol connect HOST without a port exits with 1, not 2"]
 fn obrol_connect_without_a_port_exits_2_with_one_line() {
     let mut conn = Proc::spawn("obrol-connect", obrol_cmd(&["connect", "127.0.0.1"]));
     let status = conn.wait_exit(EXIT_TIMEOUT);
@@ -418,7 +501,6 @@ fn obrol_connect_without_a_port_exits_2_with_one_line() {
 /// When the hub goes away, `obrol connect` does not exit as if the user had quit: it exits
 /// non-zero and says the connection was lost.
 #[test]
-#[ignore = "issue 9: obrol connect exits 0 without a word when the hub dies"]
 fn obrol_connect_says_when_the_connection_is_lost() {
     let mut hub = Hub::start();
     let (mut witness, _) = lobby_client("witness", hub.port());

@@ -115,8 +115,9 @@ impl Hub {
     }
 }
 
-/// Starts `obrol connect` with `--nick nick` (and `--room room`) and waits until the hub has
-/// renamed it (and it is in `room`).
+/// Starts `obrol connect` with `--nick nick` (and `--room room`) and waits until it is in the
+/// lobby under that nick (it asks for it in its first line, so it is never a guest) and in
+/// `room`.
 fn connect(hub: &Hub, nick: &str, room: Option<&str>) -> Proc {
     let addr = hub.addr();
     let mut args = vec!["connect", addr.as_str(), "--nick", nick];
@@ -124,12 +125,10 @@ fn connect(hub: &Hub, nick: &str, room: Option<&str>) -> Proc {
         args.extend(["--room", room]);
     }
     let mut p = Proc::spawn(nick, obrol_cmd(&args));
-    p.expect_line(|l| l.starts_with("* you are guest"), LINE_TIMEOUT);
-    let renamed = format!(" is now known as {nick}");
-    p.expect_line(
-        |l| l.starts_with("* guest") && l.ends_with(&renamed),
-        LINE_TIMEOUT,
-    );
+    p.expect(&format!(
+        "* you are {nick} in lobby; type /help for commands"
+    ));
+    p.expect(&format!("* {nick} joined lobby"));
     if let Some(room) = room {
         p.expect(&format!("* {nick} joined {room}"));
         let who = p.expect_line(|l| l.starts_with(&format!("* in {room} (")), LINE_TIMEOUT);
@@ -446,10 +445,7 @@ fn last_line_before_end_of_input_is_delivered() {
     for i in 0..ROUNDS {
         let nick = format!("akhir{i}");
         let mut c = connect(&hub, &nick, None);
-        watcher.expect_line(
-            |l| l.ends_with(&format!(" is now known as {nick}")),
-            LINE_TIMEOUT,
-        );
+        watcher.expect_next(&format!("* {nick} joined lobby"));
         c.send_line(&format!("pesan terakhir {i}"));
         c.close_stdin();
         c.wait_success();
@@ -565,7 +561,7 @@ fn slow_consumer_is_disconnected_without_delaying_others() {
     let mut stall = TcpStream::connect((Ipv4Addr::LOCALHOST, hub.port)).expect("connect");
     stall.write_all(b"/nick stall\n").expect("send /nick");
     for p in [&mut a, &mut b] {
-        p.expect_line(|l| l.ends_with(" is now known as stall"), LINE_TIMEOUT);
+        p.expect("* stall joined lobby");
     }
 
     let quit = "* stall quit (slow consumer: too much unread output)";

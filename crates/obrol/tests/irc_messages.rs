@@ -106,10 +106,11 @@ fn unknown_commands_missing_parameters_and_long_lines() {
     b.expect_next(&format!("{} PRIVMSG #x :still here", src("a")));
 }
 
-// Room chat and joins are gathered per flush interval into one buffer per room (the router's
-// `RoomBatch`). A long `--coalesce-us` keeps each batch open for a whole step of these tests,
-// so they check what the batches must preserve: order, exclusions and join points.
-const LONG_BATCH: &[&str] = &["--coalesce-us", "200000"];
+// Room chat and joins are gathered per router turn into one buffer per room, and each member
+// gets ranges of it in the order they were emitted (`router::deliver`). A long round limit lets
+// a round of writes hold back the next for a whole step of these tests, so they check what the
+// gathering must preserve: order, exclusions and join points.
+const LONG_BATCH: &[&str] = &["--round-limit-us", "200000"];
 
 #[test]
 fn batched_chat_keeps_order_for_a_member_of_two_rooms() {

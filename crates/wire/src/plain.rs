@@ -3,7 +3,12 @@
 //!
 //! A line that starts with `/` is a command; anything else is chat text for the current room.
 //! `//text` sends `/text` literally. The hub's replies are plain lines too (see
-//! `docs/PROTOCOL.md`); they are produced by the hub, which knows the wording, not here.
+//! `docs/PROTOCOL.md`); they are produced by the hub, which knows the wording, not here, except
+//! for the one line a client must recognise: the farewell ([`FAREWELL`]).
+
+/// How the hub's last line before it closes a connection starts (`! disconnected: bye`). A
+/// connection that ends without it was lost, not closed by the hub.
+pub const FAREWELL: &str = "! disconnected: ";
 
 /// One parsed line from a plain client.
 #[derive(Debug, Clone, PartialEq, Eq)]

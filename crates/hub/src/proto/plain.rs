@@ -128,7 +128,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         // A plain client could not answer a ping (it is never sent one).
         Event::Ping => Ok(()),
         Event::Refused(r) => writeln!(s, "! {r}"),
-        Event::Closing(reason) => writeln!(s, "! disconnected: {reason}"),
+        Event::Closing(reason) => writeln!(s, "{}{reason}", plain::FAREWELL),
         Event::Topic { room, topic } => match topic {
             Some((text, by, _)) => writeln!(s, "* topic of {room}: {text} (set by {by})"),
             None => writeln!(s, "* {room} has no topic"),

@@ -7,32 +7,44 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::link::{Flow, Link};
 use super::{irc, plain, Protocol};
 use crate::api::{Newcomer, Request};
-use crate::event::{Event, Refusal};
+use crate::event::{Command, Event, Refusal};
 use crate::Settings;
 
 /// See the module documentation.
 #[derive(Debug)]
 pub enum Session {
-    /// Plain clients have no state of their own at the edge: they are admitted at once.
-    Plain,
+    /// A plain client. It may name itself in its first line (`/nick NAME`), so the others see
+    /// it join under that nick; until it is admitted, `first_line_by` is when the hub stops
+    /// waiting for that line and admits it under a guest nick. A client that says nothing
+    /// (`nc`, the seed's `client.py`) waits no longer than the sniff window: on a sniffing
+    /// listener the sniff has already waited it out, so it is admitted at once.
+    Plain {
+        first_line_by: Option<Instant>,
+    },
     Irc(irc::Session),
 }
 
 impl Session {
-    pub fn new(proto: Protocol) -> Self {
+    /// A new session; `first_line_by` is when a plain client stops being asked for its first
+    /// line (the end of the sniff window, counted from the accept).
+    pub fn new(proto: Protocol, first_line_by: Instant) -> Self {
         match proto {
-            Protocol::Plain => Session::Plain,
+            Protocol::Plain => Session::Plain {
+                first_line_by: Some(first_line_by),
+            },
             Protocol::Irc => Session::Irc(irc::Session::new()),
         }
     }
 
     pub fn protocol(&self) -> Protocol {
         match self {
-            Session::Plain => Protocol::Plain,
+            Session::Plain { .. } => Protocol::Plain,
             Session::Irc(_) => Protocol::Irc,
         }
     }
@@ -40,7 +52,7 @@ impl Session {
     /// Longest input line.
     pub fn max_line(&self, settings: &Settings) -> usize {
         match self {
-            Session::Plain => settings.max_line,
+            Session::Plain { .. } => settings.max_line,
             Session::Irc(_) => irc::MAX_INPUT,
         }
     }
@@ -48,15 +60,20 @@ impl Session {
     /// Whether the router has admitted this client (its replies then go through the router).
     pub fn admitted(&self) -> bool {
         match self {
-            Session::Plain => true,
+            Session::Plain { first_line_by } => first_line_by.is_none(),
             Session::Irc(s) => s.registered,
         }
     }
 
-    /// How long the client may stay silent before it is closed: an IRC client that has not
-    /// registered (a handshake deadline; registered clients are pinged by the router's sweep).
+    /// How long the client may stay silent before it is admitted anyway or closed (see
+    /// [`Session::silence_limit_reached`]): a plain client waiting for its first line until
+    /// the end of its window; an IRC client that has not registered (a handshake deadline;
+    /// registered clients are pinged by the router's sweep).
     pub fn silence_limit(&self, settings: &Settings) -> Option<Duration> {
         match self {
+            Session::Plain {
+                first_line_by: Some(by),
+            } => Some(by.saturating_duration_since(Instant::now())),
             Session::Irc(s) if !s.registered => Some(settings.registration_timeout),
             _ => None,
         }
@@ -66,46 +83,43 @@ impl Session {
     /// line at the end of the stream counts: the seed's `client.py` sends no newlines.
     pub fn partial_line_idle(&self) -> Option<Duration> {
         match self {
-            Session::Plain => Some(plain::PARTIAL_LINE_IDLE),
+            Session::Plain { .. } => Some(plain::PARTIAL_LINE_IDLE),
             Session::Irc(_) => None,
         }
     }
 
-    /// Whatever a new connection does before its first line: plain clients are admitted at once.
+    /// Whatever a new connection does before its first line: a plain client whose window for
+    /// a first line is already over (it stayed silent through the sniff) is admitted at once.
     pub async fn start(&mut self, link: &Link<'_>) -> Flow {
         match self {
-            Session::Plain => {
-                let newcomer = Newcomer {
-                    proto: Protocol::Plain,
-                    addr: link.addr,
-                    outbox: link.outbox.clone(),
-                    nick: None,
-                    user: None,
-                    realname: None,
-                    caps: 0,
-                };
-                let connect = Request::Connect {
-                    id: link.id,
-                    newcomer,
-                    reply: None,
-                };
-                if link.hub.send(connect).await.is_err() {
-                    return Flow::Close("hub gone".into());
-                }
-                Flow::Continue
-            }
-            Session::Irc(_) => Flow::Continue,
+            Session::Plain {
+                first_line_by: Some(by),
+            } if *by <= Instant::now() => self.admit_plain(None, link).await,
+            _ => Flow::Continue,
         }
     }
 
     /// Handles one complete input line.
     pub async fn on_line(&mut self, line: &[u8], link: &Link<'_>) -> Flow {
-        link.set_admitted(self.admitted());
         let Ok(text) = std::str::from_utf8(line) else {
             return self.refuse(&Refusal::InvalidUtf8, link).await;
         };
+        if self.awaits_first_line() {
+            // A first line `/nick NAME` is the nick to be admitted under; any other first line
+            // admits the client under a guest nick and then counts as usual.
+            let nick = match plain::parse(text) {
+                Ok(Command::Nick(nick)) => Some(nick),
+                _ => None,
+            };
+            let named = nick.is_some();
+            match self.admit_plain(nick, link).await {
+                Flow::Continue if !named => {}
+                flow => return flow,
+            }
+        }
+        link.set_admitted(self.admitted());
         match self {
-            Session::Plain => {
+            Session::Plain { .. } => {
                 if text.is_empty() {
                     return Flow::Continue;
                 }
@@ -130,8 +144,14 @@ impl Session {
     }
 
     /// Refuses input the connection could not make a line of (too long, not UTF-8), in order
-    /// with the replies to the lines before it.
+    /// with the replies to the lines before it. A plain client's first line admits it even so:
+    /// the refusal comes after its welcome.
     pub async fn refuse(&mut self, refusal: &Refusal, link: &Link<'_>) -> Flow {
+        if self.awaits_first_line() {
+            if let Flow::Close(reason) = self.admit_plain(None, link).await {
+                return Flow::Close(reason);
+            }
+        }
         link.set_admitted(self.admitted());
         let bytes = self.render(&Event::Refused(refusal), link);
         link.reply(String::from_utf8_lossy(&bytes));
@@ -142,20 +162,103 @@ impl Session {
         }
     }
 
-    /// What a client that did not register in time hears before it is closed.
-    pub fn registration_timed_out(&self) -> Bytes {
-        match self {
-            Session::Irc(_) => {
-                Bytes::from_static(b"ERROR :Closing link: registration timed out\r\n")
-            }
-            Session::Plain => Bytes::from_static(b"! disconnected: registration timed out\n"),
+    /// The client's input ended. A plain client that ends it before its first line (`nc -N`
+    /// with nothing to send) is admitted all the same, so it still gets the welcome.
+    pub async fn input_ended(&mut self, link: &Link<'_>) -> Flow {
+        if self.awaits_first_line() {
+            return self.admit_plain(None, link).await;
         }
+        Flow::Continue
+    }
+
+    /// The client stayed silent for its [`Session::silence_limit`] before being admitted: a
+    /// plain client is admitted under a guest nick; an IRC client is told it did not register
+    /// in time and closed.
+    pub async fn silence_limit_reached(&mut self, link: &Link<'_>) -> Flow {
+        match self {
+            Session::Plain { .. } => self.admit_plain(None, link).await,
+            Session::Irc(_) => {
+                let _ = link.outbox.push(Bytes::from_static(
+                    b"ERROR :Closing link: registration timed out\r\n",
+                ));
+                Flow::Close("registration timed out".into())
+            }
+        }
+    }
+
+    /// Whether this is a plain client not yet admitted, still waiting for its first line.
+    fn awaits_first_line(&self) -> bool {
+        matches!(
+            self,
+            Session::Plain {
+                first_line_by: Some(_)
+            }
+        )
+    }
+
+    /// Admits a plain client that is still waiting for its first line: under `nick` when it
+    /// asked for one that is valid and free, else under a guest nick. A refused nick is then
+    /// asked for as a `/nick` would be, so the client hears why (`! nick taken: NAME`) after
+    /// its welcome, and the others only ever see the guest nick it has.
+    async fn admit_plain(&mut self, nick: Option<String>, link: &Link<'_>) -> Flow {
+        let Session::Plain { first_line_by } = self else {
+            return Flow::Continue;
+        };
+        if first_line_by.take().is_none() {
+            return Flow::Continue;
+        }
+        let connect = |nick: Option<String>, reply| Request::Connect {
+            id: link.id,
+            newcomer: Newcomer {
+                proto: Protocol::Plain,
+                addr: link.addr,
+                outbox: link.outbox.clone(),
+                nick,
+                user: None,
+                realname: None,
+                caps: 0,
+            },
+            reply,
+        };
+        let gone = || Flow::Close("hub gone".into());
+        let refused = match nick {
+            Some(nick) => {
+                let (reply, accepted) = oneshot::channel();
+                if link
+                    .hub
+                    .send(connect(Some(nick.clone()), Some(reply)))
+                    .await
+                    .is_err()
+                {
+                    return gone();
+                }
+                match accepted.await {
+                    Ok(true) => {
+                        link.set_admitted(true);
+                        return Flow::Continue;
+                    }
+                    Ok(false) => Some(nick),
+                    Err(_) => return gone(),
+                }
+            }
+            None => None,
+        };
+        if link.hub.send(connect(None, None)).await.is_err() {
+            return gone();
+        }
+        link.set_admitted(true);
+        if let Some(nick) = refused {
+            if !link.command(Command::Nick(nick)).await {
+                return gone();
+            }
+        }
+        Flow::Continue
     }
 
     fn render(&self, event: &Event<'_>, link: &Link<'_>) -> Bytes {
         let nick = match self {
             Session::Irc(s) => s.nick().unwrap_or("*").to_owned(),
-            Session::Plain => link.outbox.nick(),
+            Session::Plain { .. } => link.outbox.nick(),
         };
         let view = super::View {
             nick: &nick,

@@ -17,7 +17,7 @@ pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,8 +139,11 @@ pub struct Hub {
     router: Option<Router>,
     /// The router's round of writer wake-ups, which every connection's outbox reports to.
     gate: Arc<router::Gate>,
-    /// Open connections, kept by the connections, read by the router.
-    connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// One permit per connection (taken before `accept`); the router counts open connections
+    /// from what is taken.
+    permits: Arc<Semaphore>,
+    /// Accept loops waiting with a permit (see [`Shared::accepting`]).
+    accepting: Arc<AtomicUsize>,
     inbox: Option<mpsc::Receiver<Request>>,
 }
 
@@ -161,7 +164,8 @@ impl Hub {
         Ok(Hub {
             listeners,
             gate: router.gate(),
-            connections: router.connections(),
+            permits: router.permits(),
+            accepting: router.accepting(),
             router: Some(router),
             settings,
             requests,
@@ -188,7 +192,7 @@ impl Hub {
         if let (Some(router), Some(inbox)) = (self.router.take(), self.inbox.take()) {
             tokio::spawn(router.run(inbox));
         }
-        let permits = Arc::new(Semaphore::new(self.settings.max_clients));
+        let permits = self.permits.clone();
         let next_id = Arc::new(AtomicU64::new(1));
         let mut accepting = tokio::task::JoinSet::new();
         for (listener, kind) in std::mem::take(&mut self.listeners) {
@@ -201,7 +205,7 @@ impl Hub {
                     requests: self.requests.clone(),
                     settings: self.settings.clone(),
                     gate: self.gate.clone(),
-                    connections: self.connections.clone(),
+                    accepting: self.accepting.clone(),
                 }),
             ));
         }
@@ -222,8 +226,9 @@ pub struct Shared {
     pub requests: mpsc::Sender<Request>,
     pub settings: Arc<Settings>,
     pub gate: Arc<router::Gate>,
-    /// Open connections, registered or not (LUSERS tells the unregistered apart).
-    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Accept loops holding a permit while they wait for a connection: the router counts open
+    /// connections as permits taken minus these.
+    pub accepting: Arc<AtomicUsize>,
 }
 
 /// Accepts connections on one listener until aborted.
@@ -246,12 +251,16 @@ async fn accept_loop(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let (stream, addr) = match listener.accept().await {
+        shared.accepting.fetch_add(1, Ordering::Relaxed);
+        let accepted = listener.accept().await;
+        shared.accepting.fetch_sub(1, Ordering::Relaxed);
+        let (stream, addr) = match accepted {
             Ok(accepted) => {
                 backoff = Duration::from_millis(5);
                 accepted
             }
             Err(err) => {
+                drop(permit);
                 tracing::warn!(%err, "accept failed; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));

@@ -117,12 +117,15 @@ pub struct Router {
     epoch: String,
     /// Members with user mode `+i` (LUSERS reports them).
     invisible_count: usize,
-    /// Open connections, kept by the connections (see [`Router::connections`]).
-    connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// One permit per open connection (see [`Router::permits`]).
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Accept loops holding a permit while they wait (see [`Router::accepting`]).
+    accepting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Router {
     pub fn new(settings: Arc<Settings>) -> Self {
+        let permits = Arc::new(tokio::sync::Semaphore::new(settings.max_clients));
         Router {
             settings,
             members: FxHashMap::default(),
@@ -145,7 +148,8 @@ impl Router {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_micros() as u64),
             ),
-            connections: Arc::default(),
+            permits,
+            accepting: Arc::default(),
         }
     }
 
@@ -403,7 +407,11 @@ impl Router {
 
     /// How many of what the hub has, as LUSERS tells it.
     fn census(&self) -> Census {
-        let connections = self.connections.load(std::sync::atomic::Ordering::Relaxed);
+        let connections = self
+            .settings
+            .max_clients
+            .saturating_sub(self.permits.available_permits())
+            .saturating_sub(self.accepting.load(std::sync::atomic::Ordering::Relaxed));
         Census {
             users: self.members.len(),
             invisible: self.invisible_count,
@@ -413,10 +421,15 @@ impl Router {
         }
     }
 
-    /// Open connections (registered or not): counted by the connections themselves, so LUSERS
-    /// can tell how many have not registered.
-    pub fn connections(&self) -> Arc<std::sync::atomic::AtomicUsize> {
-        self.connections.clone()
+    /// The connection permits: the accept loops take one per connection (before accepting),
+    /// and the router counts open connections, registered or not, from what is taken.
+    pub fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+        self.permits.clone()
+    }
+
+    /// How many accept loops hold a permit while they wait for a connection: not connections.
+    pub fn accepting(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.accepting.clone()
     }
 
     /// `id` and everyone sharing a room with it who negotiated capability `cap`.

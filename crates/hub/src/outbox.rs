@@ -189,9 +189,16 @@ impl Outbox {
         !std::mem::replace(&mut inner.in_round, true)
     }
 
-    /// Whether the writer waits for its socket (see `Inner::blocked`).
+    /// Whether the writer waits for its socket (see `Inner::blocked`). A writer that blocks
+    /// while a round counts it (woken between taking its last batch and finding the socket
+    /// full) leaves that round: it will not take again until the socket drains.
     pub fn set_blocked(&self, blocked: bool) {
-        self.lock().blocked = blocked;
+        let mut inner = self.lock();
+        inner.blocked = blocked;
+        if blocked && std::mem::take(&mut inner.in_round) {
+            drop(inner);
+            self.gate.finish_one();
+        }
     }
 
     /// The connection is ending: if the router's round waits for this writer, it waits no more.

@@ -398,7 +398,6 @@ async fn a_slow_consumer_is_dropped_and_nobody_else_is_affected() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: what burying a slow consumer emits waits for the router's next turn"]
 async fn a_slow_consumers_quit_goes_out_with_the_turn_that_found_it() {
     let (mut hub, xavier, rita, _ivy, _slow) = lobby_with_a_slow_client().await;
     let line = |i| format!("<xavier> {}", filler(i));

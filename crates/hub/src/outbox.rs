@@ -70,10 +70,24 @@ pub struct Outbox {
 }
 
 /// Milliseconds on a process-wide monotonic clock (for [`Outbox::heard`]).
+///
+/// Read through tokio's clock, so a runtime with paused time (tests, with tokio's `test-util`
+/// feature) controls the idle sweep as it controls timers; without that feature
+/// `tokio::time::Instant::now()` is `std::time::Instant::now()`, so this costs what it did.
+/// The base lies a day before the first reading (where the platform's clock allows): a paused
+/// clock starts where the real one was when its runtime was built and then moves on its own,
+/// so with several runtimes in one process (tests) a base taken at the first reading could lie
+/// after another runtime's clock, whose readings would stick at 0 until it caught up.
 pub fn clock_ms() -> u64 {
     static BASE: OnceLock<std::time::Instant> = OnceLock::new();
-    BASE.get_or_init(std::time::Instant::now)
-        .elapsed()
+    let base = *BASE.get_or_init(|| {
+        let now = std::time::Instant::now();
+        now.checked_sub(std::time::Duration::from_secs(86_400))
+            .unwrap_or(now)
+    });
+    tokio::time::Instant::now()
+        .into_std()
+        .saturating_duration_since(base)
         .as_millis() as u64
 }
 
@@ -175,9 +189,16 @@ impl Outbox {
         !std::mem::replace(&mut inner.in_round, true)
     }
 
-    /// Whether the writer waits for its socket (see `Inner::blocked`).
+    /// Whether the writer waits for its socket (see `Inner::blocked`). A writer that blocks
+    /// while a round counts it (woken between taking its last batch and finding the socket
+    /// full) leaves that round: it will not take again until the socket drains.
     pub fn set_blocked(&self, blocked: bool) {
-        self.lock().blocked = blocked;
+        let mut inner = self.lock();
+        inner.blocked = blocked;
+        if blocked && std::mem::take(&mut inner.in_round) {
+            drop(inner);
+            self.gate.finish_one();
+        }
     }
 
     /// The connection is ending: if the router's round waits for this writer, it waits no more.

@@ -192,10 +192,19 @@ impl Router {
                     self.bury_doomed();
                 }
             }
-            self.end_turn();
-            self.bury_doomed();
+            self.finish_turn();
         }
+        self.finish_turn();
+    }
+
+    /// Ends the turn, and buries the slow consumers that moving its output found: what that
+    /// tells the others (their quits) goes out now, not with the next turn. That may find more.
+    fn finish_turn(&mut self) {
         self.end_turn();
+        while !self.doomed.is_empty() {
+            self.bury_doomed();
+            self.end_turn();
+        }
     }
 
     fn handle(&mut self, req: Request) {

@@ -44,8 +44,9 @@ struct Inner {
     /// The connection task to wake. Kept here rather than in a `Notify` so the connection's
     /// future holds no waiter object of its own: an idle client costs less (see conn.rs).
     waker: Option<Waker>,
-    /// Woken as part of the router's running round and not yet taken (see `router::deliver`).
-    in_round: bool,
+    /// The router's round that woke this writer and waits for it to take (see
+    /// `router::deliver`); 0 if none.
+    round: u32,
     /// The connection is gone: nobody will take from this outbox again, so no round may wait
     /// for it.
     retired: bool,
@@ -180,13 +181,26 @@ impl Outbox {
         Ok(was_empty)
     }
 
-    /// Marks this writer as part of the router's new round; false if it already is.
-    pub(crate) fn join_round(&self) -> bool {
+    /// Marks this writer as part of the router's round `round`; false if it is in one already,
+    /// or can not be waited for (see `Inner`).
+    pub(crate) fn join_round(&self, round: u32) -> bool {
         let mut inner = self.lock();
-        if inner.retired || inner.blocked {
+        // Still holding an earlier round (woken, never took): that round was left behind at
+        // its limit, and counting the writer again would make every round wait as long.
+        if inner.retired || inner.blocked || inner.round != 0 {
             return false;
         }
-        !std::mem::replace(&mut inner.in_round, true)
+        inner.round = round;
+        true
+    }
+
+    /// This writer is done with the round that woke it, if any.
+    fn leave_round(&self, mut inner: std::sync::MutexGuard<'_, Inner>) {
+        let round = std::mem::take(&mut inner.round);
+        drop(inner);
+        if round != 0 {
+            self.gate.finish(round);
+        }
     }
 
     /// Whether the writer waits for its socket (see `Inner::blocked`). A writer that blocks
@@ -195,9 +209,8 @@ impl Outbox {
     pub fn set_blocked(&self, blocked: bool) {
         let mut inner = self.lock();
         inner.blocked = blocked;
-        if blocked && std::mem::take(&mut inner.in_round) {
-            drop(inner);
-            self.gate.finish_one();
+        if blocked {
+            self.leave_round(inner);
         }
     }
 
@@ -205,10 +218,7 @@ impl Outbox {
     pub fn retire(&self) {
         let mut inner = self.lock();
         inner.retired = true;
-        if std::mem::take(&mut inner.in_round) {
-            drop(inner);
-            self.gate.finish_one();
-        }
+        self.leave_round(inner);
     }
 
     /// Wakes the writer. A wake-up with nobody waiting is remembered, like a `Notify` permit.
@@ -278,10 +288,7 @@ impl Outbox {
         std::mem::swap(&mut inner.queue, &mut into.messages);
         inner.bytes = 0;
         into.close = inner.closed.as_deref().cloned();
-        if std::mem::take(&mut inner.in_round) {
-            drop(inner);
-            self.gate.finish_one();
-        }
+        self.leave_round(inner);
     }
 }
 
@@ -305,15 +312,19 @@ mod tests {
     fn a_retired_outbox_never_holds_a_round_open() {
         let gate = Arc::new(Gate::default());
         let o = Outbox::new(100, gate.clone());
-        assert!(o.join_round());
-        assert!(!o.join_round(), "already in the round");
+        assert!(o.join_round(1));
+        assert!(!o.join_round(1), "already in the round");
+        assert!(
+            !o.join_round(2),
+            "still holding round 1: not waited for again"
+        );
         o.retire();
-        assert!(!o.join_round(), "nobody will take from it");
+        assert!(!o.join_round(2), "nobody will take from it");
         let o2 = Outbox::new(100, gate);
-        assert!(o2.join_round());
+        assert!(o2.join_round(2));
         let mut b = Batch::default();
         o2.take(&mut b);
-        assert!(o2.join_round(), "taken: it may join the next round");
+        assert!(o2.join_round(3), "taken: it may join the next round");
     }
 
     #[test]

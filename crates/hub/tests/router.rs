@@ -303,6 +303,16 @@ async fn the_round_limit_bounds_how_long_a_round_waits_for_a_writer() {
     hub.say(xavier, "two").await;
     assert_eq!(hub.wait_for(rita).await, ["<xavier> two"]);
     assert_eq!(start.elapsed(), hub.settings().round_limit);
+    // That round is left behind: no later round waits for Sam again.
+    for text in ["three", "four", "five"] {
+        hub.say(xavier, text).await;
+        assert_eq!(hub.wait_for(rita).await, [format!("<xavier> {text}")]);
+        assert_eq!(
+            start.elapsed(),
+            hub.settings().round_limit,
+            "{text} waited for a writer left behind"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

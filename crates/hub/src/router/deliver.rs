@@ -18,7 +18,7 @@
 //! everything that arrived meanwhile: batching follows the load, and the core never idles while
 //! queues grow.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -46,24 +46,68 @@ pub(crate) enum Audience<'a> {
 
 /// Tracks one round of writer wake-ups (see the module documentation). Shared by the router
 /// and every outbox.
+///
+/// One atomic word holds the round's number (high 32 bits) and how many writers it still
+/// waits for (low 32 bits). A round that ran past the limit is left behind: the next one has a
+/// new number, so a writer that takes late (or never) counts against no later round.
 #[derive(Debug, Default)]
 pub struct Gate {
-    /// Writers woken in the running round that have not yet taken their queue.
-    outstanding: AtomicUsize,
-    /// Told when `outstanding` drops to zero.
+    state: AtomicU64,
+    /// Told when the running round has nobody left to wait for.
     done: Notify,
 }
 
+const COUNT: u64 = 0xffff_ffff;
+
 impl Gate {
-    /// A writer woken in the round took its queue (or is gone).
-    pub fn finish_one(&self) {
-        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+    /// The running round's number (never 0 once a round has started).
+    pub(crate) fn round(&self) -> u32 {
+        (self.state.load(Ordering::Acquire) >> 32) as u32
+    }
+
+    /// A writer woken in round `round` took its queue (or is gone, or blocked). Ignored if that
+    /// round has been left behind.
+    pub fn finish(&self, round: u32) {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if (state >> 32) as u32 != round || state & COUNT == 0 {
+                return;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        if state & COUNT == 1 {
             self.done.notify_one();
         }
     }
 
+    /// Counts one more writer in round `round`, if it is still the running one.
+    fn add(&self, round: u32) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                ((state >> 32) as u32 == round).then_some(state + 1)
+            });
+    }
+
+    /// Starts a new round, leaving any unfinished one behind; it holds itself open (count 1)
+    /// until [`Gate::finish`] is called for it once more than the writers it wakes.
+    fn start(&self) -> u32 {
+        let round = self.round().wrapping_add(1).max(1);
+        self.state
+            .store((u64::from(round) << 32) | 1, Ordering::Release);
+        round
+    }
+
     pub(crate) fn running(&self) -> bool {
-        self.outstanding.load(Ordering::Acquire) > 0
+        self.state.load(Ordering::Acquire) & COUNT > 0
     }
 
     pub(crate) async fn finished(&self) {
@@ -380,16 +424,16 @@ impl Router {
             return;
         }
         self.turn.round_started = Some(now);
-        // Hold the round open while waking, so a writer that finishes at once cannot end it
-        // before the others are counted.
-        self.gate.outstanding.fetch_add(1, Ordering::AcqRel);
+        // The round holds itself open while waking, so a writer that finishes at once cannot
+        // end it before the others are counted.
+        let round = self.gate.start();
         for outbox in self.turn.next_round.drain(..) {
-            if outbox.join_round() {
-                self.gate.outstanding.fetch_add(1, Ordering::AcqRel);
+            if outbox.join_round(round) {
+                self.gate.add(round);
             }
             outbox.wake();
         }
-        self.gate.finish_one();
+        self.gate.finish(round);
     }
 
     /// When the router must look at the round again: writers wait and a round runs.

@@ -119,6 +119,10 @@ impl Gate {
 /// [`Router::end_turn`]); larger ones (member lists, long replies) travel as they are.
 const COPY_MAX: usize = 2048;
 
+/// Longest a turn gathers while a round runs: writers still to take in the running round
+/// then get what arrived meanwhile (measured: see bench/RESULTS.md).
+const TURN_MAX: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// No entry (end of a chain).
 const NONE: u32 = u32::MAX;
 
@@ -149,6 +153,10 @@ pub(super) struct Turn {
     chunk_of: FxHashMap<(usize, u8), u32>,
     /// Recipients with a chain this turn, in the order they were first given something.
     dirty: Vec<ClientId>,
+    /// When the turn's first piece was gathered.
+    started: Option<tokio::time::Instant>,
+    /// Members with a reply this turn (see [`Chain::urgent`]).
+    urgent: Vec<ClientId>,
     /// Outboxes that became non-empty and whose writers wait for the next round.
     next_round: Vec<Arc<Outbox>>,
     /// When the running round started.
@@ -160,6 +168,11 @@ pub(super) struct Turn {
 pub(super) struct Chain {
     head: u32,
     tail: u32,
+    /// Holds a reply to something this member asked (or a message only for it): its writer
+    /// is woken at the end of the turn, not held for the next round. Bulk fan-out waits for
+    /// rounds; answers do not wait behind it (a joiner's member list during a join storm, a
+    /// welcome during a registration storm).
+    urgent: bool,
 }
 
 impl Default for Chain {
@@ -167,6 +180,7 @@ impl Default for Chain {
         Chain {
             head: NONE,
             tail: NONE,
+            urgent: false,
         }
     }
 }
@@ -193,6 +207,9 @@ impl Turn {
             }
         }
         let at = self.entries.len() as u32;
+        if at == 0 {
+            self.started = Some(tokio::time::Instant::now());
+        }
         self.entries.push(Entry { piece, next: NONE });
         if m.chain.tail == NONE {
             m.chain.head = at;
@@ -228,24 +245,22 @@ impl Router {
     /// Tells `to` about `event`: the one path every event takes to clients.
     pub(crate) fn emit(&mut self, to: Audience<'_>, event: &Event<'_>) {
         match to {
-            Audience::One(id) => self.emit_to(id, event),
+            Audience::One(id) => {
+                let mut cache = Rendered::default();
+                self.emit_cached(id, event, &mut cache, true);
+            }
             Audience::Each(ids) => {
                 let mut cache = Rendered::default();
                 for &id in ids {
-                    self.emit_cached(id, event, &mut cache);
+                    self.emit_cached(id, event, &mut cache, false);
                 }
             }
             Audience::Room { key, except } => self.emit_room(key, except, event),
         }
     }
 
-    fn emit_to(&mut self, id: ClientId, event: &Event<'_>) {
-        let mut cache = Rendered::default();
-        self.emit_cached(id, event, &mut cache);
-    }
-
     /// Renders (or reuses the rendering of) `event` for `id`'s style and queues it.
-    fn emit_cached(&mut self, id: ClientId, event: &Event<'_>, cache: &mut Rendered) {
+    fn emit_cached(&mut self, id: ClientId, event: &Event<'_>, cache: &mut Rendered, urgent: bool) {
         let Some(m) = self.members.get(&id) else {
             return;
         };
@@ -253,7 +268,7 @@ impl Router {
         let bytes = cache.own[style]
             .get_or_insert_with(|| m.proto.render(event, &m.view(&self.rooms, &self.settings)))
             .clone();
-        self.push(id, bytes, 1);
+        self.push(id, bytes, 1, urgent);
     }
 
     /// Room events: rendered once per style into the room's buffer for this turn.
@@ -306,8 +321,8 @@ impl Router {
     }
 
     /// Queues bytes of its own for `id` (holding `messages` deliveries), after everything
-    /// queued for it before.
-    pub(super) fn push(&mut self, id: ClientId, bytes: Bytes, messages: u64) {
+    /// queued for it before; `urgent` for a reply (see [`Chain::urgent`]).
+    pub(super) fn push(&mut self, id: ClientId, bytes: Bytes, messages: u64, urgent: bool) {
         if bytes.is_empty() {
             return; // nothing to say to this protocol
         }
@@ -323,6 +338,10 @@ impl Router {
         self.counters.deliveries += messages;
         if self.turn.append(m, Piece::Own(bytes)) {
             self.turn.dirty.push(id);
+        }
+        if urgent && !m.chain.urgent {
+            m.chain.urgent = true;
+            self.turn.urgent.push(id);
         }
     }
 
@@ -342,7 +361,11 @@ impl Router {
                 let Some(m) = self.members.get_mut(&id) else {
                     continue;
                 };
-                let mut at = std::mem::take(&mut m.chain).head;
+                let chain = std::mem::take(&mut m.chain);
+                if chain.head == NONE {
+                    continue; // handed over already (an urgent reply, a leaving member)
+                }
+                let mut at = chain.head;
                 let single = at != NONE && self.turn.entries[at as usize].next == NONE;
                 while at != NONE {
                     let entry = &mut self.turn.entries[at as usize];
@@ -372,6 +395,7 @@ impl Router {
                     queue.push(arena.split().freeze());
                 }
                 match m.outbox.push_all(&mut queue) {
+                    Ok(_) if chain.urgent => m.outbox.wake(),
                     Ok(true) => self.turn.next_round.push(m.outbox.clone()),
                     Ok(false) => {}
                     Err(PushError::Full) => self.doomed.push(id),
@@ -380,6 +404,7 @@ impl Router {
                 queue.clear();
             }
             self.turn.entries.clear();
+            self.turn.started = None;
         }
         self.maybe_start_round();
     }
@@ -387,9 +412,44 @@ impl Router {
     /// Hands `id` what this turn holds for it now (before its outbox closes): copies, since
     /// the room buffers are still growing.
     pub(super) fn settle(&mut self, id: ClientId) {
-        let Some(m) = self.members.get_mut(&id) else {
-            return;
-        };
+        if let Some(outbox) = self.hand_over(id) {
+            self.turn.next_round.push(outbox);
+        }
+    }
+
+    /// Hands the members with a reply what the turn holds for them, and wakes their writers
+    /// now: answers do not wait for the round that bulk fan-out waits for.
+    pub(super) fn flush_urgent(&mut self) {
+        for id in std::mem::take(&mut self.turn.urgent) {
+            if let Some(m) = self.members.get(&id) {
+                let outbox = m.outbox.clone();
+                self.hand_over(id);
+                outbox.wake();
+            }
+        }
+    }
+
+    /// Ends the turn when it is due: at once while no round runs (idle, a message goes out at
+    /// once), otherwise when the running round has ended or is overdue. Until then the turn
+    /// goes on gathering: a busy room's messages to one member keep merging into one piece,
+    /// and each member's outbox takes one push per round instead of one per request (a join
+    /// storm of 5,000 made 5,000 pushes per member otherwise). Replies go out meanwhile.
+    pub(super) fn turn_due(&self) -> bool {
+        let overdue = self
+            .turn
+            .round_started
+            .is_some_and(|t| tokio::time::Instant::now() >= t + self.settings.round_limit);
+        let gathered_long = self
+            .turn
+            .started
+            .is_some_and(|t| tokio::time::Instant::now() >= t + TURN_MAX);
+        !self.gate.running() || overdue || gathered_long
+    }
+
+    /// Moves `id`'s chain into its outbox (copies of room pieces: their buffers may still
+    /// grow). Returns the outbox if it became non-empty.
+    fn hand_over(&mut self, id: ClientId) -> Option<Arc<Outbox>> {
+        let m = self.members.get_mut(&id)?;
         let mut at = std::mem::take(&mut m.chain).head;
         let mut queue = Vec::new();
         while at != NONE {
@@ -403,9 +463,15 @@ impl Router {
             });
             at = entry.next;
         }
-        if !queue.is_empty() {
-            if let Ok(true) = m.outbox.push_all(&mut queue) {
-                self.turn.next_round.push(m.outbox.clone());
+        if queue.is_empty() {
+            return None;
+        }
+        match m.outbox.push_all(&mut queue) {
+            Ok(true) => Some(m.outbox.clone()),
+            Ok(false) | Err(PushError::Closed) => None,
+            Err(PushError::Full) => {
+                self.doomed.push(id);
+                None
             }
         }
     }
@@ -438,7 +504,7 @@ impl Router {
 
     /// When the router must look at the round again: writers wait and a round runs.
     pub(super) fn round_deadline(&self) -> Option<tokio::time::Instant> {
-        if self.turn.next_round.is_empty() {
+        if !self.waiting_for_round() {
             return None;
         }
         Some(
@@ -449,7 +515,7 @@ impl Router {
     }
 
     pub(super) fn waiting_for_round(&self) -> bool {
-        !self.turn.next_round.is_empty()
+        !self.turn.next_round.is_empty() || !self.turn.dirty.is_empty()
     }
 }
 

@@ -192,7 +192,11 @@ impl Router {
                     self.bury_doomed();
                 }
             }
-            self.finish_turn();
+            self.flush_urgent();
+            if self.turn_due() {
+                self.finish_turn();
+            }
+            self.bury_doomed();
         }
         self.finish_turn();
     }
@@ -238,7 +242,7 @@ impl Router {
                     self.send_labeled(id, &label, replies);
                 }
             }
-            Request::Deliver { id, bytes } => self.push(id, bytes, 0),
+            Request::Deliver { id, bytes } => self.push(id, bytes, 0, true),
             Request::Disconnect { id, reason } => self.remove(id, &reason, None),
             // The client said all it will: it leaves now (others hear it quit), and its outbox
             // closes after what is queued, the answers to its last requests among them.
@@ -377,7 +381,7 @@ impl Router {
         let out = m
             .proto
             .labeled(label, &replies, m.caps, &self.settings.name, id);
-        self.push(id, out, 0);
+        self.push(id, out, 0, true);
     }
 
     fn bury_doomed(&mut self) {

@@ -65,6 +65,18 @@ pub struct Session {
     cap_302: bool,
 }
 
+/// Why the nick a NICK command asks for cannot be had (431, 432), before anyone is asked
+/// whether it is taken.
+fn nick_refusal(params: &[String]) -> Option<(&'static str, String)> {
+    match params.first().map(String::as_str) {
+        None | Some("") => Some(("431", ":No nickname given".to_owned())),
+        Some(nick) if !crate::domain::names::valid_nick(nick) => {
+            Some(("432", format!("{nick} :Erroneous nickname")))
+        }
+        Some(_) => None,
+    }
+}
+
 fn numeric(server: &str, code: &str, nick: &str, rest: &str) -> String {
     format!(":{server} {code} {nick} {rest}\r\n")
 }
@@ -235,17 +247,9 @@ impl Session {
             // No server password is configured: any is accepted.
             "PASS" => return Flow::Continue,
             "NICK" if !self.registered => {
-                if p.first().is_none_or(|n| n.is_empty()) {
-                    link.reply(numeric(link.server, "431", self.me(), ":No nickname given"));
-                } else if !obrol_wire::plain::valid_nick(&p[0]) {
-                    link.reply(numeric(
-                        link.server,
-                        "432",
-                        self.me(),
-                        &format!("{} :Erroneous nickname", p[0]),
-                    ));
-                } else {
-                    self.nick = Some(p[0].clone());
+                match nick_refusal(p) {
+                    Some((code, text)) => link.reply(numeric(link.server, code, self.me(), &text)),
+                    None => self.nick = Some(p[0].clone()),
                 }
                 return self.try_register(link).await;
             }
@@ -283,17 +287,8 @@ impl Session {
         let srv = link.server;
         let hub_cmd = match cmd.as_str() {
             "NICK" => {
-                if p.first().is_none_or(|n| n.is_empty()) {
-                    link.reply(numeric(srv, "431", &me, ":No nickname given"));
-                    return Flow::Continue;
-                }
-                if !obrol_wire::plain::valid_nick(&p[0]) {
-                    link.reply(numeric(
-                        srv,
-                        "432",
-                        &me,
-                        &format!("{} :Erroneous nickname", p[0]),
-                    ));
+                if let Some((code, text)) = nick_refusal(p) {
+                    link.reply(numeric(srv, code, &me, &text));
                     return Flow::Continue;
                 }
                 // The router confirms (NICK line) or refuses (433); `interpret` picks up the

@@ -65,6 +65,16 @@ pub struct Session {
     cap_302: bool,
 }
 
+/// The tags of `msg` that go along to recipients who can take them: client-only tags (`+key`);
+/// any other tag a client sends is dropped (IRCv3 message-tags: servers relay only those).
+fn client_only_tags(msg: &Message) -> Vec<obrol_wire::irc::Tag> {
+    msg.tags
+        .iter()
+        .filter(|t| t.key.starts_with('+'))
+        .cloned()
+        .collect()
+}
+
 /// Why the nick a NICK command asks for cannot be had (431, 432), before anyone is asked
 /// whether it is taken.
 fn nick_refusal(params: &[String]) -> Option<(&'static str, String)> {
@@ -370,14 +380,7 @@ impl Session {
                     ));
                     return Flow::Continue;
                 }
-                // Client-only tags go along to those who can take them; others are dropped
-                // (IRCv3 message-tags: only client-only tags are relayed).
-                let tags: Vec<_> = msg
-                    .tags
-                    .iter()
-                    .filter(|t| t.key.starts_with('+'))
-                    .cloned()
-                    .collect();
+                let tags = client_only_tags(&msg);
                 for target in targets {
                     link.command(Command::SayTo {
                         target: target.to_owned(),
@@ -530,12 +533,7 @@ impl Session {
                 Command::SetName(p[0].clone())
             }
             "TAGMSG" => {
-                let tags: Vec<_> = msg
-                    .tags
-                    .iter()
-                    .filter(|t| t.key.starts_with('+'))
-                    .cloned()
-                    .collect();
+                let tags = client_only_tags(&msg);
                 if tags.is_empty() || self.caps & caps::MESSAGE_TAGS == 0 {
                     return Flow::Continue; // nothing a recipient could use
                 }

@@ -6,8 +6,7 @@
 //! after a later line that the same path must have delivered first: a marker client in the
 //! lobby says something, and a witness's very next line must be that.
 //!
-//! Tests marked `#[ignore = "issue 9: ..."]` pin down known faults of today's hub or binary and
-//! pass once they are fixed.
+//! Each test pinned down a fault the hub or the binary once had (issue 9); all pass now.
 
 mod common;
 
@@ -215,7 +214,7 @@ fn irc_formatting_codes_pass_unchanged() {
 
 /// U+202E RIGHT-TO-LEFT OVERRIDE in a name makes everything after it display reversed (a nick
 /// `ab\u{202E}dc` shows as `abcd`): names with it are refused, by plain and IRC clients alike.
-/// The hub refuses such nicks but accepts such room names.
+/// The hub always refused such nicks but once accepted such room names.
 #[test]
 fn names_with_a_right_to_left_override_are_refused() {
     let hub = Hub::start();

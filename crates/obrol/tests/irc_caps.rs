@@ -364,8 +364,8 @@ fn labeled_responses_come_as_one_line_a_batch_or_an_ack() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
-// pin down known deviations of the hub and pass once it is fixed.
+// Conformance (issue 9): what the specs say, checked line by line. Each test's comment names
+// the deviation the hub once had.
 // ---------------------------------------------------------------------------------------------
 
 /// `line`'s tags without `msgid` (whose value the server chooses), for exact comparisons.
@@ -389,7 +389,7 @@ fn tag_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// network at any time MUST NOT share the same value"; it needs message-tags. IRCv3
 /// message-tags (TAGMSG example): the echo to the sender and the relay to others carry the same
 /// msgid. (The stored draft says `draft/msgid`; the ratified spec and ircv3.net use `msgid`.)
-/// The hub attaches no msgid.
+/// The hub once attached no msgid.
 #[test]
 fn every_relayed_message_carries_a_msgid_with_message_tags() {
     let hub = Hub::start();
@@ -438,7 +438,7 @@ fn every_relayed_message_carries_a_msgid_with_message_tags() {
 /// tags MUST be relayed on PRIVMSG and NOTICE messages"; (Security considerations): "Tags
 /// without the client-only prefix MUST be removed by the server before being relayed with any
 /// message to another client"; Modern IRC (Tags): the tags part "MUST NOT be sent unless
-/// explicitly enabled by a capability". The hub relays client-only tags only on TAGMSG.
+/// explicitly enabled by a capability". The hub once relayed client-only tags only on TAGMSG.
 #[test]
 fn client_only_tags_on_privmsg_reach_message_tags_recipients_only() {
     let hub = Hub::start();
@@ -475,7 +475,7 @@ fn client_only_tags_on_privmsg_reach_message_tags_recipients_only() {
 /// with the ERR_INPUTTOOLONG (417) error numeric if a client sends a message with more tag data
 /// than the allowed limit. Servers MUST NOT truncate tags and MUST always reject lines that
 /// exceed this limit." The lines are irctest's `testLengthLimits`: 4094 bytes of tag data are
-/// relayed whole, 4095 are refused. The hub accepts up to 8191.
+/// relayed whole, 4095 are refused. The hub once accepted up to 8191.
 #[test]
 fn client_tag_data_over_4094_bytes_is_refused_with_417() {
     let hub = Hub::start();
@@ -507,7 +507,7 @@ fn client_tag_data_over_4094_bytes_is_refused_with_417() {
 /// IRCv3 labeled-response (Tags): "For any message received from a client that includes this
 /// tag, the server MUST include the same tag and value in any response produced from this
 /// message"; its example labels an error numeric: `@label=dc11f13f11 :irc.example.com 401 *
-/// nick :No such nick/channel`. The hub sends the 421 for a command its parser refuses (not
+/// nick :No such nick/channel`. The hub once sent the 421 for a command its parser refuses (not
 /// letters: `FROB$NICATE`) without the label.
 #[test]
 fn labeled_unknown_command_gets_a_labeled_421() {
@@ -568,8 +568,8 @@ fn tags_and_rest(line: &str) -> (BTreeMap<String, String>, String) {
 /// echo-message mechanism"; (The ACK response): "Servers MUST respond with a labeled ACK
 /// message when a client sends a labeled command that normally produces no response." (msgid
 /// itself is every_relayed_message_carries_a_msgid_with_message_tags's business; here it is
-/// ignored.) The hub gets the channel cases right; a TAGMSG to oneself comes back once,
-/// labeled, with echo-message, and without it the delivered copy carries the label instead of
+/// ignored.) The hub always got the channel cases right; a TAGMSG to oneself once came back once,
+/// labeled, with echo-message, and without it the delivered copy carried the label instead of
 /// an ACK.
 #[test]
 fn labeled_tagmsg_gets_a_labeled_echo_or_an_ack() {
@@ -664,7 +664,7 @@ fn echo_message_echoes_private_messages_to_the_sender() {
 /// IRCv3 message-tags (TAGMSG): it "MUST be delivered to targets in the same way as PRIVMSG and
 /// NOTICE messages. This means for example, honouring channel membership, modes, echo-message";
 /// echo-message: "servers MUST send PRIVMSG and NOTICE messages back to the client that sent
-/// them". The hub echoes a TAGMSG to a channel but not one to a nick (a labeled one gets an
+/// them". The hub once echoed a TAGMSG to a channel but not one to a nick (a labeled one got an
 /// ACK instead of its echo).
 #[test]
 fn echo_message_echoes_a_tagmsg_to_a_nick() {

@@ -188,7 +188,7 @@ fn kick_and_invite() {
 
 /// Modern IRC (NAMES): "If the channel name is invalid or the channel does not exist, one
 /// RPL_ENDOFNAMES numeric containing the given channel name should be returned." RFC 2812 3.2.5
-/// lists no ERR_NOSUCHCHANNEL for NAMES either. The hub answers 403.
+/// lists no ERR_NOSUCHCHANNEL for NAMES either. The hub once answered 403.
 #[test]
 fn names_of_unknown_channel_ends_with_366() {
     let hub = Hub::start();
@@ -238,8 +238,8 @@ fn topic_of_a_secret_channel_is_hidden_from_non_members() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
-// pin down known deviations of the hub and pass once it is fixed.
+// Conformance (issue 9): what the specs say, checked line by line. Each test's comment names
+// the deviation the hub once had.
 // ---------------------------------------------------------------------------------------------
 
 /// Modern IRC (KICK message): `<channel> <user> *( "," <user> ) [<comment>]`, and "The server
@@ -274,7 +274,7 @@ fn kick_one_channel_several_nicks_sends_one_kick_each() {
 /// "For the message to be syntactically correct, there MUST be either one channel parameter
 /// and multiple user parameter, or as many channel parameters as there are user parameters",
 /// and "The server MUST NOT send KICK messages with multiple channels or users to clients."
-/// The hub takes `#a,#a` for one (unknown) channel name.
+/// The hub once took `#a,#a` for one (unknown) channel name.
 #[test]
 fn kick_pairs_several_channels_with_as_many_nicks() {
     let hub = Hub::start();
@@ -342,7 +342,7 @@ fn names_of_several_channels_answers_each_in_turn() {
 /// Modern IRC (ERR_TOOMANYCHANNELS, 405): `"<client> <channel> :You have joined too many
 /// channels"`, "Indicates that the JOIN command failed because the client has joined their
 /// maximum number of channels"; RFC 2812 5.2: `"<channel name> :You have joined too many
-/// channels"`. The hub advertises CHANLIMIT=#:50 and names `*` instead of the channel.
+/// channels"`. The hub advertises CHANLIMIT=#:50; it once named `*` instead of the channel.
 #[test]
 fn joining_beyond_chanlimit_names_the_channel_in_405() {
     let hub = Hub::start();

@@ -51,8 +51,8 @@ fn privmsg_targets_and_errors() {
 
 /// RFC 2812 3.3.2 (NOTICE): "automatic replies MUST NEVER be sent in response to a NOTICE
 /// message. This rule applies to servers too - they MUST NOT send any error reply back to the
-/// client on receipt of a notice." Modern IRC says the same. The hub answers a NOTICE to an
-/// unknown nick with 401 and one to a channel the sender is not in with 404 (it already keeps
+/// client on receipt of a notice." Modern IRC says the same. The hub once answered a NOTICE to an
+/// unknown nick with 401 and one to a channel the sender is not in with 404 (it already kept
 /// quiet about 411/412 for NOTICE).
 #[test]
 fn notice_never_gets_error_replies() {
@@ -264,8 +264,8 @@ fn a_member_joining_during_a_batch_gets_only_what_follows() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
-// pin down known deviations of the hub and pass once it is fixed.
+// Conformance (issue 9): what the specs say, checked line by line. Each test's comment names
+// the deviation the hub once had.
 // ---------------------------------------------------------------------------------------------
 
 /// Modern IRC (Message Format): "Most IRC servers limit messages to 512 bytes in length,

@@ -577,8 +577,8 @@ fn mode_query_lists_modes_in_order_with_arguments() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
-// pin down known deviations of the hub and pass once it is fixed.
+// Conformance (issue 9): what the specs say, checked line by line. Each test's comment names
+// the deviation the hub once had.
 // ---------------------------------------------------------------------------------------------
 
 /// Modern IRC (No External Messages Mode): "This channel mode controls whether users who are
@@ -627,7 +627,7 @@ fn no_external_messages_can_be_turned_off_and_on_again() {
 /// Modern IRC (ERR_NOSUCHNICK, 401): "Indicates that no client can be found for the supplied
 /// nickname"; ERR_USERNOTINCHANNEL (441): "Returned when a client tries to perform a
 /// channel+nick affecting command, when the nick isn't joined to the channel (for example,
-/// `MODE #channel +o nick`)". RFC 2812 3.2.3 (channel MODE) lists both. The hub answers 441
+/// `MODE #channel +o nick`)". RFC 2812 3.2.3 (channel MODE) lists both. The hub once answered 441
 /// for a nick that does not exist at all.
 #[test]
 fn mode_o_of_an_unknown_nick_is_401_and_of_a_non_member_441() {

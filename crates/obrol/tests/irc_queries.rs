@@ -384,8 +384,8 @@ fn wallops_reach_operators_and_plus_w_users_only() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
-// pin down known deviations of the hub and pass once it is fixed.
+// Conformance (issue 9): what the specs say, checked line by line. Each test's comment names
+// the deviation the hub once had.
 // ---------------------------------------------------------------------------------------------
 
 /// The fields of a 352 line after its target, `[channel, user, host, server, nick, flags]`, and
@@ -405,7 +405,7 @@ fn who_fields(line: &str) -> (Vec<&str>, &str) {
 /// membership prefix that the client has in `<channel>`, if the client has one." IRCv3
 /// multi-prefix: the capability "will cause the IRC server to send all possible prefixes which
 /// apply to a user in NAMES and WHO output. These prefixes MUST be in order of 'rank', from
-/// highest to lowest" (its example: `H@%+`). The hub leaves out the `*` of server operators
+/// highest to lowest" (its example: `H@%+`). The hub once left out the `*` of server operators
 /// and shows only the highest prefix even with multi-prefix.
 #[test]
 fn who_flags_are_away_then_operator_then_prefixes() {
@@ -457,7 +457,7 @@ fn who_flags_are_away_then_operator_then_prefixes() {
 /// given a channel as the `<mask>` parameter, then the same channel MUST be returned in
 /// `<channel>`. Otherwise `<channel>` is an arbitrary channel the client is joined to or a
 /// literal asterisk". RFC 2812 3.6.1 (WHO): a mask "0" "or any wildcard which will end up
-/// matching every visible user" lists all visible users. The hub answers `WHO *` with an empty
+/// matching every visible user" lists all visible users. The hub once answered `WHO *` with an empty
 /// list and shows invisible users to everyone.
 #[test]
 fn who_star_lists_the_visible_users_and_never_unshared_invisible_ones() {
@@ -541,7 +541,7 @@ fn who_star_lists_the_visible_users_and_never_unshared_invisible_ones() {
 /// :unknown connection(s)"`, "the number of connections to this server that are currently in
 /// an unknown state"; LUSERS: "Servers MUST reply with RPL_LUSERCLIENT and RPL_LUSERME, and
 /// SHOULD also include all those defined below." As in ircd-ratbox, InspIRCd and Ergo, `<u>`
-/// counts the users who are not invisible. The hub counts no invisible users and sends no 253.
+/// counts the users who are not invisible. The hub once counted no invisible users and sent no 253.
 #[test]
 fn lusers_counts_invisible_users_and_unknown_connections() {
     let hub = Hub::start();

@@ -122,7 +122,7 @@ fn registration_advertises_channel_modes_in_004_and_isupport() {
 
 /// Modern IRC (RPL_ISUPPORT): "As the maximum number of message parameters to any reply is 15,
 /// the maximum number of RPL_ISUPPORT tokens that can be advertised is 13." RFC 2812 2.3.1
-/// allows at most 15 parameters. The hub sends 14 tokens in one 005 (16 parameters).
+/// allows at most 15 parameters. The hub once sent 14 tokens in one 005 (16 parameters).
 #[test]
 fn isupport_lines_carry_at_most_13_tokens() {
     let hub = Hub::start();
@@ -404,8 +404,8 @@ fn unregistered_connections_time_out() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conformance (issue 9): what the specs say, checked line by line. Tests marked `#[ignore]`
-// pin down known deviations of the hub and pass once it is fixed.
+// Conformance (issue 9): what the specs say, checked line by line. Each test's comment names
+// the deviation the hub once had.
 // ---------------------------------------------------------------------------------------------
 
 /// Modern IRC (USER message): `<username> 0 * <realname>`, and "The minimum length of
@@ -413,7 +413,7 @@ fn unregistered_connections_time_out() {
 /// command with ERR_NEEDMOREPARAMS (even if an empty parameter is provided)"; ERR_NEEDMOREPARAMS
 /// (461): `"<client> <command> :Not enough parameters"`. irctest's `testEmptyRealname` (citing
 /// modern-irc issue 85) applies the same to an empty `<realname>`: `USER username * * :` is
-/// 461 with the client `*` or the nick. The hub registers the client with an empty real name.
+/// 461 with the client `*` or the nick. The hub once registered the client with an empty real name.
 #[test]
 fn user_with_an_empty_realname_gets_461() {
     let hub = Hub::start();

@@ -112,23 +112,12 @@ pub enum Command {
     },
 }
 
-/// Keeps at most `max` bytes of `text`, cut at a character boundary.
-fn truncate(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-}
-
 impl Command {
     /// Makes the command's text fit to pass to others: control characters replaced (see
     /// [`crate::domain::text`]), reasons, topics and names cut to their limits. Applied once, at
     /// the edge, to every command of every protocol ([`crate::proto::Link::command`]).
     pub fn clean(&mut self) {
-        use crate::domain::text::clean_in_place;
+        use crate::domain::text::{clean_in_place, truncate};
         use crate::domain::{AWAYLEN, KICKLEN, REALNAMELEN, TOPICLEN};
         let (text, max) = match self {
             Command::Say { text, .. } | Command::SayTo { text, .. } => (text, usize::MAX),

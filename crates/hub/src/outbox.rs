@@ -146,20 +146,26 @@ impl Outbox {
     /// before the router knows the client; the router queues through [`Outbox::push_all`].
     pub fn push(&self, msg: Bytes) -> Result<(), PushError> {
         let mut inner = self.lock();
-        if inner.closed.is_some() {
-            return Err(PushError::Closed);
-        }
-        let len = u32::try_from(msg.len()).unwrap_or(u32::MAX);
-        if inner.bytes.saturating_add(len) > self.limit {
-            return Err(PushError::Full);
-        }
-        let was_empty = inner.queue.is_empty();
-        inner.bytes += len;
+        let was_empty = self.admit(&mut inner, msg.len())?;
         inner.queue.push_back(msg);
         if was_empty {
             Self::signal(inner);
         }
         Ok(())
+    }
+
+    /// Counts `len` more bytes into the queue if it is open and they fit. Returns whether the
+    /// queue was empty.
+    fn admit(&self, inner: &mut Inner, len: usize) -> Result<bool, PushError> {
+        if inner.closed.is_some() {
+            return Err(PushError::Closed);
+        }
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        if inner.bytes.saturating_add(len) > self.limit {
+            return Err(PushError::Full);
+        }
+        inner.bytes += len;
+        Ok(inner.queue.is_empty())
     }
 
     /// Queues several messages at once (one lock), emptying `msgs`. Returns true if the queue
@@ -168,15 +174,7 @@ impl Outbox {
     pub fn push_all(&self, msgs: &mut Vec<Bytes>) -> Result<bool, PushError> {
         let len: usize = msgs.iter().map(Bytes::len).sum();
         let mut inner = self.lock();
-        if inner.closed.is_some() {
-            return Err(PushError::Closed);
-        }
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
-        if inner.bytes.saturating_add(len) > self.limit {
-            return Err(PushError::Full);
-        }
-        let was_empty = inner.queue.is_empty();
-        inner.bytes += len;
+        let was_empty = self.admit(&mut inner, len)?;
         inner.queue.extend(msgs.drain(..));
         Ok(was_empty)
     }

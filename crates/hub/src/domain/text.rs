@@ -40,6 +40,17 @@ pub fn clean_in_place(text: &mut String) {
     }
 }
 
+/// Keeps at most `max` bytes of `text`, cut at a character boundary.
+pub fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
 /// Characters that change how the text around them is shown without being seen themselves:
 /// bidirectional embeddings, overrides and isolates, marks, zero-width characters, the BOM.
 pub fn is_invisible_format(c: char) -> bool {

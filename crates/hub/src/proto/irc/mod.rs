@@ -280,13 +280,7 @@ impl Session {
                         .collect();
                     let user = if user.is_empty() { "user".into() } else { user };
                     let mut realname = crate::domain::text::clean(&p[3]).into_owned();
-                    if realname.len() > REALNAMELEN {
-                        let mut cut = REALNAMELEN;
-                        while !realname.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        realname.truncate(cut);
-                    }
+                    crate::domain::text::truncate(&mut realname, REALNAMELEN);
                     self.user = Some((user, realname));
                 }
                 return self.try_register(link).await;

@@ -971,11 +971,15 @@ def report(out):
 
 
 TUNING = """\
-**obrol** (`target/release/obrol serve --listen irc://127.0.0.1:PORT --no-console --max-clients 19500`):
-default settings otherwise (`--max-queue` 1 MiB of unread output per client, `--coalesce-us`
-5000: under load each client gets at most one write per 5 ms, while a message after a quiet
-spell goes out at once; worker threads = 1 because the process is pinned to one core, 2 in
-the whole-machine runs). obrol has **no flood limits yet**, so there is nothing to switch off.
+**obrol** (`target/release/obrol serve --listen irc://127.0.0.1:PORT --no-console --max-clients 19500 --exempt 127.0.0.0/8`):
+default settings otherwise (`--max-queue` 1 MiB of unread output per client, 256 MiB for all
+clients together, `--round-limit-us` 50000: a round of writes holds back the next for at most
+50 ms, and rounds end by themselves once every writer they woke has written; worker threads =
+1 because the process is pinned to one core, 2 in the whole-machine runs). `--exempt
+127.0.0.0/8` exempts the generator's addresses (it spreads its clients over 127.0.R.X) from obrol's per-address connection limit (64),
+its cap on unregistered connections and its line rate (10 lines/s after a burst of 40), as
+the peers' flood protection is switched off below; runs recorded before those limits existed
+have no `--exempt` in their command (see *Commands*), as there was nothing to switch off.
 
 **ngIRCd 26.1** (Debian package `ngircd`; `ngircd -n -f bench/conf/ngircd.conf`, foreground,
 own config, no pid file; as root it switches to user `nobody` by itself). Tuning:

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::api::{ClientId, Request};
 use crate::event::Refusal;
+use crate::limits::{clock_us, Bucket, Claim, Rate};
 use crate::outbox::{Batch, Outbox};
 use crate::proto::{Flow, Link, Protocol, Session, Sniffed};
 use crate::transport::Transport;
@@ -72,13 +73,13 @@ pub fn run(
     addr: SocketAddr,
     kind: ListenerKind,
     shared: Arc<crate::Shared>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    mut claim: Claim,
 ) -> impl Future<Output = ()> {
     async move {
-        tracing::info!(client = id, %addr, "client connected");
+        // At debug level: a connect/close loop must not be able to fill the disk with logs.
+        tracing::debug!(client = id, %addr, "client connected");
         let Some(mut session) = Box::pin(open_session(&stream, addr, kind, &shared.settings)).await
         else {
-            drop(permit);
             return;
         };
         // Retired however this task ends: no round of the router waits for its writer then.
@@ -89,17 +90,21 @@ pub fn run(
         {
             let link = Link::new(id, addr, &shared.requests, &outbox, &shared.settings, false);
             if let Flow::Close(_) = Box::pin(session.start(&link)).await {
-                drop(permit);
                 return;
             }
         }
+        let mut pace = Pace::default();
+        // Whether the client has been told it is being slowed down (once per episode).
+        let mut told = false;
         let mut codec = LineCodec::new(session.max_line(&shared.settings));
         let mut pending = BytesMut::new();
         let mut writer = Writer::default();
-        let mut partial_deadline: Option<Instant> = None;
+        // Deadlines are `Moment`s, one word each: the task carries several.
+        let mut partial_deadline: Option<Moment> = None;
+        // Counted from the accept; input never moves it (see `Session::silence_limit`).
         let mut idle_deadline = session
-            .silence_limit(&shared.settings)
-            .map(|d| Instant::now() + d);
+            .silence_limit(&shared.settings, Instant::now())
+            .map(moment_of);
         // One timer serves every deadline, allocated only while one is set, and re-armed lazily:
         // a read moves `idle_deadline` without touching the timer; when the timer fires early it
         // is re-armed for the new deadline. An idle client so costs one timer wake per interval.
@@ -107,13 +112,18 @@ pub fn run(
         // Set once input is over (the client closed its side, or the protocol asked to close):
         // stop reading, let the writer send what is queued, then close.
         let mut stop_reading = false;
+        // The hub closed the connection for flooding.
+        let mut flooded = false;
         let reason = loop {
-            let next_deadline = match (partial_deadline, idle_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            if session.admitted() {
+                claim.admitted();
+            }
+            let next_deadline = [partial_deadline, idle_deadline, pace.until]
+                .into_iter()
+                .flatten()
+                .min();
             timer.arm(next_deadline);
-            let reading = !stop_reading && !writer.closing;
+            let reading = !stop_reading && !writer.closing && pace.until.is_none();
             let has_unwritten = writer.has_unwritten();
             // Poll every source in place instead of `select!`ing over futures: the futures
             // `readable()`, `writable()`, `Notified` and `Sleep` would all live inside this task
@@ -158,37 +168,61 @@ pub fn run(
                     Err(e) => break e.to_string(),
                 };
                 outbox.heard();
-                let input = Input::new(id, addr, &shared, &outbox);
+                let input = Input::new(id, addr, &shared, &outbox, claim.exempt);
                 // Boxed, and `input` moved in: the lines' futures (and the link they share) live
                 // on the heap only while lines are handled, not in every idle connection's task.
-                match Box::pin(input.lines(&mut session, &mut codec, &mut pending, eof)).await {
+                let lines = (&mut session, &mut codec, &mut pending);
+                match Box::pin(input.lines(lines, eof, (&mut pace, &mut told))).await {
                     AfterInput::Continue => {}
                     AfterInput::StopReading => stop_reading = true,
+                    AfterInput::Flooded => {
+                        stop_reading = true;
+                        flooded = true;
+                    }
                     AfterInput::End(reason) => break reason,
                 }
                 if stop_reading {
                     // What is queued still goes out, for a while.
-                    idle_deadline = Some(Instant::now() + DRAIN_AFTER_EOF);
+                    idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
                     partial_deadline = None;
                 } else {
-                    idle_deadline = session
-                        .silence_limit(&shared.settings)
-                        .map(|limit| Instant::now() + limit);
-                    partial_deadline = session
-                        .partial_line_idle()
-                        .filter(|_| !pending.is_empty())
-                        .map(|idle| Instant::now() + idle);
+                    idle_deadline = idle_deadline.filter(|_| !session.admitted());
+                    partial_deadline = partial_line_deadline(&session, &pending, &pace);
                 }
                 if pending.is_empty() && pending.capacity() > 0 {
                     pending = BytesMut::new(); // an idle client keeps no buffer
                 }
             }
             if ready.timer {
-                let now = Instant::now();
+                let now = moment_in(std::time::Duration::ZERO);
+                if pace.until.is_some_and(|d| d <= now) && stop_reading {
+                    pace.until = None;
+                }
+                if pace.until.is_some_and(|d| d <= now) {
+                    // The throttle is over: the lines it held back go on.
+                    pace.until = None;
+                    let input = Input::new(id, addr, &shared, &outbox, claim.exempt);
+                    let lines = (&mut session, &mut codec, &mut pending);
+                    match Box::pin(input.lines(lines, false, (&mut pace, &mut told))).await {
+                        AfterInput::Continue => {}
+                        AfterInput::StopReading => stop_reading = true,
+                        AfterInput::Flooded => {
+                            stop_reading = true;
+                            flooded = true;
+                        }
+                        AfterInput::End(reason) => break reason,
+                    }
+                    if stop_reading {
+                        idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
+                        partial_deadline = None;
+                    } else {
+                        partial_deadline = partial_line_deadline(&session, &pending, &pace);
+                    }
+                }
                 if partial_deadline.is_some_and(|d| d <= now) {
                     partial_deadline = None;
                     if let Some(line) = codec.take_partial(&mut pending) {
-                        let input = Input::new(id, addr, &shared, &outbox);
+                        let input = Input::new(id, addr, &shared, &outbox, claim.exempt);
                         if let AfterInput::StopReading =
                             Box::pin(input.one_line(&mut session, &line)).await
                         {
@@ -203,17 +237,15 @@ pub fn run(
                         break "did not read its last output in time".to_owned();
                     }
                     if !session.admitted() {
-                        let input = Input::new(id, addr, &shared, &outbox);
+                        let input = Input::new(id, addr, &shared, &outbox, claim.exempt);
                         match Box::pin(input.silence_limit_reached(&mut session)).await {
                             Flow::Continue => {
-                                idle_deadline = session
-                                    .silence_limit(&shared.settings)
-                                    .map(|limit| now + limit);
+                                idle_deadline = None;
                             }
                             Flow::Close(_) => {
                                 outbox.close(Bytes::new());
                                 stop_reading = true;
-                                idle_deadline = Some(now + DRAIN_AFTER_EOF);
+                                idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
                             }
                         }
                     }
@@ -221,16 +253,43 @@ pub fn run(
             }
             if ready.outbox || ready.write {
                 match writer.pump(&outbox, &stream) {
+                    Ok(true) if flooded => break flood_reason(&shared.settings),
                     Ok(true) => break "closed by the hub".to_owned(),
                     Ok(false) => {}
                     Err(e) => break e.to_string(),
                 }
             }
         };
-        tracing::info!(client = id, %addr, %reason, "client disconnected");
+        tracing::debug!(client = id, %addr, %reason, "client disconnected");
         let _ = Box::pin(shared.requests.send(Request::Disconnect { id, reason })).await;
-        drop(permit); // the connection slot is free again
+        drop(claim); // the connection's slots are free again
     }
+}
+
+/// When the partial line left in `pending` counts as a line (plain clients), if there is one.
+/// None while the client is throttled: `pending` then holds whole lines waiting their turn, and
+/// the deadline is set again once they have gone through.
+fn partial_line_deadline(session: &Session, pending: &BytesMut, pace: &Pace) -> Option<Moment> {
+    if pending.is_empty() || pace.until.is_some() {
+        return None;
+    }
+    session.partial_line_idle().map(moment_in)
+}
+
+/// A point in time on the microsecond clock [`clock_us`]: one word, and `Option<Moment>` is
+/// one word too (an `Instant` is two), which counts in a task every client has.
+type Moment = std::num::NonZeroU64;
+
+fn moment_in(after: std::time::Duration) -> Moment {
+    Moment::new(clock_us().saturating_add(after.as_micros() as u64)).unwrap_or(Moment::MIN)
+}
+
+fn moment_of(at: Instant) -> Moment {
+    moment_in(at.saturating_duration_since(Instant::now()))
+}
+
+fn instant_of(at: Moment) -> Instant {
+    Instant::now() + std::time::Duration::from_micros(at.get().saturating_sub(clock_us()))
 }
 
 /// What handling a connection's input needs besides its session: built on the stack for each
@@ -241,6 +300,23 @@ struct Input<'a> {
     addr: SocketAddr,
     shared: &'a crate::Shared,
     outbox: &'a Arc<Outbox>,
+    /// The client's line rate; `None` when it has none (exempt, or no limit set).
+    rate: Option<&'a Rate>,
+}
+
+/// A client's line pacing (see [`Rate`]), in microseconds of [`clock_us`]: every connection
+/// carries it, so it is kept to two words.
+#[derive(Default)]
+struct Pace {
+    bucket: Bucket,
+    /// Reading is paused until then: the client sent faster than its rate.
+    until: Option<Moment>,
+}
+
+/// Why a flooding client was disconnected (its QUIT reason, and the last line it gets).
+fn flood_reason(settings: &crate::Settings) -> String {
+    let per_sec = settings.line_rate.map_or(0.0, |r| r.per_sec());
+    format!("Excess flood (more than {per_sec} lines/s)")
 }
 
 /// What the connection does after its input was handled.
@@ -249,6 +325,9 @@ enum AfterInput {
     /// Stop reading: the protocol asked to close, or the client closed its side; the writer
     /// sends what is queued, then the connection ends.
     StopReading,
+    /// The hub closed the connection for flooding (a farewell is queued): stop reading,
+    /// write what is queued, and end.
+    Flooded,
     /// End the connection now, for this reason.
     End(String),
 }
@@ -259,13 +338,50 @@ impl<'a> Input<'a> {
         addr: SocketAddr,
         shared: &'a crate::Shared,
         outbox: &'a Arc<Outbox>,
+        exempt: bool,
     ) -> Self {
         Input {
             id,
             addr,
             shared,
             outbox,
+            rate: shared.settings.line_rate.as_ref().filter(|_| !exempt),
         }
+    }
+
+    /// Whether the next line may be handled now. When it may not, reading pauses until it
+    /// may (`pace.until`), and the client is told once; a client whose waiting lines would take
+    /// longer than the rate's `max_lag` to get through is disconnected for flooding.
+    fn pace(
+        &self,
+        session: &Session,
+        pending: &BytesMut,
+        (pace, told): (&mut Pace, &mut bool),
+    ) -> Option<AfterInput> {
+        let rate = self.rate?;
+        memchr::memchr(b'\n', pending)?;
+        let now = clock_us();
+        if pace.bucket.is_full(now) {
+            *told = false;
+        }
+        let until = pace.bucket.take(rate, now).err()?;
+        let waiting = memchr::memchr_iter(b'\n', pending).count();
+        // The notice comes first, even when the cut follows at once.
+        if !std::mem::replace(told, true) {
+            let text = format!(
+                "You are sending too fast: your lines now go through at {} a second",
+                rate.per_sec()
+            );
+            let nick = self.outbox.nick();
+            let _ = (self.outbox).push(session.info(&text, &nick, &self.shared.settings.name));
+        }
+        if pace.bucket.lag(rate, waiting, now) > rate.max_lag {
+            let why = flood_reason(&self.shared.settings);
+            self.outbox.close(session.farewell(&why));
+            return Some(AfterInput::Flooded);
+        }
+        pace.until = Some(Moment::new(until).unwrap_or(Moment::MIN));
+        Some(AfterInput::Continue)
     }
 
     fn link(&self, session: &Session) -> Link<'a> {
@@ -283,14 +399,16 @@ impl<'a> Input<'a> {
     /// too, where the protocol counts it, and then the client's leaving.
     async fn lines(
         self,
-        session: &mut Session,
-        codec: &mut LineCodec,
-        pending: &mut BytesMut,
+        (session, codec, pending): (&mut Session, &mut LineCodec, &mut BytesMut),
         eof: bool,
+        (pace, told): (&mut Pace, &mut bool),
     ) -> AfterInput {
         let link = self.link(session);
         // Lines that arrived together with the end of the stream still count.
         loop {
+            if let Some(after) = self.pace(session, pending, (&mut *pace, &mut *told)) {
+                return after;
+            }
             let line = match codec.decode(pending) {
                 Ok(Some(line)) => line,
                 Ok(None) if eof && session.partial_line_idle().is_some() => {
@@ -335,6 +453,7 @@ impl<'a> Input<'a> {
 
     /// Handles one line (a partial line that sat idle long enough to count).
     async fn one_line(self, session: &mut Session, line: &[u8]) -> AfterInput {
+        // A partial line is not paced: it is the last of the input until more arrives.
         let link = self.link(session);
         if let Flow::Close(_) = session.on_line(line, &link).await {
             self.outbox.close(Bytes::new());
@@ -408,12 +527,12 @@ struct Ready {
 struct Timer {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     /// When `sleep` fires (it may be earlier than the deadline, never later).
-    armed_for: Option<Instant>,
+    armed_for: Option<Moment>,
 }
 
 impl Timer {
     /// Makes sure the timer fires no later than `deadline`; `None` frees it.
-    fn arm(&mut self, deadline: Option<Instant>) {
+    fn arm(&mut self, deadline: Option<Moment>) {
         let Some(deadline) = deadline else {
             self.sleep = None;
             self.armed_for = None;
@@ -423,11 +542,11 @@ impl Timer {
             // Armed for earlier (or now): it fires, and the caller re-arms then.
             (Some(_), Some(at)) if at <= deadline => {}
             (Some(sleep), _) => {
-                sleep.as_mut().reset(deadline);
+                sleep.as_mut().reset(instant_of(deadline));
                 self.armed_for = Some(deadline);
             }
             (None, _) => {
-                self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                self.sleep = Some(Box::pin(tokio::time::sleep_until(instant_of(deadline))));
                 self.armed_for = Some(deadline);
             }
         }
@@ -511,6 +630,7 @@ impl Writer {
                 if !self.blocked {
                     self.blocked = true;
                     outbox.set_blocked(true);
+                    self.own_what_is_left();
                 }
                 return Ok(false);
             }
@@ -519,6 +639,24 @@ impl Writer {
                 outbox.set_blocked(false);
             }
         }
+    }
+
+    /// Copies what is left of the batch into one buffer of the connection's own: its messages
+    /// are slices of buffers shared with other recipients, which a client that stopped reading
+    /// would otherwise keep alive whole (see `Outbox::push_all`).
+    fn own_what_is_left(&mut self) {
+        let Some(batch) = &mut self.batch else {
+            return;
+        };
+        if batch.messages.len() < 2 {
+            return;
+        }
+        let len = batch.messages.iter().map(Bytes::len).sum();
+        let mut own = BytesMut::with_capacity(len);
+        for m in batch.messages.drain(..) {
+            own.extend_from_slice(&m);
+        }
+        batch.messages.push_back(own.freeze());
     }
 
     /// Writes as much of the batch as the socket takes. Returns `Ok(true)` when all of it
@@ -583,23 +721,23 @@ mod tests {
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (server, peer) = listener.accept().await.unwrap();
         let (requests, _inbox) = tokio::sync::mpsc::channel(1);
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
         let shared = Arc::new(crate::Shared {
             requests,
             settings: Arc::new(crate::Settings::new("t")),
             gate: Arc::default(),
             accepting: Arc::default(),
+            limits: Arc::new(crate::limits::Limits::new(1, 1, Vec::new(), slots.clone())),
         });
-        let permit = Arc::new(tokio::sync::Semaphore::new(1))
-            .acquire_owned()
-            .await
-            .unwrap();
+        let permit = slots.acquire_owned().await.unwrap();
+        let claim = shared.limits.admit(peer.ip(), permit).unwrap();
         let fut = run(
             Transport::tcp(server),
             1,
             peer,
             ListenerKind::Irc,
             shared,
-            permit,
+            claim,
         );
         let size = std::mem::size_of_val(&fut);
         println!("connection future: {size} bytes");

@@ -195,6 +195,7 @@ pub struct WhoisInfo {
 pub enum Refusal {
     NickInUse(String),
     BadNick(String),
+    ReservedNick(String),
     BadRoom(String),
     NoSuchNick(String),
     NoSuchRoom(String),
@@ -231,6 +232,7 @@ impl std::fmt::Display for Refusal {
                 "invalid nick: {n} (letters, digits, []\\`_^{{|}}-, at most {} bytes)",
                 obrol_wire::plain::MAX_NICK
             ),
+            Refusal::ReservedNick(n) => write!(f, "nick reserved: {n}"),
             Refusal::BadRoom(r) => write!(f, "invalid room name: {r}"),
             Refusal::NoSuchNick(n) => write!(f, "no such nick: {n}"),
             Refusal::NoSuchRoom(r) => write!(f, "no such room: {r}"),

@@ -10,6 +10,7 @@ pub mod api;
 pub mod conn;
 pub mod domain;
 pub mod event;
+pub mod limits;
 pub mod outbox;
 pub mod proto;
 pub mod router;
@@ -63,8 +64,20 @@ pub struct Settings {
     /// Silence after which an IRC client is pinged, and then disconnected if it stays silent
     /// as long again.
     pub ping_interval: Duration,
-    /// Time an IRC client has to finish registering (a handshake timeout).
+    /// Time an IRC client has to finish registering, counted from the accept: no trickle of
+    /// input extends it.
     pub registration_timeout: Duration,
+    /// Most connections from one address (an IPv4 address or an IPv6 /64); 0: no limit.
+    pub max_per_address: u32,
+    /// Most connections not yet registered (IRC) or admitted (plain) at once.
+    pub max_unregistered: usize,
+    /// Addresses exempt from the per-address limit, the unregistered cap and the line rate.
+    pub exempt: Vec<limits::Cidr>,
+    /// Lines per second a client may send after a burst; `None`: no limit.
+    pub line_rate: Option<limits::Rate>,
+    /// Most unread output bytes queued for all clients together; past it, the largest queues
+    /// of clients that do not read are cut first.
+    pub max_queued_total: usize,
 }
 
 impl Settings {
@@ -85,6 +98,11 @@ impl Settings {
             opers: Vec::new(),
             ping_interval: Duration::from_secs(90),
             registration_timeout: Duration::from_secs(30),
+            max_per_address: 64,
+            max_unregistered: 4096,
+            exempt: Vec::new(),
+            line_rate: limits::Rate::new(10.0, 40, Duration::from_secs(30)),
+            max_queued_total: 256 << 20,
         }
     }
 }
@@ -145,6 +163,7 @@ pub struct Hub {
     /// Accept loops waiting with a permit (see [`Shared::accepting`]).
     accepting: Arc<AtomicUsize>,
     inbox: Option<mpsc::Receiver<Request>>,
+    limits: Arc<limits::Limits>,
 }
 
 impl Hub {
@@ -161,7 +180,14 @@ impl Hub {
         let settings = Arc::new(settings);
         let (requests, inbox) = mpsc::channel(settings.router_queue);
         let router = Router::new(settings.clone());
+        let limits = Arc::new(limits::Limits::new(
+            settings.max_per_address,
+            settings.max_unregistered,
+            settings.exempt.clone(),
+            router.permits(),
+        ));
         Ok(Hub {
+            limits,
             listeners,
             gate: router.gate(),
             permits: router.permits(),
@@ -206,6 +232,7 @@ impl Hub {
                     settings: self.settings.clone(),
                     gate: self.gate.clone(),
                     accepting: self.accepting.clone(),
+                    limits: self.limits.clone(),
                 }),
             ));
         }
@@ -229,6 +256,8 @@ pub struct Shared {
     /// Accept loops holding a permit while they wait for a connection: the router counts open
     /// connections as permits taken minus these.
     pub accepting: Arc<AtomicUsize>,
+    /// Connections per address and unregistered connections.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Accepts connections on one listener until aborted.
@@ -267,12 +296,48 @@ async fn accept_loop(
                 continue;
             }
         };
+        // The permit travels with the connection, inside its claim, and is given back when
+        // the connection ends.
+        let claim = match shared.limits.admit(addr.ip(), permit) {
+            Ok(claim) => claim,
+            Err(refused) => {
+                turn_away(stream, addr, refused, &shared.limits);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
+        keep_alive(&stream);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        // The permit travels with the connection and is released when it ends. No wrapping
-        // `async` block: it would hold the connection's future twice (see `conn::run`).
+        // No wrapping `async` block: it would hold the connection's future twice (see
+        // `conn::run`).
         let stream = transport::Transport::tcp(stream);
-        let conn = conn::run(stream, id, addr, kind, shared.clone(), permit);
+        let conn = conn::run(stream, id, addr, kind, shared.clone(), claim);
         tokio::spawn(conn);
     }
+}
+
+/// Tells a connection refused at the door why, in one line, and closes it. The line is written
+/// without waiting: a client whose socket cannot take one line at once gets none. Logged at
+/// most once a second, with how many refusals that held back.
+fn turn_away(
+    stream: tokio::net::TcpStream,
+    addr: SocketAddr,
+    refused: limits::Refused,
+    limits: &limits::Limits,
+) {
+    let _ = stream.try_write(refused.farewell().as_bytes());
+    if let Some(held) = limits.refusal_log.pass() {
+        tracing::warn!(%addr, "refused a connection: {refused} ({held} more refused since the last report)");
+    }
+    // Dropping the stream closes it.
+}
+
+/// Keep-alive probes find peers that vanished without closing (a laptop that went to sleep,
+/// a NAT that forgot the flow): after 2 minutes of silence, then every 30 s, 4 times.
+fn keep_alive(stream: &tokio::net::TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(120))
+        .with_interval(Duration::from_secs(30))
+        .with_retries(4);
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }

@@ -53,6 +53,8 @@ struct Inner {
     /// The writer waits for its socket to take more: it takes again only once the socket has,
     /// which may be never (a client that stopped reading), so no round may wait for it either.
     blocked: bool,
+    /// When the writer last found the socket full ([`clock_ms`]), while `blocked`.
+    blocked_at: u64,
 }
 
 /// See the module documentation.
@@ -80,6 +82,11 @@ pub struct Outbox {
 /// so with several runtimes in one process (tests) a base taken at the first reading could lie
 /// after another runtime's clock, whose readings would stick at 0 until it caught up.
 pub fn clock_ms() -> u64 {
+    clock_us() / 1000
+}
+
+/// Microseconds on the clock of [`clock_ms`].
+pub fn clock_us() -> u64 {
     static BASE: OnceLock<std::time::Instant> = OnceLock::new();
     let base = *BASE.get_or_init(|| {
         let now = std::time::Instant::now();
@@ -89,7 +96,7 @@ pub fn clock_ms() -> u64 {
     tokio::time::Instant::now()
         .into_std()
         .saturating_duration_since(base)
-        .as_millis() as u64
+        .as_micros() as u64
 }
 
 /// What the writer took from the outbox.
@@ -160,22 +167,53 @@ impl Outbox {
         if inner.closed.is_some() {
             return Err(PushError::Closed);
         }
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
-        if inner.bytes.saturating_add(len) > self.limit {
+        let len32 = u32::try_from(len).unwrap_or(u32::MAX);
+        if inner.bytes.saturating_add(len32) > self.limit {
             return Err(PushError::Full);
         }
-        inner.bytes += len;
+        // The router keeps the total under the overall budget between turns, cutting the
+        // largest backlogs of clients that do not read first (`Router::shed`). Within a turn,
+        // past twice the budget, a queue that has grown beyond a little takes no more: a hard
+        // bound that no burst gets past.
+        if inner.bytes as usize + len > SHED_FLOOR && self.gate.far_over_budget(len) {
+            return Err(PushError::Full);
+        }
+        inner.bytes += len32;
+        self.gate.count_queued(len);
         Ok(inner.queue.is_empty())
     }
 
     /// Queues several messages at once (one lock), emptying `msgs`. Returns true if the queue
     /// was empty, in which case the caller must wake the writer. All or nothing: if they do
     /// not fit, none is queued.
+    ///
+    /// Messages are usually slices of buffers shared with other recipients, which stay alive
+    /// as long as any slice of them does. For a client that does not read (its writer waits
+    /// for the socket) they are copied into one buffer of its own instead: a crowd of
+    /// non-readers then holds only what is queued for them, which is what the queue limits
+    /// count, not every shared buffer they were once given a piece of.
     pub fn push_all(&self, msgs: &mut Vec<Bytes>) -> Result<bool, PushError> {
         let len: usize = msgs.iter().map(Bytes::len).sum();
         let mut inner = self.lock();
         let was_empty = self.admit(&mut inner, len)?;
-        inner.queue.extend(msgs.drain(..));
+        if inner.blocked {
+            let mut own = bytes::BytesMut::with_capacity(len);
+            if let Some(last) = inner.queue.pop_back() {
+                if last.len() < MERGE_MAX {
+                    // Merged with the previous copy: few buffers, and no slice of a shared one.
+                    own.reserve(last.len());
+                    own.extend_from_slice(&last);
+                } else {
+                    inner.queue.push_back(last);
+                }
+            }
+            for m in msgs.drain(..) {
+                own.extend_from_slice(&m);
+            }
+            inner.queue.push_back(own.freeze());
+        } else {
+            inner.queue.extend(msgs.drain(..));
+        }
         Ok(was_empty)
     }
 
@@ -207,6 +245,7 @@ impl Outbox {
     pub fn set_blocked(&self, blocked: bool) {
         let mut inner = self.lock();
         inner.blocked = blocked;
+        inner.blocked_at = if blocked { clock_ms() } else { 0 };
         if blocked {
             self.leave_round(inner);
         }
@@ -249,11 +288,24 @@ impl Outbox {
         let mut inner = self.lock();
         inner.aborted = true;
         inner.queue.clear();
-        inner.bytes = 0;
+        self.gate
+            .count_unqueued(std::mem::take(&mut inner.bytes) as usize);
         if inner.closed.is_none() {
             inner.closed = Some(Box::default());
         }
         Self::signal(inner);
+    }
+
+    /// Bytes queued and not yet taken, and for how long (ms) the writer has been waiting for
+    /// its socket to take more (0 if it is not): a client that does not read waits long, one
+    /// that reads slowly only now and then.
+    pub fn backlog(&self) -> (usize, u64) {
+        let inner = self.lock();
+        let waiting = match inner.blocked {
+            true => clock_ms().saturating_sub(inner.blocked_at).max(1),
+            false => 0,
+        };
+        (inner.bytes as usize, waiting)
     }
 
     pub fn is_aborted(&self) -> bool {
@@ -284,11 +336,26 @@ impl Outbox {
     pub fn take(&self, into: &mut Batch) {
         let mut inner = self.lock();
         std::mem::swap(&mut inner.queue, &mut into.messages);
-        inner.bytes = 0;
+        self.gate
+            .count_unqueued(std::mem::take(&mut inner.bytes) as usize);
         into.close = inner.closed.as_deref().cloned();
         self.leave_round(inner);
     }
 }
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let bytes = self.lock().bytes as usize;
+        self.gate.count_unqueued(bytes);
+    }
+}
+
+/// Copies for a client that does not read are merged into buffers up to this size.
+const MERGE_MAX: usize = 16 * 1024;
+
+/// A queue this small is never refused for the overall budget: a client that reads keeps its
+/// queue below it, and welcome lines and replies still reach newcomers while the hub sheds.
+pub const SHED_FLOOR: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -336,6 +403,31 @@ mod tests {
         o.take(&mut b);
         assert_eq!(b.messages, vec![Bytes::from_static(b"a")]);
         assert_eq!(b.close, Some(Bytes::from_static(b"bye")));
+    }
+
+    #[test]
+    fn twice_the_overall_budget_refuses_big_queues_only() {
+        let gate = Arc::new(Gate::default());
+        gate.set_budget((SHED_FLOOR + 100) / 2);
+        let big = Outbox::new(1 << 20, gate.clone());
+        let small = Outbox::new(1 << 20, gate.clone());
+        big.push(Bytes::from(vec![b'x'; SHED_FLOOR])).unwrap();
+        assert_eq!(gate.queued(), SHED_FLOOR);
+        small.push(Bytes::from(vec![b'y'; 200])).unwrap();
+        assert_eq!(
+            big.push(Bytes::from_static(b"z")),
+            Err(PushError::Full),
+            "over the budget, the big queue takes no more"
+        );
+        small.push(Bytes::from_static(b"z")).unwrap();
+        let mut b = Batch::default();
+        big.take(&mut b);
+        assert_eq!(gate.queued(), 201);
+        drop(small);
+        assert_eq!(gate.queued(), 0, "a dropped outbox gives its bytes back");
+        big.push(Bytes::from_static(b"a")).unwrap();
+        big.abort();
+        assert_eq!(gate.queued(), 0);
     }
 
     #[tokio::test]

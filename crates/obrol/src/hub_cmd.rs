@@ -53,6 +53,30 @@ pub struct ServeArgs {
     /// An IRC operator, as NAME:PASSWORD, for OPER (repeatable).
     #[arg(long = "oper", value_name = "NAME:PASSWORD")]
     opers: Vec<String>,
+    /// Most connections from one address (an IPv4 address, or an IPv6 /64); 0: no limit.
+    #[arg(long, default_value_t = 64)]
+    max_per_address: u32,
+    /// Most connections that have not registered (IRC) or been admitted (plain) at once.
+    #[arg(long, default_value_t = 4096)]
+    max_unregistered: usize,
+    /// An address or block (ADDR or ADDR/BITS) exempt from the per-address limit, the
+    /// unregistered cap and the line rate (repeatable), e.g. a benchmark's own address.
+    #[arg(long = "exempt", value_name = "CIDR")]
+    exempt: Vec<String>,
+    /// Lines per second a client may send once its burst is spent (its reading is slowed to
+    /// this rate; a client whose backlog would take --max-lag-secs is disconnected); 0: no limit.
+    #[arg(long, default_value_t = 10.0)]
+    line_rate: f64,
+    /// Lines a client may send at once after being quiet.
+    #[arg(long, default_value_t = 40)]
+    line_burst: u32,
+    /// Seconds of held-back lines after which a flooding client is disconnected.
+    #[arg(long, default_value_t = 30.0)]
+    max_lag_secs: f64,
+    /// Most unread output (bytes) queued for all clients together; past it, the clients with
+    /// the largest backlogs (those that do not read first) are disconnected.
+    #[arg(long, default_value_t = 256 << 20)]
+    max_queued_total: usize,
 }
 
 fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
@@ -115,6 +139,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             };
             settings.opers.push((name.to_owned(), password.to_owned()));
         }
+        settings.max_per_address = args.max_per_address;
+        settings.max_unregistered = args.max_unregistered.max(1);
+        for spec in &args.exempt {
+            settings.exempt.push(spec.parse().map_err(UsageError)?);
+        }
+        if args.line_rate.is_nan() || args.line_rate < 0.0 {
+            return Err(UsageError("--line-rate must be 0 or more lines a second".into()).into());
+        }
+        let max_lag = secs(args.max_lag_secs, "--max-lag-secs")?;
+        settings.line_rate = obrol_hub::limits::Rate::new(args.line_rate, args.line_burst, max_lag);
+        settings.max_queued_total = args.max_queued_total;
         let hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
         })?;

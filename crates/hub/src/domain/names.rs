@@ -12,6 +12,19 @@ pub fn valid_nick(nick: &str) -> bool {
     obrol_wire::plain::valid_nick(nick)
 }
 
+/// Nicks nobody may take: what the hub's own lines are signed with (`[server]` on plain
+/// clients' screens), and the usual names of IRC services, which clients trust (a user called
+/// `NickServ` asking for passwords is an old trick).
+const RESERVED_NICKS: &[&str] = &[
+    "server", "[server]", "obrol", "nickserv", "chanserv", "operserv", "memoserv", "hostserv",
+    "botserv", "saslserv", "global", "services",
+];
+
+/// Whether `nick` is reserved (see [`RESERVED_NICKS`]), compared case-folded.
+pub fn reserved_nick(nick: &str) -> bool {
+    RESERVED_NICKS.iter().any(|r| r.eq_ignore_ascii_case(nick))
+}
+
 /// Whether `room` (without IRC's `#`) is an acceptable room name: printable, no spaces, commas,
 /// colons or `#` (they separate IRC parameters and lists), and none of the invisible characters
 /// that change how text around them is shown (bidirectional overrides such as U+202E, zero-width

@@ -65,18 +65,46 @@ impl Session {
         }
     }
 
-    /// How long the client may stay silent before it is admitted anyway or closed (see
+    /// Until when the client may stay silent before it is admitted anyway or closed (see
     /// [`Session::silence_limit_reached`]): a plain client waiting for its first line until
-    /// the end of its window; an IRC client that has not registered (a handshake deadline;
-    /// registered clients are pinged by the router's sweep).
-    pub fn silence_limit(&self, settings: &Settings) -> Option<Duration> {
+    /// the end of its window; an IRC client that has not registered until its registration
+    /// deadline, counted from the accept (no trickle of input extends it). Registered clients
+    /// are pinged by the router's sweep instead.
+    pub fn silence_limit(&self, settings: &Settings, accepted: Instant) -> Option<Instant> {
         match self {
             Session::Plain {
                 first_line_by: Some(by),
-            } => Some(by.saturating_duration_since(Instant::now())),
-            Session::Irc(s) if !s.registered => Some(settings.registration_timeout),
+            } => Some(*by),
+            Session::Irc(s) if !s.registered => Some(accepted + settings.registration_timeout),
             _ => None,
         }
+    }
+
+    /// The last line a client gets when the hub closes its connection for `why`.
+    pub fn farewell(&self, why: &str) -> Bytes {
+        match self {
+            Session::Plain { .. } => Bytes::from(format!("! disconnected: {why}\n")),
+            Session::Irc(_) => Bytes::from(format!("ERROR :Closing link: {why}\r\n")),
+        }
+    }
+
+    /// A notice from the server to this client (`nick`: its nick as the router knows it).
+    pub fn info(&self, text: &str, nick: &str, server: &str) -> Bytes {
+        let nick = match self {
+            Session::Irc(s) if nick.is_empty() => s.nick().unwrap_or("*"),
+            _ if nick.is_empty() => "*",
+            _ => nick,
+        };
+        let view = super::View {
+            nick,
+            current: None,
+            caps: 0,
+            server,
+            info: "",
+            user: "*",
+            host: "*",
+        };
+        self.protocol().render(&Event::Info(text), &view)
     }
 
     /// How long a partial line may sit before it counts as a whole line, and whether a partial

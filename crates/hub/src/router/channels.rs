@@ -546,12 +546,19 @@ impl Router {
         let who = m.who.clone();
         let realname = m.realname.clone();
         let away = m.away.clone();
+        // The server's own room (where plain clients are put) belongs to the server: nobody
+        // operates it by being first in, so nobody can ban the others out of it.
+        let founder = if key == fold(&self.settings.default_room) {
+            IdSet::default()
+        } else {
+            IdSet(smallvec::smallvec![id])
+        };
         let room = self.rooms.entry(key.clone()).or_insert_with(|| {
             Box::new(Room {
                 name: room.into(),
                 members: SmallVec::new(),
                 // The first joiner creates the room and operates it.
-                ops: IdSet(smallvec::smallvec![id]),
+                ops: founder,
                 topic_ops_only: true,
                 no_external: true,
                 created: unix_now(),

@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use crate::api::{caps, ClientId};
-use crate::domain::names::{fold, valid_nick, valid_room};
+use crate::domain::names::{fold, reserved_nick, valid_nick, valid_room};
+use crate::limits::same_secret;
 use obrol_wire::irc::Tag;
 
 use crate::event::{Command, Event, Identity, Refusal, RoomInfo};
@@ -56,13 +57,8 @@ impl Router {
                 }
             }
             Command::Oper { name, password } => {
-                let ok = self
-                    .settings
-                    .opers
-                    .iter()
-                    .any(|(n, p)| *n == name && *p == password);
-                if !ok {
-                    return self.refuse(id, Refusal::PasswordMismatch);
+                if !self.check_oper(id, &name, &password) {
+                    return;
                 }
                 if let Some(m) = self.members.get_mut(&id) {
                     if !m.oper {
@@ -490,9 +486,56 @@ impl Router {
         }
     }
 
+    /// Checks an OPER attempt. A failure is refused and logged (at most once a second); an
+    /// address with [`OPER_MAX_FAILURES`] failures in [`OPER_LOCKOUT`] is disconnected, and
+    /// until the lockout has passed its attempts are refused unchecked, so guessing costs a
+    /// reconnect and then a wait, not a line.
+    fn check_oper(&mut self, id: ClientId, name: &str, password: &str) -> bool {
+        let Some(m) = self.members.get(&id) else {
+            return false;
+        };
+        let ip: Option<std::net::IpAddr> = m.who.host.parse().ok();
+        let now = crate::outbox::clock_ms();
+        let locked = ip.is_some_and(|ip| self.oper_failures.locked(ip, now));
+        // Every configured entry is compared, in time that does not depend on where a guess
+        // goes wrong.
+        let ok = !locked
+            && self.settings.opers.iter().fold(false, |found, (n, p)| {
+                let hit = same_secret(n.as_bytes(), name.as_bytes())
+                    & same_secret(p.as_bytes(), password.as_bytes());
+                found | hit
+            });
+        if ok {
+            if let Some(ip) = ip {
+                self.oper_failures.clear(ip);
+            }
+            tracing::info!(client = id, oper = name, "OPER succeeded");
+            return true;
+        }
+        let now_locked = locked || ip.is_some_and(|ip| self.oper_failures.record(ip, now));
+        if let Some(held) = self.auth_log.pass() {
+            tracing::warn!(
+                client = id,
+                addr = %m.who.host,
+                oper = name,
+                "failed OPER attempt{} ({held} more since the last report)",
+                if now_locked { "; address locked out" } else { "" }
+            );
+        }
+        self.refuse(id, Refusal::PasswordMismatch);
+        if now_locked {
+            let why = "Too many failed OPER attempts";
+            self.remove(id, why, Some(why));
+        }
+        false
+    }
+
     pub(super) fn rename(&mut self, id: ClientId, new: &str) {
         if !valid_nick(new) {
             return self.refuse(id, Refusal::BadNick(new.to_owned()));
+        }
+        if reserved_nick(new) {
+            return self.refuse(id, Refusal::ReservedNick(new.to_owned()));
         }
         match self.nicks.owner(new) {
             Some(owner) if owner != id => {

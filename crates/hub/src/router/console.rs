@@ -21,14 +21,16 @@ impl Router {
             "stats" => {
                 let c = self.counters;
                 format!(
-                    "clients={} rooms={} connects={} messages={} deliveries={} slow_consumers={} uptime={}s",
+                    "clients={} rooms={} connects={} messages={} deliveries={} slow_consumers={} uptime={}s shed={} queued_bytes={}",
                     self.members.len(),
                     self.rooms.len(),
                     c.connects,
                     c.messages,
                     c.deliveries,
                     c.slow_consumers,
-                    self.started.elapsed().as_secs()
+                    self.started.elapsed().as_secs(),
+                    c.shed,
+                    self.gate.queued(),
                 )
             }
             "rooms" => {

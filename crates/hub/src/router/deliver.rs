@@ -18,7 +18,7 @@
 //! everything that arrived meanwhile: batching follows the load, and the core never idles while
 //! queues grow.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -55,11 +55,51 @@ pub struct Gate {
     state: AtomicU64,
     /// Told when the running round has nobody left to wait for.
     done: Notify,
+    /// Unread output bytes queued in all outboxes together. Kept here because every outbox
+    /// already holds the gate: the overall budget costs no pointer per client.
+    queued: AtomicUsize,
+    /// Most bytes `queued` may reach (0: no budget; see [`Gate::over_budget`]).
+    budget: AtomicUsize,
 }
 
 const COUNT: u64 = 0xffff_ffff;
 
 impl Gate {
+    /// Sets the overall budget for queued output (0: none).
+    pub fn set_budget(&self, bytes: usize) {
+        self.budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Unread output bytes queued in all outboxes, now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// How far `more` bytes would take the queued total past the budget (0: within it).
+    pub(crate) fn over_budget(&self, more: usize) -> usize {
+        let budget = self.budget.load(Ordering::Relaxed);
+        if budget == 0 {
+            return 0;
+        }
+        (self.queued() + more).saturating_sub(budget)
+    }
+
+    /// Whether `more` bytes would take the queued total past twice the budget.
+    pub(crate) fn far_over_budget(&self, more: usize) -> bool {
+        let budget = self.budget.load(Ordering::Relaxed);
+        budget != 0 && self.queued() + more > budget.saturating_mul(2)
+    }
+
+    pub(crate) fn count_queued(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_unqueued(&self, bytes: usize) {
+        if bytes > 0 {
+            self.queued.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
     /// The running round's number (never 0 once a round has started).
     pub(crate) fn round(&self) -> u32 {
         (self.state.load(Ordering::Acquire) >> 32) as u32

@@ -30,7 +30,7 @@ use smallvec::SmallVec;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{ClientId, Newcomer, Request};
-use crate::domain::names::{valid_nick, Name};
+use crate::domain::names::{reserved_nick, valid_nick, Name};
 use crate::domain::nicks::Nicks;
 use crate::domain::room::Room;
 use crate::domain::unix_now;
@@ -49,6 +49,8 @@ struct Counters {
     messages: u64,
     deliveries: u64,
     slow_consumers: u64,
+    /// Of the slow consumers, those cut because all queues together passed the budget.
+    shed: u64,
 }
 
 /// A connected, registered client.
@@ -121,11 +123,24 @@ pub struct Router {
     permits: Arc<tokio::sync::Semaphore>,
     /// Accept loops holding a permit while they wait (see [`Router::accepting`]).
     accepting: Arc<std::sync::atomic::AtomicUsize>,
+    /// Slow-consumer log lines, at most one a second.
+    slow_log: crate::limits::LogGate,
+    /// Failed OPER attempts by address.
+    oper_failures: crate::limits::Failures,
+    /// Failed authentication log lines, at most one a second.
+    auth_log: crate::limits::LogGate,
 }
+
+/// Failed OPER attempts from one address before it is locked out...
+pub const OPER_MAX_FAILURES: u32 = 5;
+/// ...for this long after its first failure.
+pub const OPER_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Router {
     pub fn new(settings: Arc<Settings>) -> Self {
         let permits = Arc::new(tokio::sync::Semaphore::new(settings.max_clients));
+        let gate = Arc::new(Gate::default());
+        gate.set_budget(settings.max_queued_total);
         Router {
             settings,
             members: FxHashMap::default(),
@@ -133,7 +148,7 @@ impl Router {
             rooms: HashMap::new(),
             doomed: Vec::new(),
             turn: Turn::default(),
-            gate: Arc::default(),
+            gate,
             counters: Counters::default(),
             started: Instant::now(),
             shutting_down: false,
@@ -150,6 +165,9 @@ impl Router {
             ),
             permits,
             accepting: Arc::default(),
+            slow_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
+            oper_failures: crate::limits::Failures::new(OPER_MAX_FAILURES, OPER_LOCKOUT, 65_536),
+            auth_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
         }
     }
 
@@ -205,6 +223,7 @@ impl Router {
     /// tells the others (their quits) goes out now, not with the next turn. That may find more.
     fn finish_turn(&mut self) {
         self.end_turn();
+        self.shed();
         while !self.doomed.is_empty() {
             self.bury_doomed();
             self.end_turn();
@@ -277,7 +296,7 @@ impl Router {
         }
         let wanted = new
             .nick
-            .filter(|n| valid_nick(n) && !self.nicks.is_taken(n));
+            .filter(|n| valid_nick(n) && !reserved_nick(n) && !self.nicks.is_taken(n));
         let nick = match (wanted, reply) {
             (Some(n), Some(reply)) => {
                 let _ = reply.send(true);
@@ -384,11 +403,49 @@ impl Router {
         self.push(id, out, 0, true);
     }
 
+    /// Past the overall budget for queued output, cuts clients with backlogs until the total
+    /// is back under three quarters of it: those that have not read for longest first (a
+    /// client that stopped reading has waited since then; one that reads slowly only briefly),
+    /// then the largest.
+    fn shed(&mut self) {
+        let over = self.gate.over_budget(0);
+        if over == 0 {
+            return;
+        }
+        let budget = self.gate.queued() - over;
+        let mut excess = self.gate.queued().saturating_sub(budget / 4 * 3);
+        let mut backlogs: Vec<(u64, usize, ClientId)> = self
+            .members
+            .iter()
+            .filter_map(|(&id, m)| {
+                let (bytes, waiting_ms) = m.outbox.backlog();
+                // Waits compared in 100 ms steps, so that among clients that all stopped
+                // reading the largest backlog goes first.
+                (bytes > crate::outbox::SHED_FLOOR).then_some((waiting_ms / 100, bytes, id))
+            })
+            .collect();
+        backlogs.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, bytes, id) in backlogs {
+            if excess == 0 {
+                break;
+            }
+            excess = excess.saturating_sub(bytes);
+            self.counters.shed += 1;
+            self.doomed.push(id);
+        }
+    }
+
     fn bury_doomed(&mut self) {
         while let Some(id) = self.doomed.pop() {
             if self.members.contains_key(&id) {
                 self.counters.slow_consumers += 1;
-                tracing::info!(client = id, "disconnecting slow consumer");
+                // Rate-limited: a crowd of clients that stop reading must not flood the log.
+                if let Some(held) = self.slow_log.pass() {
+                    tracing::info!(
+                        client = id,
+                        "disconnecting slow consumer ({held} more since the last report)"
+                    );
+                }
                 let reason = "slow consumer: too much unread output";
                 if let Some(m) = self.members.get(&id) {
                     m.outbox.abort();

@@ -137,6 +137,38 @@ impl Irc {
     pub fn connect(name: &str, port: u16) -> Irc {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
             .unwrap_or_else(|e| panic!("{name}: cannot connect to 127.0.0.1:{port}: {e}"));
+        Irc::over(name, stream)
+    }
+
+    /// Connects to 127.0.0.1:`port` from the loopback address `from` (127.0.0.0/8 is all
+    /// loopback, so tests can play clients at different addresses).
+    #[track_caller]
+    pub fn connect_from(name: &str, from: Ipv4Addr, port: u16) -> Irc {
+        Irc::over(name, connect_from(from, port))
+    }
+
+    /// Registers as `nick` from the loopback address `from` (see [`Irc::connect_from`]).
+    #[track_caller]
+    pub fn register_from(from: Ipv4Addr, port: u16, nick: &str) -> Irc {
+        let mut c = Irc::connect_from(nick, from, port);
+        c.send(&format!("NICK {nick}"));
+        c.send(&format!("USER {nick} 0 * :Real {nick}"));
+        c.expect_line(&num("376", nick, ":End of /MOTD command."));
+        c
+    }
+
+    /// Whether the hub has closed the connection (as far as reads have found).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// A second handle on this connection's socket (to write from another thread).
+    pub fn try_clone_stream(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone a TcpStream")
+    }
+
+    /// An `Irc` over a connection the test made itself.
+    pub fn over(name: &str, stream: TcpStream) -> Irc {
         let _ = stream.set_nodelay(true);
         Irc {
             name: name.to_owned(),
@@ -518,6 +550,32 @@ pub fn strip_time_tag(line: &str) -> &str {
 /// `:op!op@127.0.0.1 MODE #CHAN CHANGE`, as channel members see a mode change by `op`.
 pub fn mode_line(op: &str, chan: &str, change: &str) -> String {
     format!("{} MODE {chan} {change}", src(op))
+}
+
+/// A TCP connection to 127.0.0.1:`port` from the loopback address `from`.
+#[track_caller]
+pub fn connect_from(from: Ipv4Addr, port: u16) -> TcpStream {
+    connect_from_with(from, port, None)
+}
+
+/// Like [`connect_from`], with a receive buffer of `rcvbuf` bytes set before connecting (a
+/// small one makes a client that does not read back up into the hub quickly).
+#[track_caller]
+pub fn connect_from_with(from: Ipv4Addr, port: u16, rcvbuf: Option<usize>) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    if let Some(size) = rcvbuf {
+        socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+    }
+    let local = std::net::SocketAddr::from((from, 0));
+    socket
+        .bind(&local.into())
+        .unwrap_or_else(|e| panic!("cannot bind {from}: {e}"));
+    let hub = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    socket
+        .connect(&hub.into())
+        .unwrap_or_else(|e| panic!("cannot connect from {from} to {hub}: {e}"));
+    socket.into()
 }
 
 /// Registers `nick` and joins `chan`, consuming the join's own replies.

@@ -83,6 +83,9 @@ fn nick_refusal(params: &[String]) -> Option<(&'static str, String)> {
         Some(nick) if !crate::domain::names::valid_nick(nick) => {
             Some(("432", format!("{nick} :Erroneous nickname")))
         }
+        Some(nick) if crate::domain::names::reserved_nick(nick) => {
+            Some(("432", format!("{nick} :Nickname is reserved")))
+        }
         Some(_) => None,
     }
 }

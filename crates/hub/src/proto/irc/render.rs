@@ -490,6 +490,7 @@ fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
     let (code, rest) = match r {
         Refusal::NickInUse(n) => ("433", format!("{n} :Nickname is already in use")),
         Refusal::BadNick(n) => ("432", format!("{n} :Erroneous nickname")),
+        Refusal::ReservedNick(n) => ("432", format!("{n} :Nickname is reserved")),
         Refusal::BadRoom(r) | Refusal::NoSuchRoom(r) => ("403", format!("#{r} :No such channel")),
         Refusal::NoSuchNick(n) => ("401", format!("{n} :No such nick/channel")),
         Refusal::NotInRoom(r) => ("442", format!("#{r} :You're not on that channel")),

@@ -1,0 +1,475 @@
+//! What a hostile client can spend, and what it cannot: each attack on `obrol serve`, scaled
+//! down, with well-behaved witnesses who must not notice it.
+//!
+//! 127.0.0.0/8 is all loopback, so a test plays clients at different addresses by binding the
+//! source address (127.0.0.2, 127.0.0.3, ...): the attacker and the witnesses are told apart by
+//! address, as they would be on a real network.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::irc::{connect_from, joined, num, src, Hub, Irc, PLAIN_WELCOME};
+use common::LINE_TIMEOUT;
+
+const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const WITNESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+const WITNESS2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+
+/// How long a witness may take to connect, register and be heard while an attack runs.
+const WITNESS_BOUND: Duration = Duration::from_secs(1);
+
+/// Reads what the hub sends on `stream` until it closes the connection; panics if it does not
+/// within [`LINE_TIMEOUT`].
+#[track_caller]
+fn read_to_close(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(LINE_TIMEOUT))
+        .expect("a read timeout");
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return String::from_utf8_lossy(&all).into_owned(),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return String::from_utf8_lossy(&all).into_owned()
+            }
+            Err(e) => panic!(
+                "the hub did not close the connection ({e}); got {:?}",
+                String::from_utf8_lossy(&all)
+            ),
+        }
+    }
+}
+
+/// A witness registers, joins `chan` and hears another witness there, all within
+/// [`WITNESS_BOUND`]: the hub still serves well-behaved clients.
+#[track_caller]
+fn witnesses_chat(port: u16, chan: &str, tag: &str) {
+    let start = Instant::now();
+    let mut a = Irc::register_from(WITNESS, port, &format!("wa{tag}"));
+    a.ask(&format!("JOIN {chan}"));
+    let mut b = Irc::register_from(WITNESS2, port, &format!("wb{tag}"));
+    b.ask(&format!("JOIN {chan}"));
+    a.send(&format!("PRIVMSG {chan} :hello from {tag}"));
+    b.expect_line(&format!(
+        "{} PRIVMSG {chan} :hello from {tag}",
+        src_at(&format!("wa{tag}"), WITNESS)
+    ));
+    let took = start.elapsed();
+    assert!(
+        took < WITNESS_BOUND,
+        "witnesses took {took:?} to register, join and chat (bound {WITNESS_BOUND:?})"
+    );
+}
+
+/// The hub's console `/stats`, as key=value counts.
+#[track_caller]
+fn stats(hub: &mut Hub) -> std::collections::BTreeMap<String, u64> {
+    hub.proc.send_line("/stats");
+    let line = hub
+        .proc
+        .expect_line(|l| l.starts_with("* clients="), LINE_TIMEOUT);
+    let stats = line["* ".len()..]
+        .split_whitespace()
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_owned(), v.trim_end_matches('s').parse().ok()?))
+        })
+        .collect();
+    // Each `/stats` answer is read once: later calls must not find this one.
+    stats
+}
+
+#[test]
+fn connections_per_address_are_capped_and_others_still_get_in() {
+    let hub = Hub::start_with(&["--max-per-address", "5"]);
+    let port = hub.port();
+    // Five idle connections from the attacker's address are let in (they become plain
+    // clients after the sniff window)...
+    let mut held: Vec<TcpStream> = (0..5).map(|_| connect_from(ATTACKER, port)).collect();
+    for s in &mut held {
+        let mut buf = [0u8; 64];
+        s.set_read_timeout(Some(LINE_TIMEOUT)).unwrap();
+        let n = s.read(&mut buf).expect("an admitted client is greeted");
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with(PLAIN_WELCOME),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    // ...the sixth is told why and closed...
+    let mut sixth = connect_from(ATTACKER, port);
+    let said = read_to_close(&mut sixth);
+    assert_eq!(
+        said,
+        "ERROR :Closing link: too many connections from your address (at most 5)\r\n"
+    );
+    // ...while other addresses are served as before.
+    witnesses_chat(port, "#w", "1");
+    // A slot freed is a slot to be had again.
+    drop(held.pop());
+    let deadline = Instant::now() + LINE_TIMEOUT;
+    loop {
+        let mut again = Irc::connect_from("again", ATTACKER, port);
+        again.send("NICK again");
+        again.send("USER again 0 * :again");
+        match again.read_line(Instant::now() + LINE_TIMEOUT) {
+            Some(line) if line.starts_with("ERROR :Closing link: too many") => {
+                assert!(Instant::now() < deadline, "the freed slot never came back");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(_) => {
+                again.expect_line(&num("376", "again", ":End of /MOTD command."));
+                break;
+            }
+            None => panic!("nothing from the hub\n{}", again.dump()),
+        }
+    }
+}
+
+#[test]
+fn the_registration_deadline_is_not_extended_by_a_trickle_of_input() {
+    let hub = Hub::start_full(&["irc://127.0.0.1:0"], &["--register-secs", "1.5"]);
+    let port = hub.port_of("Irc");
+    let mut slow = Irc::connect_from("slow", ATTACKER, port);
+    let start = Instant::now();
+    // A PING every 300 ms: input, but never a registration.
+    let mut said = Vec::new();
+    while !slow.is_closed() && start.elapsed() < Duration::from_secs(5) {
+        // Writing may fail once the hub has closed: that is the point.
+        let _ = slow_ping(&mut slow);
+        while let Some(line) = slow.read_line(Instant::now() + Duration::from_millis(300)) {
+            said.push(line);
+        }
+    }
+    let took = start.elapsed();
+    assert!(slow.is_closed(), "still open after {took:?}: {said:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(3000),
+        "closed after {took:?}, the deadline was 1.5 s from the accept"
+    );
+    assert!(
+        said.iter()
+            .any(|l| l == "ERROR :Closing link: registration timed out"),
+        "{said:?}"
+    );
+    // A client that registers in time is unaffected.
+    let mut ok = Irc::register_from(WITNESS, port, "intime");
+    std::thread::sleep(Duration::from_millis(1800));
+    ok.sync();
+}
+
+fn slow_ping(c: &mut Irc) -> std::io::Result<()> {
+    // `Irc::send` panics on a write error; a closed connection is expected here.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.send("PING :trickle")))
+        .map_err(|_| std::io::Error::other("closed"))
+}
+
+#[test]
+fn unregistered_connections_are_capped() {
+    let hub = Hub::start_full(
+        &["irc://127.0.0.1:0"],
+        &["--max-unregistered", "4", "--max-per-address", "0"],
+    );
+    let port = hub.port_of("Irc");
+    let _silent: Vec<TcpStream> = (0..4).map(|_| connect_from(ATTACKER, port)).collect();
+    // The hub counts a connection once it has accepted it: give it a moment to accept all four.
+    let deadline = Instant::now() + LINE_TIMEOUT;
+    loop {
+        let mut fifth = connect_from(ATTACKER, port);
+        fifth
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match fifth.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                assert_eq!(
+                    String::from_utf8_lossy(&buf[..n]),
+                    "ERROR :Closing link: the server is busy with new connections; try again shortly\r\n"
+                );
+                break;
+            }
+            _ => assert!(Instant::now() < deadline, "the fifth was never refused"),
+        }
+    }
+}
+
+#[test]
+fn a_paste_is_slowed_down_not_lost() {
+    let hub = Hub::start_with(&["--line-rate", "20", "--line-burst", "10"]);
+    let port = hub.port();
+    let mut reader = joined(port, "reader", "#paste");
+    let mut paster = joined(port, "paster", "#paste");
+    reader.sync();
+    let mut paste = String::new();
+    for i in 0..30 {
+        paste.push_str(&format!("PRIVMSG #paste :line {i}\r\n"));
+    }
+    let start = Instant::now();
+    paster.send_bytes(paste.as_bytes());
+    for i in 0..30 {
+        reader.expect_line(&format!("{} PRIVMSG #paste :line {i}", src("paster")));
+    }
+    let took = start.elapsed();
+    // 10 at once, then 20 at 20 a second (the JOIN and the sync spent two of the burst).
+    assert!(
+        took >= Duration::from_millis(900),
+        "30 lines went through in {took:?}: not slowed"
+    );
+    paster.expect_line(
+        ":irc.test NOTICE paster :You are sending too fast: your lines now go through at 20 a second",
+    );
+    // Said once per episode, not once per line.
+    let notices = paster
+        .sync()
+        .iter()
+        .chain(paster.received.iter())
+        .filter(|l| l.contains("sending too fast"))
+        .count();
+    assert_eq!(notices, 1, "{}", paster.dump());
+}
+
+#[test]
+fn a_flood_is_cut_and_witnesses_chat_on() {
+    let hub = Hub::start_with(&[
+        "--line-rate",
+        "20",
+        "--line-burst",
+        "10",
+        "--max-lag-secs",
+        "2",
+    ]);
+    let port = hub.port();
+    let mut watcher = Irc::register_from(WITNESS, port, "watcher");
+    watcher.ask("JOIN #flood");
+    let mut flooder = Irc::register_from(ATTACKER, port, "flooder");
+    flooder.ask("JOIN #flood");
+    watcher.sync();
+    let start = Instant::now();
+    let mut flood = Vec::new();
+    for i in 0..5000 {
+        flood.extend_from_slice(format!("PRIVMSG #flood :spam {i}\r\n").as_bytes());
+    }
+    // The hub stops reading a throttled client, so this write may block until it is cut.
+    let mut raw = flooder.try_clone_stream();
+    let writer = std::thread::spawn(move || {
+        let _ = raw.write_all(&flood);
+    });
+    flooder.expect_line(
+        ":irc.test NOTICE flooder :You are sending too fast: your lines now go through at 20 a second",
+    );
+    witnesses_chat(port, "#flood", "2");
+    let closing = flooder.expect_closed();
+    assert!(
+        closing
+            .iter()
+            .any(|l| l == "ERROR :Closing link: Excess flood (more than 20 lines/s)"),
+        "{}",
+        flooder.dump()
+    );
+    let _ = writer.join();
+    // The watcher saw the flooder leave, and no more of its lines than its rate let through.
+    let quit = format!(
+        "{} QUIT :Excess flood (more than 20 lines/s)",
+        src_at("flooder", ATTACKER)
+    );
+    let lines = watcher.until(|l| l == quit, "the flooder's QUIT");
+    let spam = lines.iter().filter(|l| l.contains(" :spam ")).count();
+    let allowed = 10 + (start.elapsed().as_secs_f64() * 20.0).ceil() as usize;
+    assert!(
+        spam <= allowed,
+        "{spam} flood lines got through (at most {allowed})"
+    );
+    // The flooder is gone; the watcher is still served.
+    let lines = watcher.ask("WHOIS flooder");
+    assert!(
+        lines.contains(&num("401", "watcher", "flooder :No such nick/channel")),
+        "{}",
+        watcher.dump()
+    );
+}
+
+/// The IRC source of `nick` connected from `addr` (the test hub shows the IP as host).
+fn src_at(nick: &str, addr: Ipv4Addr) -> String {
+    format!(":{nick}!{nick}@{addr}")
+}
+
+#[test]
+fn clients_that_do_not_read_are_shed_at_the_overall_budget() {
+    // Each client may queue 8 MiB; all together only 1 MiB. Without the overall budget,
+    // twelve non-readers would each hold what the talker says (~8 MiB, of which the kernel's
+    // socket buffers take up to 4 MiB).
+    let mut hub = Hub::start_with(&[
+        "--max-queue",
+        "8388608",
+        "--max-queued-total",
+        "1048576",
+        "--line-rate",
+        "0",
+    ]);
+    let port = hub.port();
+    let mut sleepers = Vec::new();
+    for i in 0..12 {
+        let nick = format!("sleeper{i}");
+        let stream = common::irc::connect_from_with(ATTACKER, port, Some(4096));
+        let mut c = Irc::over(&nick, stream);
+        c.send(&format!("NICK {nick}"));
+        c.send(&format!("USER {nick} 0 * :{nick}"));
+        c.expect_line(&num("376", &nick, ":End of /MOTD command."));
+        c.ask("JOIN #big");
+        sleepers.push(c);
+    }
+    let mut reader = Irc::register_from(WITNESS, port, "reader");
+    reader.ask("JOIN #big");
+    let mut talker = Irc::register_from(WITNESS2, port, "talker");
+    talker.ask("JOIN #big");
+    let text = "x".repeat(400);
+    let mut burst = String::new();
+    for i in 0..20_000 {
+        burst.push_str(&format!("PRIVMSG #big :{i} {text}\r\n"));
+    }
+    let mut raw = talker.try_clone_stream();
+    let writer = std::thread::spawn(move || raw.write_all(burst.as_bytes()));
+    // The reader, which reads, gets every line in order.
+    for i in 0..20_000 {
+        let want = format!("{} PRIVMSG #big :{i} {text}", src_at("talker", WITNESS2));
+        reader.expect_line(&want);
+    }
+    writer
+        .join()
+        .expect("writer")
+        .expect("the talker's lines went out");
+    let s = stats(&mut hub);
+    assert!(s["shed"] >= 1, "nobody shed: {s:?}");
+    assert!(
+        s["queued_bytes"] <= 2 * 1048576,
+        "queued {} bytes: {s:?}",
+        s["queued_bytes"]
+    );
+    witnesses_chat(port, "#other", "3");
+    drop(sleepers);
+}
+
+#[test]
+fn guessing_the_oper_password_locks_the_address_out() {
+    let hub = Hub::start_with(&["--oper", "admin:secret"]);
+    let port = hub.port();
+    let mut guesser = Irc::register_from(ATTACKER, port, "guesser");
+    for i in 0..4 {
+        let lines = guesser.ask(&format!("OPER admin guess{i}"));
+        assert_eq!(
+            lines,
+            vec![num("464", "guesser", ":Password incorrect")],
+            "{}",
+            guesser.dump()
+        );
+    }
+    guesser.send("OPER admin guess4");
+    let closing = guesser.expect_closed();
+    assert!(
+        closing
+            .iter()
+            .any(|l| l == "ERROR :Closing link: Too many failed OPER attempts"),
+        "{closing:?}"
+    );
+    // Locked out: from that address even the right password is refused, unchecked, and the
+    // connection closed.
+    let mut again = Irc::register_from(ATTACKER, port, "guesser2");
+    again.send("OPER admin secret");
+    let closing = again.expect_closed();
+    assert_eq!(
+        closing.first(),
+        Some(&num("464", "guesser2", ":Password incorrect")),
+        "{closing:?}"
+    );
+    // Elsewhere the operator gets in.
+    let mut admin = Irc::register_from(WITNESS, port, "admin");
+    let lines = admin.ask("OPER admin secret");
+    assert!(
+        lines.contains(&num("381", "admin", ":You are now an IRC operator")),
+        "{lines:?}"
+    );
+    // Failures are logged, but not one line per guess.
+    let logged = hub
+        .proc
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("failed OPER attempt"))
+        .count();
+    assert!(
+        (1..=3).contains(&logged),
+        "{logged} log lines for 6 failures"
+    );
+}
+
+#[test]
+fn service_and_server_names_cannot_be_taken() {
+    let hub = Hub::start();
+    let port = hub.port();
+    let mut c = Irc::connect("c", port);
+    c.send("NICK NickServ");
+    c.expect_line(&num("432", "*", "NickServ :Nickname is reserved"));
+    c.send("NICK [server]");
+    c.expect_line(&num("432", "*", "[server] :Nickname is reserved"));
+    c.send("NICK fine");
+    c.send("USER fine 0 * :Fine");
+    c.expect_line(&num("376", "fine", ":End of /MOTD command."));
+    let lines = c.ask("NICK chanserv");
+    assert_eq!(
+        lines,
+        vec![num("432", "fine", "chanserv :Nickname is reserved")]
+    );
+    // A plain client asking for one is told so, in its own words.
+    let mut plain = common::Raw::connect("plain", port);
+    plain.send_line("/nick [server]");
+    plain.expect(PLAIN_WELCOME);
+    plain.expect_line(|l| l == "! nick reserved: [server]", LINE_TIMEOUT);
+}
+
+#[test]
+fn nobody_operates_the_servers_own_room() {
+    let hub = Hub::start();
+    let port = hub.port();
+    // The first IRC client into the room plain clients are put in does not get to run it.
+    let mut first = joined(port, "first", "#lobby");
+    let lines = first.ask("NAMES #lobby");
+    assert!(
+        lines.iter().any(|l| l.ends_with(":first")),
+        "no operator prefix expected: {lines:?}"
+    );
+    let lines = first.ask("MODE #lobby +b *!*@*");
+    assert_eq!(
+        lines,
+        vec![num("482", "first", "#lobby :You're not channel operator")]
+    );
+    // Any other room is its first joiner's, as before.
+    let mut other = joined(port, "other", "#mine");
+    let lines = other.ask("NAMES #mine");
+    assert!(lines.iter().any(|l| l.ends_with(":@other")), "{lines:?}");
+}
+
+#[test]
+fn a_connect_and_close_loop_does_not_fill_the_log() {
+    let hub = Hub::start_with(&["--max-per-address", "2"]);
+    let port = hub.port();
+    let before = hub.proc.stderr_lines().len();
+    // Registered clients coming and going, and connections refused at the door.
+    let mut held: Vec<TcpStream> = (0..2).map(|_| connect_from(ATTACKER, port)).collect();
+    for _ in 0..200 {
+        let mut s = connect_from(ATTACKER, port);
+        let _ = read_to_close(&mut s);
+    }
+    for i in 0..50 {
+        let mut c = Irc::register_from(WITNESS, port, &format!("n{i}"));
+        c.send("QUIT :bye");
+        c.expect_closed();
+    }
+    held.clear();
+    let logged = hub.proc.stderr_lines().len() - before;
+    assert!(logged <= 5, "{logged} log lines for 250 connections");
+}

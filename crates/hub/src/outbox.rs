@@ -53,8 +53,10 @@ struct Inner {
     /// The writer waits for its socket to take more: it takes again only once the socket has,
     /// which may be never (a client that stopped reading), so no round may wait for it either.
     blocked: bool,
-    /// When the writer last found the socket full ([`clock_ms`]), while `blocked`.
-    blocked_at: u64,
+    /// When the writer last found the socket full ([`clock_ms`], wrapping at 32 bits: only
+    /// differences of it are read), while `blocked`. 32 bits fit the padding of this struct,
+    /// which every client has.
+    blocked_at: u32,
 }
 
 /// See the module documentation.
@@ -245,7 +247,7 @@ impl Outbox {
     pub fn set_blocked(&self, blocked: bool) {
         let mut inner = self.lock();
         inner.blocked = blocked;
-        inner.blocked_at = if blocked { clock_ms() } else { 0 };
+        inner.blocked_at = if blocked { clock_ms() as u32 } else { 0 };
         if blocked {
             self.leave_round(inner);
         }
@@ -302,7 +304,7 @@ impl Outbox {
     pub fn backlog(&self) -> (usize, u64) {
         let inner = self.lock();
         let waiting = match inner.blocked {
-            true => clock_ms().saturating_sub(inner.blocked_at).max(1),
+            true => u64::from((clock_ms() as u32).wrapping_sub(inner.blocked_at)).max(1),
             false => 0,
         };
         (inner.bytes as usize, waiting)

@@ -315,7 +315,14 @@ pub enum Event<'a> {
         new: &'a str,
     },
     /// Room list.
-    Rooms(&'a [RoomInfo]),
+    /// One page of the room list (`/rooms`, IRC `LIST`): the first page opens the list, the
+    /// last closes it (one page can be both). Long lists go out a page at a time as the
+    /// requester reads them.
+    Rooms {
+        rooms: &'a [RoomInfo],
+        first: bool,
+        last: bool,
+    },
     /// Members of a room, each with its membership prefix (`@` operator, `+` voice).
     Who {
         room: &'a str,

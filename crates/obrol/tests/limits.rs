@@ -473,3 +473,41 @@ fn a_connect_and_close_loop_does_not_fill_the_log() {
     let logged = hub.proc.stderr_lines().len() - before;
     assert!(logged <= 5, "{logged} log lines for 250 connections");
 }
+
+#[test]
+fn a_room_list_larger_than_the_output_queue_arrives_whole() {
+    // 400 rooms make a LIST of ~16 KB, twice what a client may have queued.
+    let hub = Hub::start_with(&["--max-queue", "8192", "--exempt", "127.0.0.1"]);
+    let port = hub.port();
+    let mut owners = Vec::new();
+    for c in 0..8 {
+        let nick = format!("owner{c}");
+        let mut o = Irc::register(port, &nick);
+        let rooms: Vec<String> = (0..50).map(|r| format!("#room{}", c * 50 + r)).collect();
+        o.send(&format!("JOIN {}", rooms.join(",")));
+        o.sync();
+        owners.push(o);
+    }
+    let mut lister = Irc::register_from(WITNESS, port, "lister");
+    lister.send("LIST");
+    let lines = lister.until(|l| l.contains(" 323 lister "), "the end of the list");
+    let rooms = lines.iter().filter(|l| l.contains(" 322 lister ")).count();
+    assert_eq!(rooms, 400, "{}", lister.dump());
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" 321 lister ")).count(),
+        1
+    );
+    // The lister is still connected, and its list did not hold up anyone else.
+    lister.sync();
+    witnesses_chat(port, "#room0", "4");
+    // A plain client's /rooms comes a page at a time, every room in it.
+    let mut plain = common::Raw::connect("plain", port);
+    plain.expect(PLAIN_WELCOME);
+    plain.send_line("/rooms");
+    let mut seen = 0;
+    while seen < 401 {
+        let line = plain.expect_line(|l| l.starts_with("* rooms: "), LINE_TIMEOUT);
+        seen += line.matches(" (").count();
+    }
+    assert_eq!(seen, 401, "400 rooms and the lobby");
+}

@@ -106,14 +106,19 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         },
         Event::Quit { who, reason } => writeln!(s, "* {} quit ({})", who.nick, reason),
         Event::Renamed { who, new } => writeln!(s, "* {} is now known as {}", who.nick, new),
-        Event::Rooms(rooms) => {
+        Event::Rooms { rooms, first, .. } => {
             let list: Vec<String> = rooms
                 .iter()
                 .map(|r| format!("{} ({})", r.name, r.members))
                 .collect();
             if list.is_empty() {
-                writeln!(s, "* no rooms")
+                if first {
+                    writeln!(s, "* no rooms")
+                } else {
+                    Ok(())
+                }
             } else {
+                // A long list comes as several lines, a page each.
                 writeln!(s, "* rooms: {}", list.join(", "))
             }
         }

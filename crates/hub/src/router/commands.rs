@@ -7,7 +7,7 @@ use crate::domain::names::{fold, reserved_nick, valid_nick, valid_room};
 use crate::limits::same_secret;
 use obrol_wire::irc::Tag;
 
-use crate::event::{Command, Event, Identity, Refusal, RoomInfo};
+use crate::event::{Command, Event, Identity, Refusal};
 
 use super::Router;
 
@@ -148,24 +148,7 @@ impl Router {
                 };
                 self.part(id, &key, reason.as_deref());
             }
-            Command::Rooms => {
-                let mut list: Vec<RoomInfo> = self
-                    .rooms
-                    .values()
-                    .filter(|r| !r.secret || r.members.contains(&id))
-                    .map(|r| RoomInfo {
-                        name: r.name.to_string(),
-                        members: r.members.len(),
-                        topic: r
-                            .extra()
-                            .topic
-                            .as_ref()
-                            .map_or_else(String::new, |t| t.0.clone()),
-                    })
-                    .collect();
-                list.sort_by(|a, b| a.name.cmp(&b.name));
-                self.tell(id, &Event::Rooms(&list));
-            }
+            Command::Rooms => self.start_listing(id),
             Command::Who(room) => {
                 let key = match room {
                     Some(r) => fold(&r),

@@ -18,6 +18,7 @@ mod channels;
 mod commands;
 mod console;
 mod deliver;
+mod listing;
 mod sweep;
 
 use std::collections::HashMap;
@@ -129,6 +130,8 @@ pub struct Router {
     oper_failures: crate::limits::Failures,
     /// Failed authentication log lines, at most one a second.
     auth_log: crate::limits::LogGate,
+    /// Room lists being sent a page at a time (see [`listing`]).
+    listings: FxHashMap<ClientId, listing::Listing>,
 }
 
 /// Failed OPER attempts from one address before it is locked out...
@@ -168,6 +171,7 @@ impl Router {
             slow_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
             oper_failures: crate::limits::Failures::new(OPER_MAX_FAILURES, OPER_LOCKOUT, 65_536),
             auth_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
+            listings: FxHashMap::default(),
         }
     }
 
@@ -190,6 +194,10 @@ impl Router {
         let mut sweep = tokio::time::interval(period);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let gate = self.gate.clone();
+        // While room lists are being sent, a short tick looks for requesters that have read
+        // their last page even when nothing else happens.
+        let mut listing_tick = tokio::time::interval(std::time::Duration::from_millis(10));
+        listing_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let waiting = self.waiting_for_round();
             let overdue_at = self.round_deadline();
@@ -209,8 +217,13 @@ impl Router {
                     self.sweep_idle();
                     self.bury_doomed();
                 }
+                _ = listing_tick.tick(), if !self.listings.is_empty() => {}
             }
             self.flush_urgent();
+            // After the flush: a requester's backlog then counts the page it was just sent.
+            if self.continue_listings() {
+                self.flush_urgent();
+            }
             if self.turn_due() {
                 self.finish_turn();
             }

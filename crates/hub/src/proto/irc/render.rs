@@ -287,8 +287,10 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             tag(&mut s);
             let _ = write!(s, ":{} NICK {new}\r\n", source(who));
         }
-        Event::Rooms(rooms) => {
-            num(&mut s, "321", "Channel :Users  Name");
+        Event::Rooms { rooms, first, last } => {
+            if first {
+                num(&mut s, "321", "Channel :Users  Name");
+            }
             for r in rooms {
                 num(
                     &mut s,
@@ -296,7 +298,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                     &format!("#{} {} :{}", r.name, r.members, r.topic),
                 );
             }
-            num(&mut s, "323", ":End of /LIST");
+            if last {
+                num(&mut s, "323", ":End of /LIST");
+            }
         }
         Event::Who {
             room,

@@ -55,6 +55,8 @@ pub enum ListenerKind {
     Auto,
     Plain,
     Irc,
+    /// TLS first, then sniffed like `Auto`.
+    Tls,
 }
 
 /// How long a client whose input has ended (or who was told to go) may take to read what is
@@ -68,7 +70,7 @@ const DRAIN_AFTER_EOF: std::time::Duration = std::time::Duration::from_secs(10);
 /// captures each argument once.
 #[allow(clippy::manual_async_fn)]
 pub fn run(
-    stream: Transport,
+    mut stream: Transport,
     id: ClientId,
     addr: SocketAddr,
     kind: ListenerKind,
@@ -78,7 +80,7 @@ pub fn run(
     async move {
         // At debug level: a connect/close loop must not be able to fill the disk with logs.
         tracing::debug!(client = id, %addr, "client connected");
-        let Some(mut session) = Box::pin(open_session(&stream, addr, kind, &shared.settings)).await
+        let Some(mut session) = Box::pin(open_session(&mut stream, addr, kind, &shared)).await
         else {
             return;
         };
@@ -124,7 +126,7 @@ pub fn run(
                 .min();
             timer.arm(next_deadline);
             let reading = !stop_reading && !writer.closing && pace.until.is_none();
-            let has_unwritten = writer.has_unwritten();
+            let has_unwritten = writer.has_unwritten() || stream.has_pending_output();
             // Poll every source in place instead of `select!`ing over futures: the futures
             // `readable()`, `writable()`, `Notified` and `Sleep` would all live inside this task
             // for as long as it waits, which is most of an idle client's memory. Every ready source
@@ -486,31 +488,78 @@ impl Drop for Retiring {
 }
 
 /// The session for a new connection: of the listener's protocol, or of the one its first bytes
-/// show on a sniffing listener. `None` if it is no chat client at all (it has been answered).
+/// show on a sniffing listener. `None` if it is no chat client at all (it has been answered),
+/// or a plaintext client where only TLS is allowed.
+///
+/// A TLS connection (a `tls://` listener, or a ClientHello on a sniffing one when the hub has a
+/// certificate) is wrapped and its handshake completed first, within the registration deadline;
+/// then what it says inside is sniffed like any other connection's first bytes.
 ///
 /// A plain client may name itself in its first line; the hub waits for that line until the
-/// sniff window since the accept is over, which a sniffing listener has already waited out for
-/// a client that says nothing. (A future of its own, boxed by the caller: nothing it keeps
-/// across the sniff takes room in the connection's task.)
+/// sniff window since the accept (or the handshake) is over, which a sniffing listener has
+/// already waited out for a client that says nothing. (A future of its own, boxed by the
+/// caller: nothing it keeps across the sniff takes room in the connection's task.)
 async fn open_session(
-    stream: &Transport,
+    stream: &mut Transport,
     addr: SocketAddr,
     kind: ListenerKind,
-    settings: &crate::Settings,
+    shared: &crate::Shared,
 ) -> Option<Session> {
-    let first_line_by = Instant::now() + settings.sniff_wait;
+    let settings = &shared.settings;
+    let mut first_line_by = Instant::now() + settings.sniff_wait;
+    if kind == ListenerKind::Tls {
+        start_tls(stream, addr, shared).await?;
+        first_line_by = Instant::now() + settings.sniff_wait;
+    }
     let proto = match kind {
         ListenerKind::Plain => Protocol::Plain,
         ListenerKind::Irc => Protocol::Irc,
-        ListenerKind::Auto => match crate::proto::sniff(stream, settings.sniff_wait).await {
-            Sniffed::Chat(proto) => proto,
-            other => {
-                crate::proto::answer_stranger(stream, other, addr).await;
-                return None;
+        ListenerKind::Auto | ListenerKind::Tls => {
+            let mut sniffed = crate::proto::sniff(stream, settings.sniff_wait).await;
+            if sniffed == Sniffed::Tls && shared.tls.is_some() && !stream.is_tls() {
+                start_tls(stream, addr, shared).await?;
+                first_line_by = Instant::now() + settings.sniff_wait;
+                sniffed = crate::proto::sniff(stream, settings.sniff_wait).await;
             }
-        },
+            match sniffed {
+                Sniffed::Chat(proto) => proto,
+                other => {
+                    crate::proto::answer_stranger(stream, other, addr).await;
+                    return None;
+                }
+            }
+        }
     };
+    if settings.tls_only && !stream.is_tls() {
+        let refusal = "ERROR :Closing link: this server takes TLS connections only\r\n";
+        let mut queue = VecDeque::from([Bytes::from_static(refusal.as_bytes())]);
+        let _ = write_vectored(stream, &mut queue);
+        return None;
+    }
     Some(Session::new(proto, first_line_by))
+}
+
+/// Wraps `stream` in TLS and completes the handshake within the registration deadline.
+/// Failures (a scanner, a client that does not trust the certificate) are logged at debug
+/// level only: anyone can cause them.
+async fn start_tls(stream: &mut Transport, addr: SocketAddr, shared: &crate::Shared) -> Option<()> {
+    let config = shared.tls.as_ref()?.config();
+    if let Err(err) = stream.start_tls(config) {
+        tracing::debug!(%addr, %err, "cannot start TLS");
+        return None;
+    }
+    let deadline = shared.settings.registration_timeout;
+    match tokio::time::timeout(deadline, stream.handshake()).await {
+        Ok(Ok(())) => Some(()),
+        Ok(Err(err)) => {
+            tracing::debug!(%addr, %err, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Which of a connection's sources are ready (see the loop in [`run`]).
@@ -728,6 +777,7 @@ mod tests {
             gate: Arc::default(),
             accepting: Arc::default(),
             limits: Arc::new(crate::limits::Limits::new(1, 1, Vec::new(), slots.clone())),
+            tls: None,
         });
         let permit = slots.acquire_owned().await.unwrap();
         let claim = shared.limits.admit(peer.ip(), permit).unwrap();

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod outbox;
 pub mod proto;
 pub mod router;
+pub mod tls;
 pub mod transport;
 
 use std::future::Future;
@@ -78,6 +79,8 @@ pub struct Settings {
     /// Most unread output bytes queued for all clients together; past it, the largest queues
     /// of clients that do not read are cut first.
     pub max_queued_total: usize,
+    /// Refuse clients that do not use TLS.
+    pub tls_only: bool,
 }
 
 impl Settings {
@@ -103,6 +106,7 @@ impl Settings {
             exempt: Vec::new(),
             line_rate: limits::Rate::new(10.0, 40, Duration::from_secs(30)),
             max_queued_total: 256 << 20,
+            tls_only: false,
         }
     }
 }
@@ -164,6 +168,7 @@ pub struct Hub {
     accepting: Arc<AtomicUsize>,
     inbox: Option<mpsc::Receiver<Request>>,
     limits: Arc<limits::Limits>,
+    tls: Option<Arc<tls::Tls>>,
 }
 
 impl Hub {
@@ -187,6 +192,7 @@ impl Hub {
             router.permits(),
         ));
         Ok(Hub {
+            tls: None,
             limits,
             listeners,
             gate: router.gate(),
@@ -204,6 +210,12 @@ impl Hub {
             .iter()
             .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
+    }
+
+    /// Serves TLS with this certificate: on `tls://` listeners, and on sniffing ones to
+    /// clients that open with a TLS ClientHello.
+    pub fn set_tls(&mut self, tls: Arc<tls::Tls>) {
+        self.tls = Some(tls);
     }
 
     pub fn handle(&self) -> HubHandle {
@@ -233,6 +245,7 @@ impl Hub {
                     gate: self.gate.clone(),
                     accepting: self.accepting.clone(),
                     limits: self.limits.clone(),
+                    tls: self.tls.clone(),
                 }),
             ));
         }
@@ -258,6 +271,8 @@ pub struct Shared {
     pub accepting: Arc<AtomicUsize>,
     /// Connections per address and unregistered connections.
     pub limits: Arc<limits::Limits>,
+    /// The certificate, when the hub serves TLS.
+    pub tls: Option<Arc<tls::Tls>>,
 }
 
 /// Accepts connections on one listener until aborted.

@@ -1,6 +1,7 @@
 //! `obrol serve` and `obrol connect`: the hub and its line-mode client.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use anyhow::Context;
 use obrol_hub::{Hub, HubError, ListenerKind, Settings};
@@ -11,9 +12,21 @@ use crate::UsageError;
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on (repeatable): HOST:PORT serves plain and IRC clients (told apart by
-    /// their first bytes); irc://HOST:PORT or plain://HOST:PORT serves only one protocol.
-    #[arg(long = "listen", default_values = ["0.0.0.0:8080", "irc://0.0.0.0:6667"])]
+    /// their first bytes, and TLS too when a certificate is set); irc://HOST:PORT or
+    /// plain://HOST:PORT serves only one protocol; tls://HOST:PORT only TLS (plain or IRC
+    /// inside). [default: 0.0.0.0:8080, irc://0.0.0.0:6667, and tls://0.0.0.0:6697 with
+    /// --tls-cert]
+    #[arg(long = "listen")]
     listen: Vec<String>,
+    /// Certificate chain (PEM) for TLS; with --tls-key. Reloaded on SIGHUP.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) for TLS; with --tls-cert. Reloaded on SIGHUP.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Refuse clients that do not use TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_only: bool,
     /// Server name shown to clients [default: this host's name].
     #[arg(long)]
     name: Option<String>,
@@ -84,12 +97,14 @@ fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
         (ListenerKind::Irc, a)
     } else if let Some(a) = spec.strip_prefix("plain://") {
         (ListenerKind::Plain, a)
+    } else if let Some(a) = spec.strip_prefix("tls://") {
+        (ListenerKind::Tls, a)
     } else {
         (ListenerKind::Auto, spec)
     };
     let addr = addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| {
         UsageError(format!(
-            "not a listen address: {spec} (expected HOST:PORT, irc://HOST:PORT or plain://HOST:PORT)"
+            "not a listen address: {spec} (expected HOST:PORT, irc://HOST:PORT, plain://HOST:PORT or tls://HOST:PORT)"
         ))
     })?;
     Ok((addr, kind))
@@ -110,11 +125,28 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
-        let addrs = args
-            .listen
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                obrol_hub::tls::Tls::load(cert, key).map_err(|e| UsageError(e.to_string()))?,
+            )),
+            _ => None,
+        };
+        let mut listen = args.listen.clone();
+        if listen.is_empty() {
+            listen = vec!["0.0.0.0:8080".into(), "irc://0.0.0.0:6667".into()];
+            if tls.is_some() {
+                listen.push("tls://0.0.0.0:6697".into());
+            }
+        }
+        let addrs = listen
             .iter()
             .map(|s| resolve(s))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if tls.is_none() && addrs.iter().any(|(_, k)| *k == ListenerKind::Tls) {
+            return Err(
+                UsageError("a tls:// listener needs --tls-cert and --tls-key".into()).into(),
+            );
+        }
         let name = args.name.unwrap_or_else(host_name);
         let mut settings = Settings::new(&name);
         if let Some(motd) = args.motd {
@@ -150,9 +182,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let max_lag = secs(args.max_lag_secs, "--max-lag-secs")?;
         settings.line_rate = obrol_hub::limits::Rate::new(args.line_rate, args.line_burst, max_lag);
         settings.max_queued_total = args.max_queued_total;
-        let hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
+        settings.tls_only = args.tls_only;
+        let mut hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
         })?;
+        if let Some(tls) = tls {
+            hub.set_tls(tls.clone());
+            tokio::spawn(reload_on_hangup(tls));
+        }
         if !args.no_console {
             let handle = hub.handle();
             tokio::spawn(async move {
@@ -170,6 +207,24 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hub.run(shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// Reloads the TLS certificate and key on SIGHUP (after a renewal): new connections get the new
+/// ones, open connections keep theirs. A failed reload keeps the old pair and says why.
+async fn reload_on_hangup(tls: Arc<obrol_hub::tls::Tls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::warn!("SIGHUP: {e}; still using the previous certificate"),
+            }
+        }
+    }
 }
 
 /// Once a second, hands free heap memory back to the system after a burst.

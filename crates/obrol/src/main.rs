@@ -5,6 +5,7 @@
 //! use), 1 for everything else.
 
 mod bench_cmd;
+mod cert_cmd;
 mod console;
 mod hub_cmd;
 mod mcast_cmd;
@@ -29,6 +30,8 @@ enum Command {
     Serve(hub_cmd::ServeArgs),
     /// Chat through a hub, sending and receiving at the same time.
     Connect(hub_cmd::ConnectArgs),
+    /// Make a self-signed TLS certificate and key for trying TLS out.
+    Cert(cert_cmd::Args),
     /// Measure a hub (obrol's or another IRC server) under load.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -71,6 +74,10 @@ fn main() -> ExitCode {
         Command::Connect(args) => {
             init_logging("warn");
             hub_cmd::connect(args)
+        }
+        Command::Cert(args) => {
+            init_logging("warn");
+            cert_cmd::run(args)
         }
         Command::Bench(cmd) => {
             init_logging("warn");

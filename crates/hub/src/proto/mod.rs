@@ -229,7 +229,7 @@ pub async fn answer_stranger(
 ) {
     match what {
         Sniffed::Http => {
-            tracing::info!(%addr, "HTTP request on the chat port; answered and closed");
+            tracing::debug!(%addr, "HTTP request on the chat port; answered and closed");
             let body = "This is an obrol chat hub. Connect with an IRC client, `nc` or \
                         `obrol connect`; there is no web interface yet.\n";
             let response = format!(
@@ -252,7 +252,7 @@ pub async fn answer_stranger(
             }
         }
         Sniffed::Tls => {
-            tracing::warn!(%addr, "TLS handshake on a plain-text port; closed (TLS is not configured)");
+            tracing::debug!(%addr, "TLS handshake on a plain-text port; closed (TLS is not configured)");
         }
         Sniffed::Chat(_) => {}
     }

@@ -15,13 +15,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+mod tls;
+
 /// Longest line accepted from the hub; longer ones are reported and skipped.
 pub const MAX_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: io::Error },
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: io::Error },
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls { addr: String, reason: io::Error },
     #[error("connection lost: {0}")]
     Io(#[from] io::Error),
     /// The hub closed the connection without its farewell line while the user was still
@@ -38,7 +42,24 @@ pub struct Options {
     pub nick: Option<String>,
     /// Join this room (`/join`).
     pub room: Option<String>,
+    /// Speak TLS to the hub.
+    pub tls: Option<TlsOptions>,
 }
+
+/// How to check the hub's certificate.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Also trust the certificates in this PEM file (a self-signed hub's own, say); the
+    /// system's trust store is always used.
+    pub ca: Option<std::path::PathBuf>,
+    /// Accept any certificate: the connection is encrypted, but nothing says who is at the
+    /// other end. For trying things out only.
+    pub insecure: bool,
+}
+
+/// Anything the client can talk over: plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// Connects to `addr`, then relays `input` lines to the hub and hub lines to `output` until the
 /// hub closes the connection.
@@ -56,12 +77,16 @@ pub async fn run(
 ) -> Result<(), ClientError> {
     let stream = TcpStream::connect(addr)
         .await
-        .map_err(|source| ClientError::Connect {
+        .map_err(|reason| ClientError::Connect {
             addr: addr.to_owned(),
-            source,
+            reason,
         })?;
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let stream: Box<dyn Io> = match &options.tls {
+        None => Box::new(stream),
+        Some(tls) => Box::new(tls::connect(addr, stream, tls).await?),
+    };
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut hello = String::new();
     if let Some(nick) = &options.nick {
         hello.push_str(&format!("/nick {nick}\n"));
@@ -79,7 +104,12 @@ pub async fn run(
     loop {
         tokio::select! {
             n = rd.read_buf(&mut buf) => {
-                if n? == 0 {
+                // A TLS peer that closes without close_notify ends the stream all the same.
+                let n = match n {
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+                    n => n?,
+                };
+                if n == 0 {
                     return if farewell || !input_open {
                         Ok(())
                     } else {
@@ -195,6 +225,7 @@ mod tests {
         let options = Options {
             nick: Some("ani".into()),
             room: Some("dev".into()),
+            tls: None,
         };
         let r = run(&addr, options, input, |_| {}).await;
         assert!(r.is_ok(), "{r:?}");

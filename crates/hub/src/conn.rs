@@ -262,6 +262,7 @@ pub fn run(
                 }
             }
         };
+        stream.close();
         tracing::debug!(client = id, %addr, %reason, "client disconnected");
         let _ = Box::pin(shared.requests.send(Request::Disconnect { id, reason })).await;
         drop(claim); // the connection's slots are free again

@@ -135,6 +135,16 @@ impl Transport {
         }
     }
 
+    /// Ends the session politely where there is one: a TLS close_notify, sent if the socket
+    /// takes it now (it never waits).
+    pub fn close(&self) {
+        if let Transport::Tls(t) = self {
+            let mut st = t.lock();
+            st.conn.send_close_notify();
+            let _ = t.flush(&mut st);
+        }
+    }
+
     /// Completes a TLS handshake (nothing to do for plain TCP).
     pub async fn handshake(&self) -> io::Result<()> {
         match self {

@@ -279,6 +279,15 @@ pub struct ConnectArgs {
     /// Room to join.
     #[arg(long)]
     room: Option<String>,
+    /// Speak TLS to the hub (its port 6697, or its shared port).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: also trust the certificates in this PEM file (a self-signed hub's).
+    #[arg(long, requires = "tls")]
+    ca: Option<std::path::PathBuf>,
+    /// With --tls: accept any certificate (encrypted, but anyone could be at the other end).
+    #[arg(long, requires = "tls")]
+    insecure: bool,
 }
 
 /// Checks that `addr` reads as HOST:PORT (a hostname, an IPv4 address or a bracketed IPv6
@@ -308,6 +317,10 @@ pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         let options = obrol_client::Options {
             nick: args.nick,
             room: args.room,
+            tls: args.tls.then_some(obrol_client::TlsOptions {
+                ca: args.ca,
+                insecure: args.insecure,
+            }),
         };
         let input = stdin_lines();
         tokio::select! {

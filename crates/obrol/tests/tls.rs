@@ -1,0 +1,265 @@
+//! TLS on the hub: `obrol cert`, `obrol serve --tls-cert/--tls-key`, `obrol connect --tls`, and
+//! an IRC client over TLS (rustls, written here), all over loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::irc::{num, Hub, Irc};
+use common::{obrol_cmd, Proc, EXIT_TIMEOUT, LINE_TIMEOUT};
+
+/// A fresh folder with a certificate and key made by `obrol cert`.
+fn cert_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("obrol-tls-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_str().expect("a UTF-8 temp path").to_owned();
+    let mut cert = Proc::spawn("cert", obrol_cmd(&["cert", "--out", &out]));
+    cert.wait_success();
+    assert!(dir.join("cert.pem").exists() && dir.join("key.pem").exists());
+    dir
+}
+
+fn tls_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--tls-cert".into(),
+        dir.join("cert.pem").display().to_string(),
+        "--tls-key".into(),
+        dir.join("key.pem").display().to_string(),
+    ]
+}
+
+fn start(listen: &[&str], dir: &Path, extra: &[&str]) -> Hub {
+    let mut args = tls_args(dir);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Hub::start_full(listen, &args)
+}
+
+/// `obrol connect --tls --ca DIR/cert.pem 127.0.0.1:PORT --nick NICK`, welcomed.
+fn tls_connect(port: u16, dir: &Path, nick: &str) -> Proc {
+    let addr = format!("127.0.0.1:{port}");
+    let ca = dir.join("cert.pem").display().to_string();
+    let mut p = Proc::spawn(
+        nick,
+        obrol_cmd(&["connect", "--tls", "--ca", &ca, &addr, "--nick", nick]),
+    );
+    p.expect(&format!(
+        "* you are {nick} in lobby; type /help for commands"
+    ));
+    p
+}
+
+/// A small IRC client over TLS that trusts `DIR/cert.pem`.
+struct TlsIrc {
+    reader: BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>,
+}
+
+impl TlsIrc {
+    fn connect(port: u16, dir: &Path) -> TlsIrc {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(dir.join("cert.pem")).expect("read cert.pem");
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.expect("a certificate")).expect("trusted");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("a session");
+        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        tcp.set_read_timeout(Some(LINE_TIMEOUT)).expect("timeout");
+        TlsIrc {
+            reader: BufReader::new(rustls::StreamOwned::new(conn, tcp)),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let s = self.reader.get_mut();
+        s.write_all(format!("{line}\r\n").as_bytes())
+            .expect("send over TLS");
+        s.flush().expect("flush");
+    }
+
+    fn expect(&mut self, want: &str) {
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => panic!("no {want:?} over TLS; got {seen:?}"),
+                Ok(_) => {}
+            }
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
+            if line == want {
+                return;
+            }
+            seen.push(line);
+        }
+    }
+}
+
+#[test]
+fn tls_and_plaintext_clients_chat_through_the_shared_port() {
+    let dir = cert_dir("shared");
+    let hub = start(&["127.0.0.1:0", "tls://127.0.0.1:0"], &dir, &[]);
+    let shared = hub.port_of("Auto");
+    let tls_only_port = hub.port_of("Tls");
+    // IRC in plaintext, `obrol connect` in TLS, both on the shared port.
+    let mut irc = Irc::register(shared, "plainirc");
+    irc.ask("JOIN #lobby");
+    let mut secure = tls_connect(shared, &dir, "secure");
+    irc.expect(
+        |l| l.contains("secure") && l.contains("JOIN"),
+        "secure's join",
+    );
+    secure.send_line("over tls");
+    irc.expect_line(":secure!secure@127.0.0.1 PRIVMSG #lobby :over tls");
+    irc.send("PRIVMSG #lobby :in the clear");
+    secure.expect("<plainirc> in the clear");
+    // IRC inside TLS, on the TLS port and on the shared one.
+    for (port, nick) in [(tls_only_port, "tlsirc"), (shared, "tlsirc2")] {
+        let mut t = TlsIrc::connect(port, &dir);
+        t.send(&format!("NICK {nick}"));
+        t.send(&format!("USER {nick} 0 * :over TLS"));
+        t.expect(&num("376", nick, ":End of /MOTD command."));
+        t.send("JOIN #lobby");
+        irc.expect(
+            |l| l.contains(nick) && l.contains("JOIN"),
+            "the TLS IRC join",
+        );
+        irc.send(&format!("PRIVMSG #lobby :hi {nick}"));
+        t.expect(&format!(
+            ":plainirc!plainirc@127.0.0.1 PRIVMSG #lobby :hi {nick}"
+        ));
+    }
+    secure.close_stdin();
+    assert!(
+        secure.wait_exit(EXIT_TIMEOUT).success(),
+        "{}",
+        secure.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plaintext_is_refused_when_tls_only() {
+    let dir = cert_dir("only");
+    let hub = start(&["127.0.0.1:0"], &dir, &["--tls-only"]);
+    let port = hub.port();
+    let mut plain = common::Raw::connect("plain", port);
+    plain.send_line("hello");
+    plain.expect("ERROR :Closing link: this server takes TLS connections only");
+    plain.expect_closed(LINE_TIMEOUT);
+    let mut irc = Irc::connect("irc", port);
+    irc.send("NICK x");
+    irc.send("USER x 0 * :x");
+    let lines = irc.expect_closed();
+    assert_eq!(
+        lines,
+        vec!["ERROR :Closing link: this server takes TLS connections only".to_owned()]
+    );
+    // TLS clients are welcome.
+    let mut secure = tls_connect(port, &dir, "secure");
+    secure.close_stdin();
+    assert!(
+        secure.wait_exit(EXIT_TIMEOUT).success(),
+        "{}",
+        secure.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connect_rejects_a_certificate_it_does_not_trust_unless_insecure() {
+    let dir = cert_dir("trust");
+    let hub = start(&["tls://127.0.0.1:0"], &dir, &[]);
+    let addr = format!("127.0.0.1:{}", hub.port_of("Tls"));
+    let mut untrusted = Proc::spawn("untrusted", obrol_cmd(&["connect", "--tls", &addr]));
+    untrusted.close_stdin();
+    let status = untrusted.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(1), "{}", untrusted.dump());
+    assert!(
+        untrusted
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("TLS with") && l.contains("UnknownIssuer")),
+        "{}",
+        untrusted.dump()
+    );
+    assert!(!untrusted.has_line(|l| l.contains("Selamat datang")));
+    let mut insecure = Proc::spawn(
+        "insecure",
+        obrol_cmd(&["connect", "--tls", "--insecure", &addr, "--nick", "brave"]),
+    );
+    insecure.expect("* you are brave in lobby; type /help for commands");
+    insecure.close_stdin();
+    assert!(
+        insecure.wait_exit(EXIT_TIMEOUT).success(),
+        "{}",
+        insecure.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_reloads_the_certificate() {
+    let dir = cert_dir("reload");
+    let renewed_dir = cert_dir("reload-new");
+    let hub = start(&["tls://127.0.0.1:0"], &dir, &[]);
+    let port = hub.port_of("Tls");
+    let addr = format!("127.0.0.1:{port}");
+    let mut first = tls_connect(port, &dir, "first");
+    // Keep the old certificate to trust it later, then renew the files on disk and tell the hub.
+    let old_ca = std::env::temp_dir().join(format!("obrol-old-ca-{}.pem", std::process::id()));
+    std::fs::copy(dir.join("cert.pem"), &old_ca).expect("keep the old certificate");
+    for f in ["cert.pem", "key.pem"] {
+        std::fs::copy(renewed_dir.join(f), dir.join(f)).expect("renew the certificate");
+    }
+    hub.proc.signal(libc::SIGHUP);
+    hub.proc.expect_stderr_line(
+        |l| l.contains("SIGHUP: TLS certificate reloaded"),
+        LINE_TIMEOUT,
+    );
+    // New connections get the new certificate: trusting the old one is no longer enough...
+    let mut stale = Proc::spawn(
+        "stale",
+        obrol_cmd(&[
+            "connect",
+            "--tls",
+            "--ca",
+            old_ca.to_str().expect("path"),
+            &addr,
+        ]),
+    );
+    stale.close_stdin();
+    assert_eq!(
+        stale.wait_exit(EXIT_TIMEOUT).code(),
+        Some(1),
+        "{}",
+        stale.dump()
+    );
+    let mut renewed = tls_connect(port, &renewed_dir, "renewed");
+    // ...and the connection made before keeps working.
+    first.send_line("still here");
+    renewed.expect("<first> still here");
+    // A bad file on reload keeps the current certificate.
+    std::fs::write(dir.join("cert.pem"), "not a certificate").expect("write");
+    hub.proc.signal(libc::SIGHUP);
+    hub.proc.expect_stderr_line(
+        |l| l.contains("still using the previous certificate"),
+        LINE_TIMEOUT,
+    );
+    let mut after = tls_connect(port, &renewed_dir, "after");
+    after.close_stdin();
+    assert!(after.wait_exit(EXIT_TIMEOUT).success(), "{}", after.dump());
+    for d in [&dir, &renewed_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(&old_ca);
+}

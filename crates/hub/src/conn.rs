@@ -535,9 +535,10 @@ async fn open_session(
         let refusal = "ERROR :Closing link: this server takes TLS connections only\r\n";
         let mut queue = VecDeque::from([Bytes::from_static(refusal.as_bytes())]);
         let _ = write_vectored(stream, &mut queue);
+        stream.linger_close(std::time::Duration::from_secs(1)).await;
         return None;
     }
-    Some(Session::new(proto, first_line_by))
+    Some(Session::new(proto, first_line_by, stream.is_tls()))
 }
 
 /// Wraps `stream` in TLS and completes the handshake within the registration deadline.

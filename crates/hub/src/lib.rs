@@ -81,6 +81,10 @@ pub struct Settings {
     pub max_queued_total: usize,
     /// Refuse clients that do not use TLS.
     pub tls_only: bool,
+    /// The IRCv3 `sts` policy to advertise when TLS is served: (TLS port, duration in
+    /// seconds); `None`: no policy. [`Hub::bind`] sets the port to that of the first `tls://`
+    /// listener (and drops the policy if there is none).
+    pub sts: Option<(u16, u64)>,
 }
 
 impl Settings {
@@ -107,6 +111,7 @@ impl Settings {
             line_rate: limits::Rate::new(10.0, 40, Duration::from_secs(30)),
             max_queued_total: 256 << 20,
             tls_only: false,
+            sts: None,
         }
     }
 }
@@ -182,6 +187,17 @@ impl Hub {
             let l = listen(addr).map_err(|source| HubError::Listen { addr, source })?;
             listeners.push((l, kind));
         }
+        let mut settings = settings;
+        // The sts policy names the TLS port: that of the first tls:// listener, as bound.
+        let tls_port = listeners
+            .iter()
+            .find(|(_, kind)| *kind == ListenerKind::Tls)
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port());
+        settings.sts = match (settings.sts, tls_port) {
+            (Some((_, duration)), Some(port)) if duration > 0 => Some((port, duration)),
+            _ => None,
+        };
         let settings = Arc::new(settings);
         let (requests, inbox) = mpsc::channel(settings.router_queue);
         let router = Router::new(settings.clone());

@@ -145,6 +145,33 @@ impl Transport {
         }
     }
 
+    /// Says goodbye without losing the last words: shuts the sending side, then reads and
+    /// discards what the client still sends, for up to `linger`, until it closes too. Closing
+    /// a socket with unread input resets the connection, and a reset can destroy the reply the
+    /// client has not read yet.
+    pub async fn linger_close(&self, linger: std::time::Duration) {
+        let Ok(tcp) = self.tcp_ref() else {
+            return;
+        };
+        let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+        let deadline = tokio::time::Instant::now() + linger;
+        let mut scratch = [0u8; 1024];
+        loop {
+            match tcp.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            if tokio::time::timeout_at(deadline, tcp.readable())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
     /// Completes a TLS handshake (nothing to do for plain TCP).
     pub async fn handshake(&self) -> io::Result<()> {
         match self {

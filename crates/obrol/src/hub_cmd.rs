@@ -27,6 +27,11 @@ pub struct ServeArgs {
     /// Refuse clients that do not use TLS.
     #[arg(long, requires = "tls_cert")]
     tls_only: bool,
+    /// How long (seconds) IRC clients that support IRCv3 STS should keep to TLS after seeing
+    /// the policy (advertised with a tls:// listener: its port to plaintext clients); 0: no
+    /// policy.
+    #[arg(long, default_value_t = 300)]
+    sts_duration: u64,
     /// Server name shown to clients [default: this host's name].
     #[arg(long)]
     name: Option<String>,
@@ -183,6 +188,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.line_rate = obrol_hub::limits::Rate::new(args.line_rate, args.line_burst, max_lag);
         settings.max_queued_total = args.max_queued_total;
         settings.tls_only = args.tls_only;
+        if tls.is_some() {
+            settings.sts = Some((0, args.sts_duration));
+        }
         let mut hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
         })?;

@@ -87,6 +87,23 @@ impl TlsIrc {
         s.flush().expect("flush");
     }
 
+    /// Waits for a line that ends with `tail`.
+    fn expect_containing(&mut self, tail: &str) {
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => panic!("no line with {tail:?} over TLS; got {seen:?}"),
+                Ok(_) => {}
+            }
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
+            if line.ends_with(tail) {
+                return;
+            }
+            seen.push(line);
+        }
+    }
+
     fn expect(&mut self, want: &str) {
         let mut seen = Vec::new();
         loop {
@@ -157,8 +174,7 @@ fn plaintext_is_refused_when_tls_only() {
     plain.expect("ERROR :Closing link: this server takes TLS connections only");
     plain.expect_closed(LINE_TIMEOUT);
     let mut irc = Irc::connect("irc", port);
-    irc.send("NICK x");
-    irc.send("USER x 0 * :x");
+    irc.send_bytes(b"NICK x\r\nUSER x 0 * :x\r\n");
     let lines = irc.expect_closed();
     assert_eq!(
         lines,
@@ -262,4 +278,33 @@ fn sighup_reloads_the_certificate() {
         let _ = std::fs::remove_dir_all(d);
     }
     let _ = std::fs::remove_file(&old_ca);
+}
+
+#[test]
+fn sts_policy_is_advertised_with_cap_ls_302() {
+    let dir = cert_dir("sts");
+    let hub = start(
+        &["127.0.0.1:0", "tls://127.0.0.1:0"],
+        &dir,
+        &["--sts-duration", "600"],
+    );
+    let tls_port = hub.port_of("Tls");
+    // Plaintext: the port to move to.
+    let mut plain = Irc::connect("plain", hub.port());
+    plain.send("CAP LS 302");
+    let ls = plain.expect(|l| l.contains(" CAP * LS "), "CAP LS");
+    assert!(ls.ends_with(&format!(" sts=port={tls_port}")), "{ls}");
+    // Without 302 there are no values, so no policy.
+    let mut old = Irc::connect("old", hub.port());
+    old.send("CAP LS");
+    let ls = old.expect(|l| l.contains(" CAP * LS "), "CAP LS");
+    assert!(!ls.contains("sts"), "{ls}");
+    // The policy cannot be requested.
+    plain.send("CAP REQ sts");
+    plain.expect_line(":irc.test CAP * NAK :sts");
+    // Over TLS: how long to keep to it.
+    let mut secure = TlsIrc::connect(tls_port, &dir);
+    secure.send("CAP LS 302");
+    secure.expect_containing(" sts=duration=600");
+    let _ = std::fs::remove_dir_all(&dir);
 }

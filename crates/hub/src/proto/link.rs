@@ -21,6 +21,8 @@ pub struct Link<'a> {
     pub motd: &'a str,
     /// This server's description.
     pub info: &'a str,
+    /// The IRCv3 `sts` policy to advertise, if the hub serves TLS: (TLS port, duration in s).
+    pub sts: Option<(u16, u64)>,
     /// Replies produced at the edge, not yet sent.
     pub(crate) pending: Mutex<String>,
     /// Once the client is admitted, edge replies travel through the router like everything
@@ -45,6 +47,7 @@ impl<'a> Link<'a> {
             server: &settings.name,
             motd: &settings.motd,
             info: &settings.description,
+            sts: settings.sts,
             pending: Mutex::default(),
             via_hub: AtomicBool::new(admitted),
         }

@@ -32,13 +32,13 @@ pub enum Session {
 
 impl Session {
     /// A new session; `first_line_by` is when a plain client stops being asked for its first
-    /// line (the end of the sniff window, counted from the accept).
-    pub fn new(proto: Protocol, first_line_by: Instant) -> Self {
+    /// line (the end of the sniff window, counted from the accept); `secure`: over TLS.
+    pub fn new(proto: Protocol, first_line_by: Instant, secure: bool) -> Self {
         match proto {
             Protocol::Plain => Session::Plain {
                 first_line_by: Some(first_line_by),
             },
-            Protocol::Irc => Session::Irc(irc::Session::new()),
+            Protocol::Irc => Session::Irc(irc::Session::new(secure)),
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Session {
     negotiating: bool,
     caps: u32,
     cap_302: bool,
+    /// The connection is over TLS (the `sts` policy it is shown differs).
+    secure: bool,
 }
 
 /// The tags of `msg` that go along to recipients who can take them: client-only tags (`+key`);
@@ -95,8 +97,11 @@ fn numeric(server: &str, code: &str, nick: &str, rest: &str) -> String {
 }
 
 impl Session {
-    pub fn new() -> Self {
-        Session::default()
+    pub fn new(secure: bool) -> Self {
+        Session {
+            secure,
+            ..Session::default()
+        }
     }
 
     /// The nick this client registered (or last asked for).
@@ -647,7 +652,19 @@ impl Session {
                     self.cap_302 = true;
                     self.caps |= caps::CAP_NOTIFY; // implied by 302
                 }
-                link.reply(format!(":{srv} CAP {me} LS :{}\r\n", caps::names(u32::MAX)));
+                // IRCv3 sts, with its value, which only `CAP LS 302` carries: over plaintext
+                // it names the TLS port to move to, over TLS how long to stay on TLS.
+                let sts = match link.sts {
+                    Some((_, duration)) if self.cap_302 && self.secure => {
+                        format!(" sts=duration={duration}")
+                    }
+                    Some((port, _)) if self.cap_302 => format!(" sts=port={port}"),
+                    _ => String::new(),
+                };
+                link.reply(format!(
+                    ":{srv} CAP {me} LS :{}{sts}\r\n",
+                    caps::names(u32::MAX)
+                ));
             }
             Some("LIST") => {
                 link.reply(format!(

@@ -24,9 +24,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
 
+mod link;
 mod workload;
 pub use workload::Membership;
 use workload::Schedule;
@@ -73,6 +73,8 @@ pub struct HubParams {
     pub pid: Option<u32>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Speak TLS (any certificate is accepted).
+    pub tls: bool,
 }
 
 /// Latency percentiles in microseconds.
@@ -150,8 +152,8 @@ struct Tally {
 /// One client connection, registered and joined.
 struct Client {
     /// `None` once a reader task owns the read half.
-    reader: Option<tokio::net::tcp::OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: Option<link::Reader>,
+    writer: link::Writer,
     /// Bytes read during the handshake after the join confirmation.
     leftover: BytesMut,
 }
@@ -203,11 +205,14 @@ async fn join(
     proto: Proto,
     index: usize,
     rooms: &[String],
+    tls: Option<&tokio_rustls::TlsConnector>,
 ) -> Result<Client, BenchError> {
     let stream = open(addr, index)
         .await
         .map_err(|source| BenchError::Connect { index, source })?;
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = link::split(stream, tls)
+        .await
+        .map_err(|source| BenchError::Connect { index, source })?;
     let nick = nick(index);
     let mut hello = match proto {
         Proto::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n"),
@@ -315,7 +320,12 @@ async fn connect_all(
     rooms_of: impl Fn(usize) -> Vec<String>,
     bar: &indicatif::ProgressBar,
     tally: Option<&Rc<RefCell<Tally>>>,
+    tls: bool,
 ) -> Result<Vec<Client>, BenchError> {
+    let tls = match tls {
+        true => Some(link::connector().map_err(|source| BenchError::Connect { index: 0, source })?),
+        false => None,
+    };
     // The seed's server listens with a backlog of 2: connect its clients one at a time.
     let concurrency = if proto == Proto::Raw { 1 } else { 200 };
     // A sliding window, not lock-step batches: a new client starts whenever one has joined,
@@ -326,13 +336,14 @@ async fn connect_all(
             let rooms = rooms_of(i);
             let window = window.clone();
             let tally = tally.cloned();
+            let tls = tls.clone();
             tokio::task::spawn_local(async move {
                 let Ok(permit) = window.acquire().await else {
                     // Another client failed; this one never starts.
                     let source = io::Error::new(io::ErrorKind::Interrupted, "cancelled");
                     return Err(BenchError::Connect { index: i, source });
                 };
-                let mut c = join(addr, proto, i, &rooms).await?;
+                let mut c = join(addr, proto, i, &rooms, tls.as_ref()).await?;
                 drop(permit);
                 if let (Some(tally), Some(reader)) = (tally, c.reader.take()) {
                     let leftover = std::mem::take(&mut c.leftover);
@@ -452,6 +463,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
         duration,
         pid,
         progress: show,
+        tls,
     } = params;
     if n < 2 || rooms == 0 || senders == 0 || senders > n || rooms > n || rate <= 0.0 {
         return Err(BenchError::Params(
@@ -490,7 +502,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
                 delivered: 0,
             }));
             let rooms_of = |i: usize| membership.rooms_of(i).map(room).collect::<Vec<_>>();
-            let clients = connect_all(addr, proto, n, rooms_of, &bar, Some(&tally)).await?;
+            let clients = connect_all(addr, proto, n, rooms_of, &bar, Some(&tally), tls).await?;
             let connect_secs = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
 
@@ -662,11 +674,7 @@ pub async fn hub(params: HubParams) -> Result<HubReport, BenchError> {
 /// delivery, or the generator, not the server, is what gets measured. So it reads into one
 /// reused buffer, scans lines in place (no per-line allocation), takes the clock once per read
 /// and touches the shared tally once per read.
-async fn read_loop(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
-    leftover: BytesMut,
-    tally: Rc<RefCell<Tally>>,
-) {
+async fn read_loop(mut reader: link::Reader, leftover: BytesMut, tally: Rc<RefCell<Tally>>) {
     const BUF: usize = 32 * 1024;
     let mut buf = vec![0u8; BUF];
     let mut filled = leftover.len().min(BUF);
@@ -734,14 +742,14 @@ struct Sent {
     /// The connection failed before the end of the schedule.
     failed: bool,
     /// Closed only after the last deliveries have arrived.
-    writer: OwnedWriteHalf,
+    writer: link::Writer,
 }
 
 /// Sends on `schedule`, message `k` in room slot `k % targets.len()` (`targets[j]` goes before
 /// each message for that slot). When the loop falls behind it sends everything due in one
 /// write.
 async fn send_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: link::Writer,
     targets: Vec<Vec<u8>>,
     size: usize,
     schedule: Schedule,
@@ -810,6 +818,7 @@ pub async fn idle(
     clients: usize,
     pid: Option<u32>,
     show: bool,
+    tls: bool,
 ) -> Result<IdleReport, BenchError> {
     let before = pid.and_then(proc_rss_kib);
     let local = tokio::task::LocalSet::new();
@@ -823,6 +832,7 @@ pub async fn idle(
             |i| vec![format!("idle{i}")],
             &bar,
             None,
+            tls,
         ))
         .await?;
     let connect_secs = started.elapsed().as_secs_f64();

@@ -69,6 +69,9 @@ pub struct HubArgs {
     /// Server process id: report its CPU and RSS.
     #[arg(long)]
     pid: Option<u32>,
+    /// Speak TLS to the server (any certificate is accepted: this measures, it does not check).
+    #[arg(long)]
+    tls: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +87,9 @@ pub struct IdleArgs {
     /// Server process id: report its RSS per client.
     #[arg(long)]
     pid: Option<u32>,
+    /// Speak TLS to the server (any certificate is accepted).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn secs(s: f64) -> anyhow::Result<Duration> {
@@ -112,6 +118,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 duration: secs(a.duration)?,
                 pid: a.pid,
                 progress: show && !a.json,
+                tls: a.tls,
             };
             let r = rt.block_on(obrol_bench::hub(params))?;
             if a.json {
@@ -164,6 +171,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 a.clients,
                 a.pid,
                 show && !a.json,
+                a.tls,
             ))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

@@ -289,7 +289,7 @@ impl Message {
     }
 
     /// Why the wire form would not parse back to `self`, if it would not.
-    fn encoding_problem(&self) -> Option<&'static str> {
+    pub fn encoding_problem(&self) -> Option<&'static str> {
         let bad_byte = |s: &str| s.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n'));
         for tag in &self.tags {
             if tag.key.is_empty() || tag.key.contains(['=', ';', ' ']) || bad_byte(&tag.key) {

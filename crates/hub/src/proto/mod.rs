@@ -199,6 +199,15 @@ pub async fn sniff(stream: &crate::transport::Transport, wait: std::time::Durati
     }
 }
 
+/// What a connection's first bytes say, as [`sniff`] decides once they have arrived (the
+/// decoder the fuzz targets exercise).
+pub fn classify_first_bytes(first: &[u8]) -> Sniffed {
+    if first.len() >= 2 && first[0] == 0x16 && first[1] == 0x03 {
+        return Sniffed::Tls;
+    }
+    classify(first)
+}
+
 /// What a complete first word (or what arrived of it) says.
 fn classify(first: &[u8]) -> Sniffed {
     let word_len = first.iter().position(|b| *b == b' ').unwrap_or(first.len());

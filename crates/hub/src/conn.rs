@@ -255,7 +255,7 @@ pub fn run(
             }
             if ready.outbox || ready.write {
                 match writer.pump(&outbox, &stream) {
-                    Ok(true) if flooded => break flood_reason(&shared.settings),
+                    Ok(true) if flooded => break flood_reason(&shared.limits),
                     Ok(true) => break "closed by the hub".to_owned(),
                     Ok(false) => {}
                     Err(e) => break e.to_string(),
@@ -316,7 +316,7 @@ struct Input<'a> {
     shared: &'a crate::Shared,
     outbox: &'a Arc<Outbox>,
     /// The client's line rate; `None` when it has none (exempt, or no limit set).
-    rate: Option<&'a Rate>,
+    rate: Option<Rate>,
 }
 
 /// A client's line pacing (see [`Rate`]), in microseconds of [`clock_us`]: every connection
@@ -329,8 +329,8 @@ struct Pace {
 }
 
 /// Why a flooding client was disconnected (its QUIT reason, and the last line it gets).
-fn flood_reason(settings: &crate::Settings) -> String {
-    let per_sec = settings.line_rate.map_or(0.0, |r| r.per_sec());
+fn flood_reason(limits: &crate::limits::Limits) -> String {
+    let per_sec = limits.line_rate().map_or(0.0, |r| r.per_sec());
     format!("Excess flood (more than {per_sec} lines/s)")
 }
 
@@ -360,7 +360,11 @@ impl<'a> Input<'a> {
             addr,
             shared,
             outbox,
-            rate: shared.settings.line_rate.as_ref().filter(|_| !exempt),
+            rate: if exempt {
+                None
+            } else {
+                shared.limits.line_rate()
+            },
         }
     }
 
@@ -373,7 +377,7 @@ impl<'a> Input<'a> {
         pending: &BytesMut,
         (pace, told): (&mut Pace, &mut bool),
     ) -> Option<AfterInput> {
-        let rate = self.rate?;
+        let rate = self.rate.as_ref()?;
         memchr::memchr(b'\n', pending)?;
         let now = clock_us();
         if pace.bucket.is_full(now) {
@@ -391,7 +395,7 @@ impl<'a> Input<'a> {
             let _ = (self.outbox).push(session.info(&text, &nick, &self.shared.settings.name));
         }
         if pace.bucket.lag(rate, waiting, now) > rate.max_lag {
-            let why = flood_reason(&self.shared.settings);
+            let why = flood_reason(&self.shared.limits);
             self.outbox.close(session.farewell(&why));
             return Some(AfterInput::Flooded);
         }

@@ -144,9 +144,24 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 #[derive(Clone)]
 pub struct HubHandle {
     requests: mpsc::Sender<Request>,
+    limits: Arc<limits::Limits>,
+    gate: Arc<router::Gate>,
 }
 
 impl HubHandle {
+    /// Applies the limits of `settings` to the running hub (the per-address limit, the
+    /// unregistered cap, the exemptions, the line rate and the overall output budget): new
+    /// values count from the next connection, line or turn.
+    pub fn set_limits(&self, settings: &Settings) {
+        self.limits.set(
+            settings.max_per_address,
+            settings.max_unregistered,
+            settings.exempt.clone(),
+            settings.line_rate,
+        );
+        self.gate.set_budget(settings.max_queued_total);
+    }
+
     /// Runs one operator console line; returns what to show the operator.
     pub async fn operator(&self, line: String) -> Option<String> {
         let (reply, answer) = oneshot::channel();
@@ -207,6 +222,12 @@ impl Hub {
             settings.exempt.clone(),
             router.permits(),
         ));
+        limits.set(
+            settings.max_per_address,
+            settings.max_unregistered,
+            settings.exempt.clone(),
+            settings.line_rate,
+        );
         Ok(Hub {
             tls: None,
             limits,
@@ -237,6 +258,8 @@ impl Hub {
     pub fn handle(&self) -> HubHandle {
         HubHandle {
             requests: self.requests.clone(),
+            limits: self.limits.clone(),
+            gate: self.gate.clone(),
         }
     }
 

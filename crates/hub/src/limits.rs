@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// An address block, as `ADDR/BITS` (or a bare address: every bit).
@@ -95,14 +95,19 @@ impl AddressKey {
 }
 
 /// The connection limits of a hub and what they count.
+///
+/// Every limit can be changed while the hub runs ([`Limits::set`], on SIGHUP): connections
+/// already admitted keep their slots, and new values apply from the next connection or line.
 #[derive(Debug)]
 pub struct Limits {
     /// Most connections from one address (IPv6: one /64); 0 for no limit.
-    per_address: u32,
+    per_address: AtomicU32,
     /// Most connections that have not registered (IRC) or been admitted (plain) at once.
-    max_unregistered: usize,
+    max_unregistered: AtomicUsize,
     /// Addresses no per-address limit or rate limit applies to.
-    exempt: Vec<Cidr>,
+    exempt: RwLock<Vec<Cidr>>,
+    /// Lines per second after a burst; `None`: no limit.
+    line_rate: RwLock<Option<Rate>>,
     /// Open connections per address key (absent: none).
     by_address: Mutex<HashMap<AddressKey, u32>>,
     /// Connections not yet admitted.
@@ -156,18 +161,45 @@ impl Limits {
     ) -> Self {
         Limits {
             permits,
-            per_address,
-            max_unregistered,
-            exempt,
+            per_address: AtomicU32::new(per_address),
+            max_unregistered: AtomicUsize::new(max_unregistered),
+            exempt: RwLock::new(exempt),
+            line_rate: RwLock::new(None),
             by_address: Mutex::default(),
             unregistered: AtomicUsize::new(0),
             refusal_log: LogGate::new(Duration::from_secs(1)),
         }
     }
 
+    /// Sets every limit at once (at start, and on reload).
+    pub fn set(
+        &self,
+        per_address: u32,
+        max_unregistered: usize,
+        exempt: Vec<Cidr>,
+        line_rate: Option<Rate>,
+    ) {
+        self.per_address.store(per_address, Ordering::Relaxed);
+        self.max_unregistered
+            .store(max_unregistered, Ordering::Relaxed);
+        *self.exempt.write().unwrap_or_else(|p| p.into_inner()) = exempt;
+        *self.line_rate.write().unwrap_or_else(|p| p.into_inner()) = line_rate;
+    }
+
+    /// The line rate, now.
+    pub fn line_rate(&self) -> Option<Rate> {
+        *self.line_rate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The per-address limit, now.
+    pub fn per_address(&self) -> u32 {
+        self.per_address.load(Ordering::Relaxed)
+    }
+
     /// Whether `ip` is exempt from the per-address and rate limits.
     pub fn is_exempt(&self, ip: IpAddr) -> bool {
-        self.exempt.iter().any(|c| c.contains(ip))
+        let exempt = self.exempt.read().unwrap_or_else(|p| p.into_inner());
+        exempt.iter().any(|c| c.contains(ip))
     }
 
     /// Connections not yet admitted, now.
@@ -184,7 +216,8 @@ impl Limits {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<Claim, Refused> {
         let exempt = self.is_exempt(ip);
-        if self.unregistered.fetch_add(1, Ordering::AcqRel) >= self.max_unregistered && !exempt {
+        let max_unregistered = self.max_unregistered.load(Ordering::Relaxed);
+        if self.unregistered.fetch_add(1, Ordering::AcqRel) >= max_unregistered && !exempt {
             self.unregistered.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::TooManyUnregistered);
         }
@@ -196,14 +229,15 @@ impl Limits {
             unregistered: true,
             exempt,
         };
-        if self.per_address > 0 && !exempt {
+        let per_address = self.per_address();
+        if per_address > 0 && !exempt {
             let key = AddressKey::of(ip);
             let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
             let n = map.entry(key).or_insert(0);
-            if *n >= self.per_address {
+            if *n >= per_address {
                 drop(map);
                 // Dropping the claim gives the unregistered count back.
-                return Err(Refused::TooManyFromAddress(self.per_address));
+                return Err(Refused::TooManyFromAddress(per_address));
             }
             *n += 1;
             claim.key = key;

@@ -4,100 +4,104 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use anyhow::Context;
-use obrol_hub::{Hub, HubError, ListenerKind, Settings};
+use obrol_hub::{Hub, HubError, ListenerKind};
 
 use crate::console::{print_message, shutdown_signal, stdin_lines};
 use crate::UsageError;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
+    /// Read settings from this TOML file (see obrol.example.toml); flags given on the command
+    /// line win over it. SIGHUP reads it again and applies its limits and certificate.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
     /// Address to listen on (repeatable): HOST:PORT serves plain and IRC clients (told apart by
     /// their first bytes, and TLS too when a certificate is set); irc://HOST:PORT or
     /// plain://HOST:PORT serves only one protocol; tls://HOST:PORT only TLS (plain or IRC
     /// inside). [default: 0.0.0.0:8080, irc://0.0.0.0:6667, and tls://0.0.0.0:6697 with
     /// --tls-cert]
     #[arg(long = "listen")]
-    listen: Vec<String>,
+    pub listen: Vec<String>,
     /// Certificate chain (PEM) for TLS; with --tls-key. Reloaded on SIGHUP.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub tls_cert: Option<std::path::PathBuf>,
     /// Private key (PEM) for TLS; with --tls-cert. Reloaded on SIGHUP.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Refuse clients that do not use TLS.
-    #[arg(long, requires = "tls_cert")]
-    tls_only: bool,
+    #[arg(long)]
+    pub tls_only: bool,
     /// How long (seconds) IRC clients that support IRCv3 STS should keep to TLS after seeing
     /// the policy (advertised with a tls:// listener: its port to plaintext clients); 0: no
-    /// policy.
-    #[arg(long, default_value_t = 300)]
-    sts_duration: u64,
+    /// policy. [default: 300]
+    #[arg(long)]
+    pub sts_duration: Option<u64>,
     /// Server name shown to clients [default: this host's name].
     #[arg(long)]
-    name: Option<String>,
+    pub name: Option<String>,
     /// First line each client gets [default: "Selamat datang di Server NAME..."].
     #[arg(long)]
-    motd: Option<String>,
-    /// What this server is, in a few words (shown by IRC's LINKS and WHOIS).
-    #[arg(long, default_value = "obrol hub")]
-    description: String,
-    /// Most simultaneous clients.
-    #[arg(long, default_value_t = 19_000)]
-    max_clients: usize,
-    /// Longest line a client may send, in bytes.
-    #[arg(long, default_value_t = obrol_hub::proto::plain::DEFAULT_MAX_LINE)]
-    max_line: usize,
-    /// Unread output (bytes) after which a client that does not read is disconnected.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    max_queue: usize,
+    pub motd: Option<String>,
+    /// What this server is, in a few words (shown by IRC's LINKS and WHOIS). [default: "obrol hub"]
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Most simultaneous clients. [default: 19000]
+    #[arg(long)]
+    pub max_clients: Option<usize>,
+    /// Longest line a client may send, in bytes. [default: 4096]
+    #[arg(long)]
+    pub max_line: Option<usize>,
+    /// Unread output (bytes) after which a client that does not read is disconnected. [default: 1048576]
+    #[arg(long)]
+    pub max_queue: Option<usize>,
     /// Worker threads [default: one per core].
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     /// Do not read operator console commands from stdin.
     #[arg(long)]
-    no_console: bool,
+    pub no_console: bool,
     /// Writes go out in rounds: a client's writer is woken at once when the core is idle, and
     /// otherwise when the writers woken before have all written, so each write carries what
     /// arrived meanwhile. This is the longest (microseconds) a round may hold back the next one
-    /// (0: no rounds, every writer is woken at once).
-    #[arg(long, alias = "coalesce-us", default_value_t = 50_000)]
-    round_limit_us: u64,
-    /// Seconds of silence before an IRC client is pinged (and as many again before it is dropped).
-    #[arg(long, default_value_t = 90.0)]
-    ping_secs: f64,
-    /// Seconds an IRC client has to finish registering.
-    #[arg(long, default_value_t = 30.0)]
-    register_secs: f64,
+    /// (0: no rounds, every writer is woken at once). [default: 50000]
+    #[arg(long, alias = "coalesce-us")]
+    pub round_limit_us: Option<u64>,
+    /// Seconds of silence before an IRC client is pinged (and as many again before it is dropped). [default: 90]
+    #[arg(long)]
+    pub ping_secs: Option<f64>,
+    /// Seconds an IRC client has to finish registering. [default: 30]
+    #[arg(long)]
+    pub register_secs: Option<f64>,
     /// An IRC operator, as NAME:PASSWORD, for OPER (repeatable).
     #[arg(long = "oper", value_name = "NAME:PASSWORD")]
-    opers: Vec<String>,
-    /// Most connections from one address (an IPv4 address, or an IPv6 /64); 0: no limit.
-    #[arg(long, default_value_t = 64)]
-    max_per_address: u32,
-    /// Most connections that have not registered (IRC) or been admitted (plain) at once.
-    #[arg(long, default_value_t = 4096)]
-    max_unregistered: usize,
+    pub opers: Vec<String>,
+    /// Most connections from one address (an IPv4 address, or an IPv6 /64); 0: no limit. [default: 64]
+    #[arg(long)]
+    pub max_per_address: Option<u32>,
+    /// Most connections that have not registered (IRC) or been admitted (plain) at once. [default: 4096]
+    #[arg(long)]
+    pub max_unregistered: Option<usize>,
     /// An address or block (ADDR or ADDR/BITS) exempt from the per-address limit, the
     /// unregistered cap and the line rate (repeatable), e.g. a benchmark's own address.
     #[arg(long = "exempt", value_name = "CIDR")]
-    exempt: Vec<String>,
+    pub exempt: Vec<String>,
     /// Lines per second a client may send once its burst is spent (its reading is slowed to
-    /// this rate; a client whose backlog would take --max-lag-secs is disconnected); 0: no limit.
-    #[arg(long, default_value_t = 10.0)]
-    line_rate: f64,
-    /// Lines a client may send at once after being quiet.
-    #[arg(long, default_value_t = 40)]
-    line_burst: u32,
-    /// Seconds of held-back lines after which a flooding client is disconnected.
-    #[arg(long, default_value_t = 30.0)]
-    max_lag_secs: f64,
+    /// this rate; a client whose backlog would take --max-lag-secs is disconnected); 0: no limit. [default: 10]
+    #[arg(long)]
+    pub line_rate: Option<f64>,
+    /// Lines a client may send at once after being quiet. [default: 40]
+    #[arg(long)]
+    pub line_burst: Option<u32>,
+    /// Seconds of held-back lines after which a flooding client is disconnected. [default: 30]
+    #[arg(long)]
+    pub max_lag_secs: Option<f64>,
     /// Most unread output (bytes) queued for all clients together; past it, the clients with
-    /// the largest backlogs (those that do not read first) are disconnected.
-    #[arg(long, default_value_t = 256 << 20)]
-    max_queued_total: usize,
+    /// the largest backlogs (those that do not read first) are disconnected. [default: 268435456]
+    #[arg(long)]
+    pub max_queued_total: Option<usize>,
 }
 
-fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
+pub(crate) fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
     let (kind, addr) = if let Some(a) = spec.strip_prefix("irc://") {
         (ListenerKind::Irc, a)
     } else if let Some(a) = spec.strip_prefix("plain://") {
@@ -115,7 +119,7 @@ fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
     Ok((addr, kind))
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
@@ -124,81 +128,42 @@ fn host_name() -> String {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => crate::serve_config::load(path)?,
+        None => crate::serve_config::ServeConfig::default(),
+    };
+    let resolved = crate::serve_config::resolve(&args, &file)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.threads {
+    if let Some(n) = resolved.threads {
         rt.worker_threads(n.max(1));
     }
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(Arc::new(
+        let tls = match &resolved.tls_files {
+            Some((cert, key)) => Some(Arc::new(
                 obrol_hub::tls::Tls::load(cert, key).map_err(|e| UsageError(e.to_string()))?,
             )),
-            _ => None,
+            None => None,
         };
-        let mut listen = args.listen.clone();
-        if listen.is_empty() {
-            listen = vec!["0.0.0.0:8080".into(), "irc://0.0.0.0:6667".into()];
-            if tls.is_some() {
-                listen.push("tls://0.0.0.0:6697".into());
-            }
+        let mut addrs = Vec::new();
+        for spec in &resolved.listen {
+            addrs.push(resolve(spec)?);
         }
-        let addrs = listen
-            .iter()
-            .map(|s| resolve(s))
-            .collect::<anyhow::Result<Vec<_>>>()?;
         if tls.is_none() && addrs.iter().any(|(_, k)| *k == ListenerKind::Tls) {
-            return Err(
-                UsageError("a tls:// listener needs --tls-cert and --tls-key".into()).into(),
-            );
+            return Err(UsageError(
+                "a tls:// listener needs a certificate and key (--tls-cert, --tls-key)".into(),
+            )
+            .into());
         }
-        let name = args.name.unwrap_or_else(host_name);
-        let mut settings = Settings::new(&name);
-        if let Some(motd) = args.motd {
-            settings.motd = motd;
-        }
-        settings.description = obrol_hub::domain::text::clean(&args.description).into_owned();
-        settings.max_clients = args.max_clients.max(1);
-        settings.max_line = args.max_line.max(16);
-        settings.max_queue_bytes = args.max_queue.max(1024);
-        settings.round_limit = std::time::Duration::from_micros(args.round_limit_us.min(1_000_000));
-        let secs = |s: f64, what: &str| {
-            std::time::Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| UsageError(format!("{what} must be a positive number of seconds")))
-        };
-        settings.ping_interval = secs(args.ping_secs, "--ping-secs")?;
-        settings.registration_timeout = secs(args.register_secs, "--register-secs")?;
-        for spec in &args.opers {
-            let Some((name, password)) = spec.split_once(':') else {
-                return Err(UsageError(format!("--oper expects NAME:PASSWORD, got {spec}")).into());
-            };
-            settings.opers.push((name.to_owned(), password.to_owned()));
-        }
-        settings.max_per_address = args.max_per_address;
-        settings.max_unregistered = args.max_unregistered.max(1);
-        for spec in &args.exempt {
-            settings.exempt.push(spec.parse().map_err(UsageError)?);
-        }
-        if args.line_rate.is_nan() || args.line_rate < 0.0 {
-            return Err(UsageError("--line-rate must be 0 or more lines a second".into()).into());
-        }
-        let max_lag = secs(args.max_lag_secs, "--max-lag-secs")?;
-        settings.line_rate = obrol_hub::limits::Rate::new(args.line_rate, args.line_burst, max_lag);
-        settings.max_queued_total = args.max_queued_total;
-        settings.tls_only = args.tls_only;
-        if tls.is_some() {
-            settings.sts = Some((0, args.sts_duration));
-        }
+        let settings = resolved.settings;
         let mut hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
         })?;
-        if let Some(tls) = tls {
+        if let Some(tls) = &tls {
             hub.set_tls(tls.clone());
-            tokio::spawn(reload_on_hangup(tls));
         }
-        if !args.no_console {
+        tokio::spawn(reload_on_hangup(args, tls, hub.handle()));
+        if resolved.console {
             let handle = hub.handle();
             tokio::spawn(async move {
                 let mut lines = stdin_lines();
@@ -217,9 +182,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Reloads the TLS certificate and key on SIGHUP (after a renewal): new connections get the new
-/// ones, open connections keep theirs. A failed reload keeps the old pair and says why.
-async fn reload_on_hangup(tls: Arc<obrol_hub::tls::Tls>) {
+/// On SIGHUP (after a certificate renewal, or an edit of the config file): reads the config
+/// file again and applies its limits, and reloads the TLS certificate and key. What cannot
+/// change while the hub runs (listeners, threads, the server's name) keeps its first value.
+/// A config file that no longer reads keeps everything as it was and says why.
+async fn reload_on_hangup(
+    args: ServeArgs,
+    tls: Option<Arc<obrol_hub::tls::Tls>>,
+    handle: obrol_hub::HubHandle,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -227,9 +198,22 @@ async fn reload_on_hangup(tls: Arc<obrol_hub::tls::Tls>) {
             return;
         };
         while hangups.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                Err(e) => tracing::warn!("SIGHUP: {e}; still using the previous certificate"),
+            if let Some(path) = &args.config {
+                let reloaded = crate::serve_config::load(path)
+                    .and_then(|file| crate::serve_config::resolve(&args, &file));
+                match reloaded {
+                    Ok(resolved) => {
+                        handle.set_limits(&resolved.settings);
+                        tracing::info!("SIGHUP: limits reloaded from {}", path.display());
+                    }
+                    Err(e) => tracing::warn!("SIGHUP: {e}; keeping the current settings"),
+                }
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::warn!("SIGHUP: {e}; still using the previous certificate"),
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ mod cert_cmd;
 mod console;
 mod hub_cmd;
 mod mcast_cmd;
+mod serve_config;
 
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ enum Command {
     /// Chat with everyone on a multicast group: no server needed.
     Mcast(mcast_cmd::Args),
     /// Run a chat hub for nc, the seed's clients and obrol connect.
-    Serve(hub_cmd::ServeArgs),
+    Serve(Box<hub_cmd::ServeArgs>),
     /// Chat through a hub, sending and receiving at the same time.
     Connect(hub_cmd::ConnectArgs),
     /// Make a self-signed TLS certificate and key for trying TLS out.
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => {
             init_logging("info");
-            hub_cmd::serve(args)
+            hub_cmd::serve(*args)
         }
         Command::Connect(args) => {
             init_logging("warn");

@@ -64,6 +64,10 @@ pub enum Request {
         line: String,
         reply: oneshot::Sender<String>,
     },
+    /// The hub's figures in Prometheus text format (the metrics endpoint).
+    Metrics {
+        reply: oneshot::Sender<String>,
+    },
     /// Tell everyone the server is going away and close every connection.
     Shutdown,
 }

@@ -84,6 +84,14 @@ pub fn run(
         else {
             return;
         };
+        let m = &shared.metrics;
+        crate::metrics::bump(match session.protocol() {
+            Protocol::Plain => &m.sessions_plain,
+            Protocol::Irc => &m.sessions_irc,
+        });
+        if stream.is_tls() {
+            crate::metrics::bump(&m.sessions_tls);
+        }
         // Retired however this task ends: no round of the router waits for its writer then.
         let outbox = Retiring(Arc::new(Outbox::new(
             shared.settings.max_queue_bytes,
@@ -245,6 +253,7 @@ pub fn run(
                                 idle_deadline = None;
                             }
                             Flow::Close(_) => {
+                                crate::metrics::bump(&shared.metrics.registration_timeouts);
                                 outbox.close(Bytes::new());
                                 stop_reading = true;
                                 idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
@@ -387,6 +396,7 @@ impl<'a> Input<'a> {
         let waiting = memchr::memchr_iter(b'\n', pending).count();
         // The notice comes first, even when the cut follows at once.
         if !std::mem::replace(told, true) {
+            crate::metrics::bump(&self.shared.metrics.throttled);
             let text = format!(
                 "You are sending too fast: your lines now go through at {} a second",
                 rate.per_sec()
@@ -395,6 +405,7 @@ impl<'a> Input<'a> {
             let _ = (self.outbox).push(session.info(&text, &nick, &self.shared.settings.name));
         }
         if pace.bucket.lag(rate, waiting, now) > rate.max_lag {
+            crate::metrics::bump(&self.shared.metrics.flood_cuts);
             let why = flood_reason(&self.shared.limits);
             self.outbox.close(session.farewell(&why));
             return Some(AfterInput::Flooded);
@@ -445,6 +456,7 @@ impl<'a> Input<'a> {
                     continue;
                 }
             };
+            crate::metrics::bump(&self.shared.metrics.lines_in);
             if let Flow::Close(_) = session.on_line(&line, &link).await {
                 self.outbox.close(Bytes::new());
                 return AfterInput::StopReading;
@@ -541,6 +553,7 @@ async fn open_session(
             match sniffed {
                 Sniffed::Chat(proto) => proto,
                 other => {
+                    crate::metrics::bump(&shared.metrics.refused_not_chat);
                     crate::proto::answer_stranger(stream, other, addr).await;
                     return None;
                 }
@@ -548,6 +561,7 @@ async fn open_session(
         }
     };
     if settings.tls_only && !stream.is_tls() {
+        crate::metrics::bump(&shared.metrics.refused_tls_only);
         let refusal = "ERROR :Closing link: this server takes TLS connections only\r\n";
         let mut queue = VecDeque::from([Bytes::from_static(refusal.as_bytes())]);
         let _ = write_vectored(stream, &mut queue);
@@ -570,10 +584,12 @@ async fn start_tls(stream: &mut Transport, addr: SocketAddr, shared: &crate::Sha
     match tokio::time::timeout(deadline, stream.handshake()).await {
         Ok(Ok(())) => Some(()),
         Ok(Err(err)) => {
+            crate::metrics::bump(&shared.metrics.tls_handshake_failures);
             tracing::debug!(%addr, %err, "TLS handshake failed");
             None
         }
         Err(_) => {
+            crate::metrics::bump(&shared.metrics.tls_handshake_failures);
             tracing::debug!(%addr, "TLS handshake timed out");
             None
         }
@@ -796,6 +812,7 @@ mod tests {
             accepting: Arc::default(),
             limits: Arc::new(crate::limits::Limits::new(1, 1, Vec::new(), slots.clone())),
             tls: None,
+            metrics: Arc::default(),
         });
         let permit = slots.acquire_owned().await.unwrap();
         let claim = shared.limits.admit(peer.ip(), permit).unwrap();

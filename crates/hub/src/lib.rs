@@ -11,6 +11,7 @@ pub mod conn;
 pub mod domain;
 pub mod event;
 pub mod limits;
+pub mod metrics;
 pub mod outbox;
 pub mod proto;
 pub mod router;
@@ -162,6 +163,13 @@ impl HubHandle {
         self.gate.set_budget(settings.max_queued_total);
     }
 
+    /// The hub's figures in Prometheus text format.
+    pub async fn metrics(&self) -> Option<String> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Metrics { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// Runs one operator console line; returns what to show the operator.
     pub async fn operator(&self, line: String) -> Option<String> {
         let (reply, answer) = oneshot::channel();
@@ -189,6 +197,7 @@ pub struct Hub {
     inbox: Option<mpsc::Receiver<Request>>,
     limits: Arc<limits::Limits>,
     tls: Option<Arc<tls::Tls>>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Hub {
@@ -230,6 +239,7 @@ impl Hub {
         );
         Ok(Hub {
             tls: None,
+            metrics: router.metrics(),
             limits,
             listeners,
             gate: router.gate(),
@@ -285,6 +295,7 @@ impl Hub {
                     accepting: self.accepting.clone(),
                     limits: self.limits.clone(),
                     tls: self.tls.clone(),
+                    metrics: self.metrics.clone(),
                 }),
             ));
         }
@@ -312,6 +323,8 @@ pub struct Shared {
     pub limits: Arc<limits::Limits>,
     /// The certificate, when the hub serves TLS.
     pub tls: Option<Arc<tls::Tls>>,
+    /// The edge's counters.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Accepts connections on one listener until aborted.
@@ -355,6 +368,10 @@ async fn accept_loop(
         let claim = match shared.limits.admit(addr.ip(), permit) {
             Ok(claim) => claim,
             Err(refused) => {
+                metrics::bump(match refused {
+                    limits::Refused::TooManyFromAddress(_) => &shared.metrics.refused_per_address,
+                    limits::Refused::TooManyUnregistered => &shared.metrics.refused_unregistered,
+                });
                 turn_away(stream, addr, refused, &shared.limits);
                 continue;
             }

@@ -15,6 +15,10 @@ pub struct ServeArgs {
     /// line win over it. SIGHUP reads it again and applies its limits and certificate.
     #[arg(long, value_name = "PATH")]
     pub config: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [default address: 127.0.0.1:9477;
+    /// keep it on loopback or behind a firewall].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9477")]
+    pub metrics: Option<String>,
     /// Address to listen on (repeatable): HOST:PORT serves plain and IRC clients (told apart by
     /// their first bytes, and TLS too when a certificate is set); irc://HOST:PORT or
     /// plain://HOST:PORT serves only one protocol; tls://HOST:PORT only TLS (plain or IRC
@@ -161,6 +165,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })?;
         if let Some(tls) = &tls {
             hub.set_tls(tls.clone());
+        }
+        if let Some(spec) = &resolved.metrics {
+            let addr: SocketAddr = spec.parse().map_err(|_| {
+                UsageError(format!(
+                    "not a metrics address: {spec} (expected HOST:PORT)"
+                ))
+            })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| UsageError(format!("cannot listen for metrics on {addr}: {e}")))?;
+            if let Ok(bound) = listener.local_addr() {
+                tracing::info!("metrics on http://{bound}/metrics");
+            }
+            tokio::spawn(crate::metrics_http::serve(listener, hub.handle()));
         }
         tokio::spawn(reload_on_hangup(args, tls, hub.handle()));
         if resolved.console {

@@ -9,6 +9,7 @@ mod cert_cmd;
 mod console;
 mod hub_cmd;
 mod mcast_cmd;
+mod metrics_http;
 mod serve_config;
 
 use std::process::ExitCode;

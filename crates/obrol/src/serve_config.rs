@@ -42,6 +42,7 @@ pub struct ServeConfig {
     tls_key: Option<PathBuf>,
     tls_only: Option<bool>,
     sts_duration: Option<u64>,
+    metrics: Option<String>,
     #[serde(default)]
     oper: Vec<Spanned<Oper>>,
     /// The file's name and text, for error messages.
@@ -64,6 +65,8 @@ pub struct Resolved {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub console: bool,
     pub threads: Option<usize>,
+    /// Where to serve metrics, if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// Reads and parses `path`.
@@ -267,5 +270,6 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         tls_files,
         console: !args.no_console && file.console.unwrap_or(true),
         threads,
+        metrics: args.metrics.clone().or_else(|| file.metrics.clone()),
     })
 }

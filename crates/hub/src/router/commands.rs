@@ -495,6 +495,7 @@ impl Router {
             tracing::info!(client = id, oper = name, "OPER succeeded");
             return true;
         }
+        self.counters.oper_failures += 1;
         let now_locked = locked || ip.is_some_and(|ip| self.oper_failures.record(ip, now));
         if let Some(held) = self.auth_log.pass() {
             tracing::warn!(

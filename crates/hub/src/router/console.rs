@@ -18,21 +18,7 @@ impl Router {
         let (name, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
         let arg = arg.trim();
         match name {
-            "stats" => {
-                let c = self.counters;
-                format!(
-                    "clients={} rooms={} connects={} messages={} deliveries={} slow_consumers={} uptime={}s shed={} queued_bytes={}",
-                    self.members.len(),
-                    self.rooms.len(),
-                    c.connects,
-                    c.messages,
-                    c.deliveries,
-                    c.slow_consumers,
-                    self.started.elapsed().as_secs(),
-                    c.shed,
-                    self.gate.queued(),
-                )
-            }
+            "stats" => self.metrics.stats_line(&self.figures()),
             "rooms" => {
                 let mut list: Vec<String> = self
                     .rooms

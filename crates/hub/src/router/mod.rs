@@ -52,6 +52,8 @@ struct Counters {
     slow_consumers: u64,
     /// Of the slow consumers, those cut because all queues together passed the budget.
     shed: u64,
+    /// Failed OPER attempts.
+    oper_failures: u64,
 }
 
 /// A connected, registered client.
@@ -132,6 +134,8 @@ pub struct Router {
     auth_log: crate::limits::LogGate,
     /// Room lists being sent a page at a time (see [`listing`]).
     listings: FxHashMap<ClientId, listing::Listing>,
+    /// The edge's counters, which `/stats` and the metrics endpoint show with the router's.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Failed OPER attempts from one address before it is locked out...
@@ -172,6 +176,7 @@ impl Router {
             oper_failures: crate::limits::Failures::new(OPER_MAX_FAILURES, OPER_LOCKOUT, 65_536),
             auth_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
             listings: FxHashMap::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -281,6 +286,9 @@ impl Router {
             Request::InputClosed { id } => self.remove(id, "connection closed", Some("")),
             Request::Operator { line, reply } => {
                 let _ = reply.send(self.operator(&line));
+            }
+            Request::Metrics { reply } => {
+                let _ = reply.send(self.metrics.prometheus(&self.figures()));
             }
             Request::Shutdown => {
                 // Everyone goes at once: no quit notices (that would be O(n^2) in a big room).
@@ -501,6 +509,30 @@ impl Router {
             unknown: connections.saturating_sub(self.members.len()),
             rooms: self.rooms.len(),
             opers: self.oper_count,
+        }
+    }
+
+    /// The edge's counters (every connection bumps them).
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The router's figures, for `/stats` and the metrics endpoint.
+    pub(super) fn figures(&self) -> crate::metrics::RouterFigures {
+        let c = self.counters;
+        let census = self.census();
+        crate::metrics::RouterFigures {
+            connections_open: (census.users + census.unknown) as u64,
+            clients: self.members.len() as u64,
+            rooms: self.rooms.len() as u64,
+            connects: c.connects,
+            messages: c.messages,
+            deliveries: c.deliveries,
+            slow_consumers: c.slow_consumers,
+            shed: c.shed,
+            oper_failures: c.oper_failures,
+            queued_bytes: self.gate.queued() as u64,
+            uptime_secs: self.started.elapsed().as_secs(),
         }
     }
 

@@ -1,0 +1,190 @@
+//! obrol's embedded store: one SQLite database in the hub's data directory.
+//!
+//! Accounts live here now (name, Argon2id password hash, creation time); room registrations and
+//! message history are the next tables. Every call blocks (SQLite and Argon2 are both meant to
+//! be called from a thread that may wait): the hub calls them off its async threads.
+//!
+//! The database is opened in WAL mode with `synchronous=NORMAL`: a committed account survives
+//! a crash of the process; a power loss may lose the last transactions, never corrupt the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rusqlite::{params, Connection, OptionalExtension};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot open the store in {dir}: {reason}")]
+    Open { dir: PathBuf, reason: String },
+    #[error("the store failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+/// Why an account could not be created.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Register {
+    Created,
+    Taken,
+}
+
+/// The schema, by version (`PRAGMA user_version`): each step upgrades from the one before.
+const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        hash TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );"];
+
+/// See the module documentation.
+pub struct Store {
+    db: Mutex<Connection>,
+    argon: Argon2<'static>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir/obrol.db` and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let fail = |reason: String| StoreError::Open {
+            dir: dir.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let db = Connection::open(dir.join("obrol.db")).map_err(|e| fail(e.to_string()))?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail(e.to_string()))?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| fail(e.to_string()))?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| fail(e.to_string()))?;
+        let version: usize = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
+        if version > MIGRATIONS.len() {
+            return Err(fail(format!(
+                "its schema is version {version}, newer than this obrol knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version) {
+            db.execute_batch(&format!("BEGIN; {step} PRAGMA user_version = {}; COMMIT;", i + 1))
+                .map_err(|e| fail(format!("upgrading the schema to version {}: {e}", i + 1)))?;
+        }
+        Ok(Store {
+            db: Mutex::new(db),
+            argon: Argon2::default(),
+        })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hashes `password` with Argon2id and a fresh salt (a PHC string).
+    pub fn hash_password(&self, password: &str) -> Result<String, StoreError> {
+        let salt = SaltString::generate(&mut OsRng);
+        self.argon
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| StoreError::Hash(e.to_string()))
+    }
+
+    /// Creates account `name` with `password`, unless the name (compared case-insensitively)
+    /// is taken.
+    pub fn register(&self, name: &str, password: &str, now: i64) -> Result<Register, StoreError> {
+        let hash = self.hash_password(password)?;
+        let inserted = self.db().execute(
+            "INSERT INTO accounts (name, hash, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![name, hash, now],
+        )?;
+        Ok(if inserted == 1 {
+            Register::Created
+        } else {
+            Register::Taken
+        })
+    }
+
+    /// The account's name as registered, if `password` is its password. Takes as long for an
+    /// unknown name as for a wrong password (a hash is checked either way), so the time does not
+    /// say which names exist.
+    pub fn verify(&self, name: &str, password: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(String, String)> = self
+            .db()
+            .query_row(
+                "SELECT name, hash FROM accounts WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (account, hash) = match row {
+            Some(r) => r,
+            None => {
+                let _ = self.hash_password(password);
+                return Ok(None);
+            }
+        };
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return Ok(None);
+        };
+        Ok(self
+            .argon
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            .then_some(account))
+    }
+
+    /// Every account name (loaded once at start: the hub keeps them in memory to protect
+    /// registered nicks without asking the store on every rename).
+    pub fn account_names(&self) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT name FROM accounts")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("obrol-store-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn accounts_survive_reopening_and_check_their_passwords() {
+        let dir = temp_dir("accounts");
+        {
+            let store = Store::open(&dir).unwrap();
+            assert_eq!(store.register("Ani", "s3cret pass", 1).unwrap(), Register::Created);
+            assert_eq!(store.register("ani", "other", 2).unwrap(), Register::Taken);
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.verify("ANI", "s3cret pass").unwrap(), Some("Ani".into()));
+        assert_eq!(store.verify("ani", "wrong").unwrap(), None);
+        assert_eq!(store.verify("nobody", "s3cret pass").unwrap(), None);
+        assert_eq!(store.account_names().unwrap(), vec!["Ani".to_owned()]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = temp_dir("newer");
+        {
+            let _ = Store::open(&dir).unwrap();
+            let db = Connection::open(dir.join("obrol.db")).unwrap();
+            db.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = Store::open(&dir).err().expect("refused").to_string();
+        assert!(err.contains("newer than this obrol knows"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

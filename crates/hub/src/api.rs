@@ -87,6 +87,8 @@ pub struct Newcomer {
     pub realname: Option<String>,
     /// IRCv3 capabilities negotiated before registration.
     pub caps: u32,
+    /// The account the client logged in to before registering (IRC SASL).
+    pub account: Option<String>,
 }
 
 /// What a client asked to hear beyond the basics, as bits. IRC clients negotiate these as IRCv3
@@ -108,9 +110,13 @@ pub mod caps {
     pub const INVITE_NOTIFY: u32 = 1 << 10;
     pub const BATCH: u32 = 1 << 11;
     pub const LABELED_RESPONSE: u32 = 1 << 12;
+    pub const ACCOUNT_NOTIFY: u32 = 1 << 13;
+    /// SASL: negotiated like the others, but listed only when the hub has accounts.
+    pub const SASL: u32 = 1 << 14;
 
     /// Name and bit of every capability the hub supports.
-    pub const ALL: [(&str, u32); 13] = [
+    pub const ALL: [(&str, u32); 14] = [
+        ("account-notify", ACCOUNT_NOTIFY),
         ("account-tag", ACCOUNT_TAG),
         ("away-notify", AWAY_NOTIFY),
         ("batch", BATCH),

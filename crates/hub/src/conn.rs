@@ -312,7 +312,8 @@ async fn start_session(
     shared: &crate::Shared,
     outbox: &Arc<Outbox>,
 ) -> Flow {
-    let link = Link::new(id, addr, &shared.requests, outbox, &shared.settings, false);
+    let link = Link::new(id, addr, &shared.requests, outbox, &shared.settings, false)
+        .with_accounts(shared.accounts.as_deref());
     session.start(&link).await
 }
 
@@ -423,6 +424,7 @@ impl<'a> Input<'a> {
             &self.shared.settings,
             session.admitted(),
         )
+        .with_accounts(self.shared.accounts.as_deref())
     }
 
     /// Handles every whole line in `pending`; at the end of the stream (`eof`) a partial one
@@ -813,6 +815,7 @@ mod tests {
             limits: Arc::new(crate::limits::Limits::new(1, 1, Vec::new(), slots.clone())),
             tls: None,
             metrics: Arc::default(),
+            accounts: None,
         });
         let permit = slots.acquire_owned().await.unwrap();
         let claim = shared.limits.admit(peer.ip(), permit).unwrap();

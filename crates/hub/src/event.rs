@@ -103,6 +103,8 @@ pub enum Command {
     },
     /// IRCv3 `SETNAME`: change one's real name.
     SetName(String),
+    /// The client logged in to this account (checked at the edge).
+    LoggedIn(String),
     /// IRCv3 capabilities changed after registration (bit set, see `irc::caps`).
     SetCaps(u32),
     /// IRCv3 `TAGMSG`: client-only tags (`+typing` and the like) for a room or nick.
@@ -188,6 +190,8 @@ pub struct WhoisInfo {
     pub signon: u64,
     /// A server operator.
     pub oper: bool,
+    /// The account the client is logged in to.
+    pub account: Option<String>,
 }
 
 /// Errors a client is told about; the connection stays open.
@@ -427,6 +431,16 @@ pub enum Event<'a> {
     },
     /// A message from the server or its operator.
     ServerNotice(&'a str),
+    /// To a client that has just logged in.
+    LoggedIn {
+        who: &'a Identity,
+        account: &'a str,
+    },
+    /// IRCv3 account-notify: `who` logged in to `account`.
+    Account {
+        who: &'a Identity,
+        account: &'a str,
+    },
     /// Are you still there? (The client answers with anything.)
     Ping,
     /// What commands there are (the recipient's protocol knows which).

@@ -6,6 +6,7 @@
 //! and nicks, and which answers through each connection's bounded [`outbox::Outbox`]. Protocol
 //! adapters ([`plain`]) are the only code that knows wire syntax.
 
+pub mod accounts;
 pub mod api;
 pub mod conn;
 pub mod domain;
@@ -82,6 +83,9 @@ pub struct Settings {
     pub max_queued_total: usize,
     /// Refuse clients that do not use TLS.
     pub tls_only: bool,
+    /// How long a client may use a registered nick without logging in to it before it is
+    /// renamed.
+    pub nick_grace: Duration,
     /// The IRCv3 `sts` policy to advertise when TLS is served: (TLS port, duration in
     /// seconds); `None`: no policy. [`Hub::bind`] sets the port to that of the first `tls://`
     /// listener (and drops the policy if there is none).
@@ -112,6 +116,7 @@ impl Settings {
             line_rate: limits::Rate::new(10.0, 40, Duration::from_secs(30)),
             max_queued_total: 256 << 20,
             tls_only: false,
+            nick_grace: Duration::from_secs(30),
             sts: None,
         }
     }
@@ -198,6 +203,7 @@ pub struct Hub {
     limits: Arc<limits::Limits>,
     tls: Option<Arc<tls::Tls>>,
     metrics: Arc<metrics::Metrics>,
+    accounts: Option<Arc<accounts::Accounts>>,
 }
 
 impl Hub {
@@ -238,6 +244,7 @@ impl Hub {
             settings.line_rate,
         );
         Ok(Hub {
+            accounts: None,
             tls: None,
             metrics: router.metrics(),
             limits,
@@ -257,6 +264,14 @@ impl Hub {
             .iter()
             .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
+    }
+
+    /// Gives the hub accounts (registration, login, SASL, registered nicks).
+    pub fn set_accounts(&mut self, accounts: Arc<accounts::Accounts>) {
+        if let Some(router) = self.router.as_mut() {
+            router.set_accounts(accounts.clone());
+        }
+        self.accounts = Some(accounts);
     }
 
     /// Serves TLS with this certificate: on `tls://` listeners, and on sniffing ones to
@@ -296,6 +311,7 @@ impl Hub {
                     limits: self.limits.clone(),
                     tls: self.tls.clone(),
                     metrics: self.metrics.clone(),
+                    accounts: self.accounts.clone(),
                 }),
             ));
         }
@@ -325,6 +341,8 @@ pub struct Shared {
     pub tls: Option<Arc<tls::Tls>>,
     /// The edge's counters.
     pub metrics: Arc<metrics::Metrics>,
+    /// Accounts, when the hub has a store.
+    pub accounts: Option<Arc<accounts::Accounts>>,
 }
 
 /// Accepts connections on one listener until aborted.

@@ -175,9 +175,14 @@ impl Outbox {
         }
         // The router keeps the total under the overall budget between turns, cutting the
         // largest backlogs of clients that do not read first (`Router::shed`). Within a turn,
-        // past twice the budget, a queue that has grown beyond a little takes no more: a hard
-        // bound that no burst gets past.
-        if inner.bytes as usize + len > SHED_FLOOR && self.gate.far_over_budget(len) {
+        // past twice the budget, the queue of a client that is not reading (its writer waits
+        // for the socket) takes no more once it has grown beyond a little, nor any queue past
+        // 16 times that: a hard bound that no burst gets past, which spares clients that read.
+        let after = inner.bytes as usize + len;
+        if after > SHED_FLOOR
+            && (inner.blocked || after > 16 * SHED_FLOOR)
+            && self.gate.far_over_budget(len)
+        {
             return Err(PushError::Full);
         }
         inner.bytes += len32;
@@ -416,11 +421,15 @@ mod tests {
         big.push(Bytes::from(vec![b'x'; SHED_FLOOR])).unwrap();
         assert_eq!(gate.queued(), SHED_FLOOR);
         small.push(Bytes::from(vec![b'y'; 200])).unwrap();
+        big.push(Bytes::from_static(b"r")).unwrap();
+        assert_eq!(gate.queued(), SHED_FLOOR + 201, "a client that reads is spared");
+        big.set_blocked(true);
         assert_eq!(
             big.push(Bytes::from_static(b"z")),
             Err(PushError::Full),
-            "over the budget, the big queue takes no more"
+            "over the budget, the big queue of a client that does not read takes no more"
         );
+        big.set_blocked(false);
         small.push(Bytes::from_static(b"z")).unwrap();
         let mut b = Batch::default();
         big.take(&mut b);

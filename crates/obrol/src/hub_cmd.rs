@@ -15,6 +15,14 @@ pub struct ServeArgs {
     /// line win over it. SIGHUP reads it again and applies its limits and certificate.
     #[arg(long, value_name = "PATH")]
     pub config: Option<std::path::PathBuf>,
+    /// Keep accounts (and, later, history) in a database in this folder; without it the hub has
+    /// no accounts.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Seconds a client may use a registered nick without logging in to it before it is
+    /// renamed. [default: 30]
+    #[arg(long)]
+    pub nick_grace_secs: Option<f64>,
     /// Serve Prometheus metrics at http://ADDR/metrics [default address: 127.0.0.1:9477;
     /// keep it on loopback or behind a firewall].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9477")]
@@ -165,6 +173,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })?;
         if let Some(tls) = &tls {
             hub.set_tls(tls.clone());
+        }
+        if let Some(dir) = &resolved.data_dir {
+            let accounts =
+                obrol_hub::accounts::Accounts::open(dir).map_err(|e| UsageError(e.to_string()))?;
+            tracing::info!("accounts in {}", dir.join("obrol.db").display());
+            hub.set_accounts(Arc::new(accounts));
         }
         if let Some(spec) = &resolved.metrics {
             let addr: SocketAddr = spec.parse().map_err(|_| {

@@ -43,6 +43,8 @@ pub struct ServeConfig {
     tls_only: Option<bool>,
     sts_duration: Option<u64>,
     metrics: Option<String>,
+    data_dir: Option<PathBuf>,
+    nick_grace_secs: Option<Spanned<f64>>,
     #[serde(default)]
     oper: Vec<Spanned<Oper>>,
     /// The file's name and text, for error messages.
@@ -67,6 +69,8 @@ pub struct Resolved {
     pub threads: Option<usize>,
     /// Where to serve metrics, if anywhere.
     pub metrics: Option<String>,
+    /// Where the store lives, if the hub has one.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Reads and parses `path`.
@@ -186,6 +190,11 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         }
         settings.opers.push((o.name.clone(), o.password.clone()));
     }
+    settings.nick_grace = secs(
+        pick(&args.nick_grace_secs, &file.nick_grace_secs),
+        30.0,
+        "--nick-grace-secs",
+    )?;
     settings.max_per_address = args.max_per_address.or(file.max_per_address).unwrap_or(64);
     settings.max_unregistered = pick(&args.max_unregistered, &file.max_unregistered)
         .map_or(4096, |v| v.0)
@@ -271,5 +280,6 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         console: !args.no_console && file.console.unwrap_or(true),
         threads,
         metrics: args.metrics.clone().or_else(|| file.metrics.clone()),
+        data_dir: args.data_dir.clone().or_else(|| file.data_dir.clone()),
     })
 }

@@ -71,8 +71,11 @@ impl Store {
             )));
         }
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version) {
-            db.execute_batch(&format!("BEGIN; {step} PRAGMA user_version = {}; COMMIT;", i + 1))
-                .map_err(|e| fail(format!("upgrading the schema to version {}: {e}", i + 1)))?;
+            db.execute_batch(&format!(
+                "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))
+            .map_err(|e| fail(format!("upgrading the schema to version {}: {e}", i + 1)))?;
         }
         Ok(Store {
             db: Mutex::new(db),
@@ -164,11 +167,17 @@ mod tests {
         let dir = temp_dir("accounts");
         {
             let store = Store::open(&dir).unwrap();
-            assert_eq!(store.register("Ani", "s3cret pass", 1).unwrap(), Register::Created);
+            assert_eq!(
+                store.register("Ani", "s3cret pass", 1).unwrap(),
+                Register::Created
+            );
             assert_eq!(store.register("ani", "other", 2).unwrap(), Register::Taken);
         }
         let store = Store::open(&dir).unwrap();
-        assert_eq!(store.verify("ANI", "s3cret pass").unwrap(), Some("Ani".into()));
+        assert_eq!(
+            store.verify("ANI", "s3cret pass").unwrap(),
+            Some("Ani".into())
+        );
         assert_eq!(store.verify("ani", "wrong").unwrap(), None);
         assert_eq!(store.verify("nobody", "s3cret pass").unwrap(), None);
         assert_eq!(store.account_names().unwrap(), vec!["Ani".to_owned()]);

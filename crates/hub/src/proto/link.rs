@@ -23,6 +23,8 @@ pub struct Link<'a> {
     pub info: &'a str,
     /// The IRCv3 `sts` policy to advertise, if the hub serves TLS: (TLS port, duration in s).
     pub sts: Option<(u16, u64)>,
+    /// Accounts, when the hub has a store (registration, login, SASL at the edge).
+    pub accounts: Option<&'a crate::accounts::Accounts>,
     /// Replies produced at the edge, not yet sent.
     pub(crate) pending: Mutex<String>,
     /// Once the client is admitted, edge replies travel through the router like everything
@@ -48,9 +50,16 @@ impl<'a> Link<'a> {
             motd: &settings.motd,
             info: &settings.description,
             sts: settings.sts,
+            accounts: None,
             pending: Mutex::default(),
             via_hub: AtomicBool::new(admitted),
         }
+    }
+
+    /// With accounts.
+    pub fn with_accounts(mut self, accounts: Option<&'a crate::accounts::Accounts>) -> Self {
+        self.accounts = accounts;
+        self
     }
 
     /// Queues a reply (already in the protocol's syntax) after those before it.

@@ -5,6 +5,7 @@
 //! in the default room? are idle clients pinged?), the router asks [`Protocol`] instead of
 //! branching on it, so adding a protocol (WebSocket) touches this module and not the router.
 
+pub mod auth;
 pub mod irc;
 mod link;
 pub mod plain;

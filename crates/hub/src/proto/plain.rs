@@ -129,6 +129,9 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         }
         Event::ServerNotice(text) => writeln!(s, "[server] {text}"),
         Event::Info(text) => writeln!(s, "* {text}"),
+        Event::LoggedIn { account, .. } => writeln!(s, "* you are logged in as {account}"),
+        // Plain clients are not told who logs in to what.
+        Event::Account { .. } => Ok(()),
         Event::Help => writeln!(s, "* {HELP}"),
         // A plain client could not answer a ping (it is never sent one).
         Event::Ping => Ok(()),

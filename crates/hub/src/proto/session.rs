@@ -151,6 +151,9 @@ impl Session {
                 if text.is_empty() {
                     return Flow::Continue;
                 }
+                if let Some(flow) = super::auth::plain_command(text, link).await {
+                    return flow;
+                }
                 let sent = match plain::parse(text) {
                     Ok(cmd) => link.command(cmd).await,
                     Err(refusal) => {
@@ -245,6 +248,7 @@ impl Session {
                 user: None,
                 realname: None,
                 caps: 0,
+                account: None,
             },
             reply,
         };

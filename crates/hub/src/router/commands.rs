@@ -49,6 +49,7 @@ impl Router {
                 }
             }
             Command::Nick(new) => self.rename(id, &new),
+            Command::LoggedIn(account) => self.logged_in(id, &account),
             Command::Join { room, key } => {
                 if !valid_room(&room) {
                     self.refuse(id, Refusal::BadRoom(room));
@@ -552,6 +553,67 @@ impl Router {
             m.outbox.set_nick(new);
         }
         self.emit_each(&audience, &Event::Renamed { who: &old, new });
+        self.check_registered_nick(id);
+    }
+
+    /// The client logged in to `account` (the edge checked the password).
+    pub(super) fn logged_in(&mut self, id: ClientId, account: &str) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        m.account = Some(account.into());
+        let who = m.who.clone();
+        self.check_registered_nick(id);
+        self.tell(id, &Event::LoggedIn { who: &who, account });
+        let mut audience = self.audience(id, crate::api::caps::ACCOUNT_NOTIFY);
+        audience.retain(|&other| other != id);
+        self.emit_each(&audience, &Event::Account { who: &who, account });
+    }
+
+    /// A member using a registered nick without being logged in to its account is told to
+    /// log in, and renamed if it has not within the grace period (the idle sweep does that).
+    pub(super) fn check_registered_nick(&mut self, id: ClientId) {
+        let Some(accounts) = self.accounts.clone() else {
+            return;
+        };
+        let grace = self.settings.nick_grace;
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        let nick = m.who.nick.clone();
+        let owned = m.account.as_ref().is_some_and(|a| fold(a) == fold(&nick));
+        if owned || !accounts.is_registered(&nick) {
+            m.rename_at = 0;
+            return;
+        }
+        m.rename_at = crate::outbox::clock_ms() + grace.as_millis() as u64;
+        let text = format!(
+            "{nick} is a registered nick: log in to it within {} s (/login PASSWORD, or SASL) or you will be renamed",
+            grace.as_secs()
+        );
+        self.tell(id, &Event::Info(&text));
+    }
+
+    /// Renames members whose grace period for a registered nick is over.
+    pub(super) fn enforce_registered_nicks(&mut self) {
+        let now = crate::outbox::clock_ms();
+        let due: Vec<ClientId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.rename_at != 0 && m.rename_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            let Some(m) = self.members.get_mut(&id) else {
+                continue;
+            };
+            m.rename_at = 0;
+            let old = m.who.nick.clone();
+            let guest = self.nicks.guest();
+            let text = format!("You did not log in to {old} in time: you are now {guest}");
+            self.rename(id, &guest);
+            self.tell(id, &Event::Info(&text));
+        }
     }
 }
 

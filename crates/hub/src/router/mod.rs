@@ -83,6 +83,11 @@ struct Member {
     pinged_at: u64,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
+    /// The account the member is logged in to.
+    account: Option<Name>,
+    /// When a member using a registered nick without being logged in to it is renamed
+    /// ([`crate::outbox::clock_ms`]); 0 if it is not.
+    rename_at: u64,
     /// What this turn holds for the member (see [`deliver`]).
     chain: Chain,
 }
@@ -136,6 +141,8 @@ pub struct Router {
     listings: FxHashMap<ClientId, listing::Listing>,
     /// The edge's counters, which `/stats` and the metrics endpoint show with the router's.
     metrics: Arc<crate::metrics::Metrics>,
+    /// Registered accounts, when the hub has a store.
+    accounts: Option<Arc<crate::accounts::Accounts>>,
 }
 
 /// Failed OPER attempts from one address before it is locked out...
@@ -177,6 +184,7 @@ impl Router {
             auth_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
             listings: FxHashMap::default(),
             metrics: Arc::default(),
+            accounts: None,
         }
     }
 
@@ -354,6 +362,8 @@ impl Router {
                 oper: false,
                 wallops: false,
                 pinged_at: 0,
+                account: new.account.as_deref().map(Name::from),
+                rename_at: 0,
                 chain: Chain::default(),
             }),
         );
@@ -373,6 +383,7 @@ impl Router {
         if new.proto.starts_in_default_room() {
             self.join(id, &lobby, None);
         }
+        self.check_registered_nick(id);
     }
 
     /// Removes a member: tells those who shared a room, frees its nick, and (when the router
@@ -510,6 +521,11 @@ impl Router {
             rooms: self.rooms.len(),
             opers: self.oper_count,
         }
+    }
+
+    /// Protect registered nicks (see `commands::check_registered_nick`).
+    pub fn set_accounts(&mut self, accounts: Arc<crate::accounts::Accounts>) {
+        self.accounts = Some(accounts);
     }
 
     /// The edge's counters (every connection bumps them).

@@ -8,6 +8,7 @@ impl Router {
     /// Pings IRC clients silent for `ping_interval`, and drops those still silent as long
     /// after their ping (the connection's reads stamp [`Outbox::heard`]).
     pub(super) fn sweep_idle(&mut self) {
+        self.enforce_registered_nicks();
         let now = crate::outbox::clock_ms();
         let limit = self.settings.ping_interval.as_millis() as u64;
         let mut ping = Vec::new();

@@ -145,6 +145,7 @@ impl Hub {
                 user: irc.then(|| nick.to_owned()),
                 realname: irc.then(|| format!("{nick}'s real name")),
                 caps,
+                account: None,
             },
             reply: Some(reply),
         })

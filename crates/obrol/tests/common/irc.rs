@@ -23,7 +23,7 @@ pub const SERVER: &str = "irc.test";
 pub const PLAIN_WELCOME: &str = "Selamat datang di Server irc.test...";
 
 /// The capabilities the hub advertises, in the order `CAP LS` lists them.
-pub const ALL_CAPS: &str = "account-tag away-notify batch cap-notify echo-message extended-join invite-notify labeled-response message-tags multi-prefix server-time setname userhost-in-names";
+pub const ALL_CAPS: &str = "account-notify account-tag away-notify batch cap-notify echo-message extended-join invite-notify labeled-response message-tags multi-prefix server-time setname userhost-in-names";
 
 /// The prompt the seed's `client.py` writes before it reads a line.
 pub const PY_PROMPT: &str = "Masukkan Pesan: ";

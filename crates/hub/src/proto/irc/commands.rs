@@ -31,6 +31,7 @@ const fn pre_reg(name: &'static str, min_params: usize) -> CommandSpec {
 /// (NICK 431, PRIVMSG/NOTICE 411 and 412, WHOIS 431) need none here and check in their handler.
 const COMMANDS: &[CommandSpec] = &[
     spec("ADMIN", 0),
+    pre_reg("AUTHENTICATE", 1),
     spec("AWAY", 0),
     pre_reg("CAP", 0),
     spec("INFO", 0),

@@ -65,6 +65,16 @@ pub struct Session {
     cap_302: bool,
     /// The connection is over TLS (the `sts` policy it is shown differs).
     secure: bool,
+    /// SASL: the exchange in progress and the account it logged in to (boxed: rare, and
+    /// every client has a session).
+    auth: Option<Box<Auth>>,
+}
+
+/// An IRC client's SASL state.
+#[derive(Debug, Default)]
+struct Auth {
+    exchange: Option<super::auth::Sasl>,
+    account: Option<String>,
 }
 
 /// The tags of `msg` that go along to recipients who can take them: client-only tags (`+key`);
@@ -264,6 +274,7 @@ impl Session {
             }
             // No server password is configured: any is accepted.
             "PASS" => return Flow::Continue,
+            "AUTHENTICATE" => return self.authenticate(&msg, link).await,
             "NICK" if !self.registered => {
                 match nick_refusal(p) {
                     Some((code, text)) => link.reply(numeric(link.server, code, self.me(), &text)),
@@ -633,6 +644,53 @@ impl Session {
         }
     }
 
+    /// IRCv3 SASL (PLAIN): the exchange is checked at the edge; before registration the
+    /// account goes to the router with the registration, after it as `LoggedIn`.
+    async fn authenticate(&mut self, msg: &Message, link: &Link<'_>) -> Flow {
+        use super::auth::{authenticate, SaslStep};
+        let me = self.me().to_owned();
+        let srv = link.server;
+        let param = msg.params.first().map(String::as_str).unwrap_or("");
+        let mut auth = self.auth.take().unwrap_or_default();
+        if auth.account.is_some() && auth.exchange.is_none() && param != "*" {
+            self.auth = Some(auth);
+            link.reply(numeric(
+                srv,
+                "907",
+                &me,
+                ":You have already authenticated using SASL",
+            ));
+            return Flow::Continue;
+        }
+        let step = authenticate(&mut auth.exchange, param, &me, link).await;
+        let mut flow = Flow::Continue;
+        if let SaslStep::LoggedIn(account) = step {
+            if self.registered {
+                // The router says 900 (and tells those with account-notify).
+                let ok = link.command(Command::LoggedIn(account.clone())).await;
+                link.reply(numeric(srv, "903", &me, ":SASL authentication successful"));
+                if !(ok && link.flush().await) {
+                    flow = Flow::Close("hub gone".into());
+                }
+            } else {
+                let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
+                link.reply(numeric(
+                    srv,
+                    "900",
+                    &me,
+                    &format!(
+                        "{me}!{user}@{} {account} :You are now logged in as {account}",
+                        link.addr.ip()
+                    ),
+                ));
+                link.reply(numeric(srv, "903", &me, ":SASL authentication successful"));
+            }
+            auth.account = Some(account);
+        }
+        self.auth = Some(auth);
+        flow
+    }
+
     async fn cap(&mut self, msg: &Message, link: &Link<'_>) -> Flow {
         let me = self.me().to_owned();
         let srv = link.server;
@@ -654,6 +712,12 @@ impl Session {
                 }
                 // IRCv3 sts, with its value, which only `CAP LS 302` carries: over plaintext
                 // it names the TLS port to move to, over TLS how long to stay on TLS.
+                // SASL, when the hub has accounts (PLAIN, over TLS or loopback preferably).
+                let sasl = match link.accounts {
+                    Some(_) if self.cap_302 => " sasl=PLAIN",
+                    Some(_) => " sasl",
+                    None => "",
+                };
                 let sts = match link.sts {
                     Some((_, duration)) if self.cap_302 && self.secure => {
                         format!(" sts=duration={duration}")
@@ -662,7 +726,7 @@ impl Session {
                     _ => String::new(),
                 };
                 link.reply(format!(
-                    ":{srv} CAP {me} LS :{}{sts}\r\n",
+                    ":{srv} CAP {me} LS :{}{sasl}{sts}\r\n",
                     caps::names(u32::MAX)
                 ));
             }
@@ -684,7 +748,11 @@ impl Session {
                         Some(n) => (true, n),
                         None => (false, item),
                     };
-                    match caps::by_name(name) {
+                    let known = match name {
+                        "sasl" if link.accounts.is_some() => Some(caps::SASL),
+                        _ => caps::by_name(name),
+                    };
+                    match known {
                         Some(bit) if remove => set &= !bit,
                         Some(bit) => set |= bit,
                         None => ok = false,
@@ -732,6 +800,7 @@ impl Session {
             user: Some(user),
             realname: Some(realname),
             caps: self.caps,
+            account: self.auth.as_ref().and_then(|a| a.account.clone()),
         };
         let req = Request::Connect {
             id: link.id,

@@ -383,6 +383,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             if w.oper {
                 num(&mut s, "313", &format!("{n} :is an IRC operator"));
             }
+            if let Some(account) = &w.account {
+                num(&mut s, "330", &format!("{n} {account} :is logged in as"));
+            }
             if let Some(a) = &w.away {
                 num(&mut s, "301", &format!("{n} :{a}"));
             }
@@ -434,6 +437,17 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         Event::Lusers(census) => lusers(&mut s, srv, me, &census),
         Event::ServerNotice(text) => {
             let _ = write!(s, ":{srv} NOTICE * :{text}\r\n");
+        }
+        Event::LoggedIn { who, account } => num(
+            &mut s,
+            "900",
+            &format!(
+                "{} {account} :You are now logged in as {account}",
+                source(who)
+            ),
+        ),
+        Event::Account { who, account } => {
+            let _ = write!(s, ":{} ACCOUNT {account}\r\n", source(who));
         }
         Event::Info(text) => {
             let _ = write!(s, ":{srv} NOTICE {me} :{text}\r\n");

@@ -1,0 +1,133 @@
+//! Accounts: registration and login against the embedded store, off the async threads.
+//!
+//! Hashing a password (Argon2id) takes tens of milliseconds and ~19 MiB on purpose, and SQLite
+//! blocks; both run on tokio's blocking pool, at most [`MAX_HASHING`] at once, so a crowd of
+//! logins costs bounded memory and never stalls chat. Failed logins are counted per address:
+//! after [`MAX_FAILURES`] in [`LOCKOUT`], that address's logins are refused unchecked until the
+//! lockout has passed.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use obrol_store::{Register, Store, StoreError};
+
+use crate::domain::names::{fold, Name};
+use crate::limits::{Failures, LogGate};
+
+/// Password hashes computed at once; more wait their turn.
+pub const MAX_HASHING: usize = 4;
+/// Failed logins from one address before it is locked out...
+pub const MAX_FAILURES: u32 = 5;
+/// ...for this long after its first failure.
+pub const LOCKOUT: Duration = Duration::from_secs(600);
+/// Shortest password accepted at registration.
+pub const MIN_PASSWORD: usize = 8;
+
+/// The outcome of a login.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Login {
+    /// Logged in as this account (its name as registered).
+    Ok(String),
+    /// Wrong name or password.
+    Failed,
+    /// Too many failures from this address lately.
+    LockedOut,
+}
+
+/// See the module documentation.
+pub struct Accounts {
+    store: Arc<Store>,
+    /// Registered names, folded: nick protection asks this on every rename.
+    names: RwLock<HashSet<Name>>,
+    hashing: tokio::sync::Semaphore,
+    failures: Mutex<Failures>,
+    log: LogGate,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts").finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    /// Opens the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Accounts, StoreError> {
+        let store = Store::open(dir)?;
+        let names = store.account_names()?.iter().map(|n| fold(n)).collect();
+        Ok(Accounts {
+            store: Arc::new(store),
+            names: RwLock::new(names),
+            hashing: tokio::sync::Semaphore::new(MAX_HASHING),
+            failures: Mutex::new(Failures::new(MAX_FAILURES, LOCKOUT, 65_536)),
+            log: LogGate::new(Duration::from_secs(1)),
+        })
+    }
+
+    /// Whether `nick` is a registered account's name.
+    pub fn is_registered(&self, nick: &str) -> bool {
+        let names = self.names.read().unwrap_or_else(|p| p.into_inner());
+        names.contains(&fold(nick))
+    }
+
+    /// Creates account `name`.
+    pub async fn register(&self, name: &str, password: &str) -> Result<Register, StoreError> {
+        let _turn = self.hashing.acquire().await;
+        let store = self.store.clone();
+        let (n, p) = (name.to_owned(), password.to_owned());
+        let now = crate::domain::unix_now() as i64;
+        let result = tokio::task::spawn_blocking(move || store.register(&n, &p, now))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))??;
+        if result == Register::Created {
+            let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
+            names.insert(fold(name));
+            tracing::info!(account = name, "account registered");
+        }
+        Ok(result)
+    }
+
+    /// Checks `name` and `password` for a client at `addr`.
+    pub async fn login(
+        &self,
+        addr: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Result<Login, StoreError> {
+        let now = crate::outbox::clock_ms();
+        if self.lock_failures().locked(addr, now) {
+            return Ok(Login::LockedOut);
+        }
+        let _turn = self.hashing.acquire().await;
+        let store = self.store.clone();
+        let (n, p) = (name.to_owned(), password.to_owned());
+        let found = tokio::task::spawn_blocking(move || store.verify(&n, &p))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))??;
+        match found {
+            Some(account) => {
+                self.lock_failures().clear(addr);
+                Ok(Login::Ok(account))
+            }
+            None => {
+                let locked = self.lock_failures().record(addr, now);
+                if let Some(held) = self.log.pass() {
+                    tracing::warn!(
+                        %addr,
+                        account = name,
+                        "failed login{} ({held} more since the last report)",
+                        if locked { "; address locked out" } else { "" }
+                    );
+                }
+                Ok(Login::Failed)
+            }
+        }
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

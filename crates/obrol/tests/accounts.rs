@@ -1,0 +1,177 @@
+//! Accounts: `obrol serve --data-dir DIR`; plain `/register` and `/login`, IRC SASL PLAIN,
+//! accounts that survive a restart, wrong passwords, and registered nicks guests cannot keep.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::irc::{num, Hub, Irc, PLAIN_WELCOME};
+use common::{Raw, LINE_TIMEOUT};
+
+fn data_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("obrol-accounts-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn hub(dir: &std::path::Path, extra: &[&str]) -> Hub {
+    let d = dir.to_str().expect("a UTF-8 path").to_owned();
+    let mut args = vec!["--data-dir", d.as_str()];
+    args.extend_from_slice(extra);
+    Hub::start_with(&args)
+}
+
+/// A plain client named `nick` (its first line asks for it).
+fn plain(port: u16, nick: &str) -> Raw {
+    let mut c = Raw::connect(nick, port);
+    c.send_line(&format!("/nick {nick}"));
+    c.expect(PLAIN_WELCOME);
+    c.expect_line(
+        |l| l.starts_with(&format!("* you are {nick} ")),
+        LINE_TIMEOUT,
+    );
+    c
+}
+
+fn sasl_plain(account: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{account}\0{password}"))
+}
+
+#[test]
+fn register_then_log_in_again_after_a_restart() {
+    let dir = data_dir("restart");
+    {
+        let h = hub(&dir, &[]);
+        let mut ani = plain(h.port(), "ani");
+        ani.send_line("/register short");
+        ani.expect("! a password needs at least 8 characters");
+        ani.send_line("/register correct horse");
+        ani.expect("! usage: /register PASSWORD (registers your current nick)");
+        ani.send_line("/register correcthorse");
+        ani.expect("* registered the account ani");
+        ani.expect("* you are logged in as ani");
+    }
+    // The hub restarts; the account is still there.
+    let h = hub(&dir, &[]);
+    let mut again = plain(h.port(), "budi");
+    again.send_line("/login ani wrongpassword");
+    again.expect("! wrong account or password");
+    again.send_line("/login ani correcthorse");
+    again.expect("* you are logged in as ani");
+    // Registering a name that exists says so.
+    let mut other = plain(h.port(), "Ani");
+    other.send_line("/register anotherpass");
+    other.expect("! the account Ani exists already; /login PASSWORD if it is yours");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sasl_plain_logs_in_and_a_wrong_password_gets_904() {
+    let dir = data_dir("sasl");
+    let h = hub(&dir, &[]);
+    let mut owner = plain(h.port(), "dewi");
+    owner.send_line("/register sekali-lagi");
+    owner.expect("* you are logged in as dewi");
+    owner.send_line("/quit");
+    owner.expect_closed(LINE_TIMEOUT);
+
+    // A wrong password: 904, and registration goes on without an account.
+    let mut wrong = Irc::connect("wrong", h.port());
+    wrong.send("CAP LS 302");
+    let ls = wrong.expect(|l| l.contains(" CAP * LS "), "CAP LS");
+    assert!(ls.contains(" sasl=PLAIN"), "{ls}");
+    wrong.send("CAP REQ :sasl");
+    wrong.expect_line(":irc.test CAP * ACK :sasl");
+    wrong.send("AUTHENTICATE PLAIN");
+    wrong.expect_line("AUTHENTICATE +");
+    wrong.send(&format!("AUTHENTICATE {}", sasl_plain("dewi", "not-it")));
+    wrong.expect_line(&num("904", "*", ":SASL authentication failed"));
+    wrong.send("AUTHENTICATE *");
+    wrong.expect_line(&num("906", "*", ":SASL authentication aborted"));
+
+    // The right one: 900 and 903 before registration; WHOIS shows the account.
+    let mut right = Irc::connect("right", h.port());
+    right.send("CAP REQ :sasl");
+    right.send("NICK dewi");
+    right.send("USER d 0 * :Dewi");
+    right.send("AUTHENTICATE PLAIN");
+    right.expect_line("AUTHENTICATE +");
+    right.send(&format!(
+        "AUTHENTICATE {}",
+        sasl_plain("dewi", "sekali-lagi")
+    ));
+    right.expect(
+        |l| l.contains(" 900 dewi ") && l.ends_with(":You are now logged in as dewi"),
+        "900",
+    );
+    right.expect_line(&num("903", "dewi", ":SASL authentication successful"));
+    right.send("CAP END");
+    right.expect_line(&num("376", "dewi", ":End of /MOTD command."));
+    let lines = right.ask("WHOIS dewi");
+    assert!(
+        lines.contains(&num("330", "dewi", "dewi dewi :is logged in as")),
+        "{lines:?}"
+    );
+    // Already logged in: 907.
+    assert_eq!(
+        right.ask("AUTHENTICATE PLAIN"),
+        vec![num(
+            "907",
+            "dewi",
+            ":You have already authenticated using SASL"
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_guest_cannot_keep_a_registered_nick() {
+    let dir = data_dir("nick");
+    let h = hub(&dir, &["--nick-grace-secs", "1"]);
+    let mut owner = plain(h.port(), "sari");
+    owner.send_line("/register rahasia-sari");
+    owner.expect("* you are logged in as sari");
+    owner.send_line("/quit");
+    owner.expect_closed(LINE_TIMEOUT);
+    // Someone else takes the nick: told to log in, then renamed.
+    let mut guest = Irc::register(h.port(), "sari");
+    guest.expect_line(
+        ":irc.test NOTICE sari :sari is a registered nick: log in to it within 1 s (/login PASSWORD, or SASL) or you will be renamed",
+    );
+    let renamed = guest.expect(|l| l.contains(" NICK "), "the rename");
+    assert!(
+        renamed.starts_with(":sari!sari@127.0.0.1 NICK guest"),
+        "{renamed}"
+    );
+    // The owner who logs in within the grace keeps it.
+    guest.send("QUIT");
+    guest.expect_closed();
+    let mut owner = plain(h.port(), "sari");
+    owner.expect("* sari is a registered nick: log in to it within 1 s (/login PASSWORD, or SASL) or you will be renamed");
+    owner.send_line("/login rahasia-sari");
+    owner.expect("* you are logged in as sari");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    owner.send_line("/who");
+    owner.expect_line(
+        |l| l.starts_with("* in lobby") && l.contains("sari"),
+        LINE_TIMEOUT,
+    );
+    assert!(
+        !owner.has_line(|l| l.contains("you are now guest")),
+        "renamed after logging in"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_data_dir_there_are_no_accounts() {
+    let h = Hub::start();
+    let mut c = plain(h.port(), "nobody");
+    c.send_line("/register whatever-pass");
+    c.expect("! accounts are not enabled on this server");
+    let mut irc = Irc::connect("irc", h.port());
+    irc.send("CAP LS 302");
+    let ls = irc.expect(|l| l.contains(" CAP * LS "), "CAP LS");
+    assert!(!ls.contains("sasl"), "{ls}");
+}

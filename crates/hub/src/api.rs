@@ -104,7 +104,7 @@ pub mod caps {
     pub const USERHOST_IN_NAMES: u32 = 1 << 5;
     pub const AWAY_NOTIFY: u32 = 1 << 6;
     pub const EXTENDED_JOIN: u32 = 1 << 7;
-    /// Acknowledged truthfully: the hub has no accounts yet, so no message carries the tag.
+    /// Messages from a logged-in client carry `account=NAME`.
     pub const ACCOUNT_TAG: u32 = 1 << 8;
     pub const SETNAME: u32 = 1 << 9;
     pub const INVITE_NOTIFY: u32 = 1 << 10;

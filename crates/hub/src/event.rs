@@ -16,6 +16,8 @@ pub struct Identity {
     pub user: Name,
     /// Host part shown to others (the client's IP address).
     pub host: Name,
+    /// The account the client is logged in to (IRCv3 `account-tag`, `extended-join`).
+    pub account: Option<Name>,
 }
 
 /// What a client asks the hub to do.

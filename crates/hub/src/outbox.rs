@@ -422,7 +422,11 @@ mod tests {
         assert_eq!(gate.queued(), SHED_FLOOR);
         small.push(Bytes::from(vec![b'y'; 200])).unwrap();
         big.push(Bytes::from_static(b"r")).unwrap();
-        assert_eq!(gate.queued(), SHED_FLOOR + 201, "a client that reads is spared");
+        assert_eq!(
+            gate.queued(),
+            SHED_FLOOR + 201,
+            "a client that reads is spared"
+        );
         big.set_blocked(true);
         assert_eq!(
             big.push(Bytes::from_static(b"z")),

@@ -175,3 +175,48 @@ fn without_a_data_dir_there_are_no_accounts() {
     let ls = irc.expect(|l| l.contains(" CAP * LS "), "CAP LS");
     assert!(!ls.contains("sasl"), "{ls}");
 }
+
+#[test]
+fn account_tag_extended_join_and_account_notify_carry_the_account() {
+    let dir = data_dir("tags");
+    let h = hub(&dir, &[]);
+    let mut owner = plain(h.port(), "rina");
+    owner.send_line("/register rina-punya");
+    owner.expect("* you are logged in as rina");
+    owner.send_line("/quit");
+    owner.expect_closed(LINE_TIMEOUT);
+
+    let mut watcher = Irc::register_with_caps(
+        h.port(),
+        "watcher",
+        "account-tag extended-join account-notify",
+    );
+    watcher.ask("JOIN #t");
+    // rina joins before logging in: `*` in the extended join, then ACCOUNT when she logs in.
+    let mut rina = Irc::register(h.port(), "rina");
+    rina.ask("JOIN #t");
+    watcher.expect_line(":rina!rina@127.0.0.1 JOIN #t * :Real rina");
+    rina.send("PRIVMSG #t :before");
+    watcher.expect_line(":rina!rina@127.0.0.1 PRIVMSG #t :before");
+    let mut plain_rina = plain(h.port(), "rinaplain");
+    plain_rina.send_line("/login rina rina-punya");
+    plain_rina.expect("* you are logged in as rina");
+    drop(plain_rina);
+    // IRC rina logs in with SASL after registering.
+    rina.send("AUTHENTICATE PLAIN");
+    rina.expect_line("AUTHENTICATE +");
+    rina.send(&format!(
+        "AUTHENTICATE {}",
+        sasl_plain("rina", "rina-punya")
+    ));
+    rina.expect_line(&num("903", "rina", ":SASL authentication successful"));
+    watcher.expect_line(":rina!rina@127.0.0.1 ACCOUNT rina");
+    rina.send("PRIVMSG #t :after");
+    watcher.expect_line("@account=rina :rina!rina@127.0.0.1 PRIVMSG #t :after");
+    // A later join shows the account.
+    let mut late = Irc::register_with_caps(h.port(), "late", "extended-join");
+    late.ask("JOIN #v");
+    rina.send("JOIN #v");
+    late.expect_line(":rina!rina@127.0.0.1 JOIN #v rina :Real rina");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -65,6 +65,7 @@ mod tests {
             nick: nick.into(),
             user: "u".into(),
             host: "h".into(),
+            account: None,
         }
     }
 

@@ -64,7 +64,7 @@ impl View<'static> {
 impl Protocol {
     /// Number of distinct renderings of one room event across all protocols (see
     /// [`Protocol::style`]).
-    pub const STYLES: usize = 10;
+    pub const STYLES: usize = 18;
 
     /// Which cached rendering of a room event a member gets: the same index means the same
     /// bytes. Plain clients see chat from rooms other than their current one prefixed with the
@@ -77,6 +77,7 @@ impl Protocol {
                 2 + usize::from(caps & caps::SERVER_TIME != 0)
                     + 2 * usize::from(caps & caps::MESSAGE_TAGS != 0)
                     + 4 * usize::from(caps & caps::EXTENDED_JOIN != 0)
+                    + 8 * usize::from(caps & caps::ACCOUNT_TAG != 0)
             }
         }
     }

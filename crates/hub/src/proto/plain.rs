@@ -232,6 +232,7 @@ mod tests {
             nick: "ani".into(),
             user: "ani".into(),
             host: "127.0.0.1".into(),
+            account: None,
         }
     }
 

@@ -192,7 +192,7 @@ impl Router {
             idle_secs: m.last_spoke.elapsed().as_secs(),
             signon: m.signon,
             oper: m.oper,
-            account: m.account.as_ref().map(|a| a.to_string()),
+            account: m.who.account.as_ref().map(|a| a.to_string()),
         };
         self.tell(id, &Event::Whois(&info));
     }

@@ -561,7 +561,7 @@ impl Router {
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        m.account = Some(account.into());
+        m.who.account = Some(account.into());
         let who = m.who.clone();
         self.check_registered_nick(id);
         self.tell(id, &Event::LoggedIn { who: &who, account });
@@ -581,7 +581,11 @@ impl Router {
             return;
         };
         let nick = m.who.nick.clone();
-        let owned = m.account.as_ref().is_some_and(|a| fold(a) == fold(&nick));
+        let owned = m
+            .who
+            .account
+            .as_ref()
+            .is_some_and(|a| fold(a) == fold(&nick));
         if owned || !accounts.is_registered(&nick) {
             m.rename_at = 0;
             return;

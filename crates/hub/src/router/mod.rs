@@ -83,8 +83,6 @@ struct Member {
     pinged_at: u64,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
-    /// The account the member is logged in to.
-    account: Option<Name>,
     /// When a member using a registered nick without being logged in to it is renamed
     /// ([`crate::outbox::clock_ms`]); 0 if it is not.
     rename_at: u64,
@@ -342,6 +340,7 @@ impl Router {
             user: new.user.as_deref().unwrap_or(&nick).into(),
             nick: nick.as_str().into(),
             host: new.addr.ip().to_string().into(),
+            account: new.account.as_deref().map(Name::from),
         };
         self.nicks.claim(&nick, id);
         new.outbox.set_nick(&nick);
@@ -362,7 +361,6 @@ impl Router {
                 oper: false,
                 wallops: false,
                 pinged_at: 0,
-                account: new.account.as_deref().map(Name::from),
                 rename_at: 0,
                 chain: Chain::default(),
             }),

@@ -82,15 +82,20 @@ fn source(who: &Identity) -> String {
     format!("{}!{}@{}", who.nick, who.user, who.host)
 }
 
-/// The tags a message carries to a client: `time` with server-time; `msgid` and the sender's
-/// client-only tags with message-tags. Nothing for a client that asked for neither.
+/// The tags a message carries to a client: `time` with server-time; `account` with
+/// account-tag when the sender is logged in; `msgid` and the sender's client-only tags with
+/// message-tags. Nothing for a client that asked for none of these.
 fn message_tags(
     view: &View<'_>,
     msgid: &str,
     client: &[obrol_wire::irc::Tag],
+    account: Option<&str>,
 ) -> Vec<obrol_wire::irc::Tag> {
     use obrol_wire::irc::Tag;
     let mut tags = Vec::new();
+    if let Some(account) = account.filter(|_| view.caps & caps::ACCOUNT_TAG != 0) {
+        tags.push(Tag::new("account", Some(account.to_owned())));
+    }
     if view.caps & caps::SERVER_TIME != 0 {
         tags.push(Tag::new("time", Some(now_rfc3339())));
     }
@@ -117,6 +122,7 @@ fn chat_line(
     notice: bool,
     msgid: &str,
     client_tags: &[obrol_wire::irc::Tag],
+    account: Option<&str>,
 ) {
     let verb = if notice { "NOTICE" } else { "PRIVMSG" };
     let text = if action {
@@ -127,7 +133,7 @@ fn chat_line(
     let mut msg = Message::new(verb, [target.to_owned()])
         .with_prefix(source)
         .with_param(text);
-    msg.tags = message_tags(view, msgid, client_tags);
+    msg.tags = message_tags(view, msgid, client_tags, account);
     s.push_str(&msg.to_string_trailing());
     s.push_str("\r\n");
 }
@@ -194,6 +200,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 notice,
                 msgid,
                 tags,
+                from.account.as_deref(),
             );
         }
         Event::SentPrivately {
@@ -206,7 +213,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         } => {
             if view.caps & caps::ECHO_MESSAGE != 0 {
                 let src = format!("{me}!{}@{}", view.user, view.host);
-                chat_line(&mut s, view, &src, to, text, action, notice, msgid, tags);
+                chat_line(
+                    &mut s, view, &src, to, text, action, notice, msgid, tags, None,
+                );
             }
         }
         Event::Joined {
@@ -216,8 +225,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         } => {
             tag(&mut s);
             let _ = if view.caps & caps::EXTENDED_JOIN != 0 {
-                // No accounts yet: the account name is `*`.
-                write!(s, ":{} JOIN #{room} * :{realname}\r\n", source(who))
+                // `*` for a client not logged in.
+                let account = who.account.as_deref().unwrap_or("*");
+                write!(s, ":{} JOIN #{room} {account} :{realname}\r\n", source(who))
             } else {
                 write!(s, ":{} JOIN #{room}\r\n", source(who))
             };
@@ -476,7 +486,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             if view.caps & caps::MESSAGE_TAGS != 0 {
                 let target = room.map_or_else(|| to.to_owned(), |r| format!("#{r}"));
                 let mut msg = Message::new("TAGMSG", [target]).with_prefix(source(from));
-                msg.tags = message_tags(view, msgid, tags);
+                msg.tags = message_tags(view, msgid, tags, from.account.as_deref());
                 let _ = write!(s, "{msg}\r\n");
             }
         }

@@ -16,8 +16,9 @@ pub struct Identity {
     pub user: Name,
     /// Host part shown to others (the client's IP address).
     pub host: Name,
-    /// The account the client is logged in to (IRCv3 `account-tag`, `extended-join`).
-    pub account: Option<Name>,
+    /// The account the client is logged in to (IRCv3 `account-tag`, `extended-join`). Boxed:
+    /// two words where a `Name` takes three, in every member, and most have none.
+    pub account: Option<Box<str>>,
 }
 
 /// What a client asks the hub to do.

@@ -188,9 +188,9 @@ impl Router {
             who: m.who.clone(),
             realname: m.realname.to_string(),
             rooms,
-            away: m.away.clone(),
+            away: m.away.as_deref().map(str::to_owned),
             idle_secs: m.last_spoke.elapsed().as_secs(),
-            signon: m.signon,
+            signon: u64::from(m.signon),
             oper: m.oper,
             account: m.who.account.as_ref().map(|a| a.to_string()),
         };
@@ -546,7 +546,7 @@ impl Router {
         m.current = Some(key.clone());
         let who = m.who.clone();
         let realname = m.realname.clone();
-        let away = m.away.clone();
+        let away = m.away.as_deref().map(str::to_owned);
         // The server's own room (where plain clients are put) belongs to the server: nobody
         // operates it by being first in, so nobody can ban the others out of it.
         let founder = if key == fold(&self.settings.default_room) {

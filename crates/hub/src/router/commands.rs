@@ -218,7 +218,7 @@ impl Router {
                 let Some(m) = self.members.get_mut(&id) else {
                     return;
                 };
-                m.away = away.clone();
+                m.away = away.as_deref().map(Box::from);
                 let who = m.who.clone();
                 self.tell(id, &Event::AwayStatus(now_away));
                 let mut audience = self.audience(id, caps::AWAY_NOTIFY);
@@ -421,7 +421,11 @@ impl Router {
         m.last_spoke = Instant::now();
         let from = m.who.clone();
         self.counters.messages += 1;
-        if let Some(away) = self.members.get(&target).and_then(|t| t.away.clone()) {
+        if let Some(away) = self
+            .members
+            .get(&target)
+            .and_then(|t| t.away.as_deref().map(str::to_owned))
+        {
             if !notice {
                 let nick = self
                     .members
@@ -590,7 +594,9 @@ impl Router {
             m.rename_at = 0;
             return;
         }
-        m.rename_at = crate::outbox::clock_ms() + grace.as_millis() as u64;
+        // Rounded up to the next whole second: never earlier than the grace.
+        let at = (crate::outbox::clock_ms() + grace.as_millis() as u64).div_ceil(1000);
+        m.rename_at = u32::try_from(at).unwrap_or(u32::MAX);
         let text = format!(
             "{nick} is a registered nick: log in to it within {} s (/login PASSWORD, or SASL) or you will be renamed",
             grace.as_secs()
@@ -600,11 +606,11 @@ impl Router {
 
     /// Renames members whose grace period for a registered nick is over.
     pub(super) fn enforce_registered_nicks(&mut self) {
-        let now = crate::outbox::clock_ms();
+        let now = crate::outbox::clock_ms() / 1000;
         let due: Vec<ClientId> = self
             .members
             .iter()
-            .filter(|(_, m)| m.rename_at != 0 && m.rename_at <= now)
+            .filter(|(_, m)| m.rename_at != 0 && u64::from(m.rename_at) <= now)
             .map(|(&id, _)| id)
             .collect();
         for id in due {

@@ -69,11 +69,12 @@ struct Member {
     realname: Name,
     /// IRCv3 capabilities (`irc::caps` bits).
     caps: u32,
-    away: Option<String>,
+    /// The away message (boxed: two words, not three, in every member).
+    away: Option<Box<str>>,
     /// User mode `+i`.
     invisible: bool,
-    /// Unix seconds at registration.
-    signon: u64,
+    /// Unix seconds at registration (32 bits last until 2106, and pack with the flags).
+    signon: u32,
     /// Last time the member said something, for WHOIS idle time.
     last_spoke: Instant,
     /// Server operator (after `OPER`): user mode `+o`.
@@ -83,9 +84,9 @@ struct Member {
     pinged_at: u64,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
-    /// When a member using a registered nick without being logged in to it is renamed
-    /// ([`crate::outbox::clock_ms`]); 0 if it is not.
-    rename_at: u64,
+    /// When a member using a registered nick without being logged in to it is renamed, in
+    /// seconds of [`crate::outbox::clock_ms`]; 0 if it is not.
+    rename_at: u32,
     /// What this turn holds for the member (see [`deliver`]).
     chain: Chain,
 }
@@ -340,7 +341,7 @@ impl Router {
             user: new.user.as_deref().unwrap_or(&nick).into(),
             nick: nick.as_str().into(),
             host: new.addr.ip().to_string().into(),
-            account: new.account.as_deref().map(Name::from),
+            account: new.account.map(String::into_boxed_str),
         };
         self.nicks.claim(&nick, id);
         new.outbox.set_nick(&nick);
@@ -356,7 +357,7 @@ impl Router {
                 caps: new.caps,
                 away: None,
                 invisible: false,
-                signon: unix_now(),
+                signon: unix_now() as u32,
                 last_spoke: Instant::now(),
                 oper: false,
                 wallops: false,
@@ -633,4 +634,18 @@ fn base36(mut n: u64) -> String {
     }
     digits.reverse();
     String::from_utf8(digits).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every registered client has a `Member` (boxed): keep an eye on its size.
+    #[test]
+    fn a_member_stays_small() {
+        let size = std::mem::size_of::<super::Member>();
+        println!(
+            "Member: {size} bytes, Identity: {} bytes",
+            std::mem::size_of::<crate::event::Identity>()
+        );
+        assert!(size <= 248, "Member is {size} bytes");
+    }
 }

@@ -313,7 +313,8 @@ async fn start_session(
     outbox: &Arc<Outbox>,
 ) -> Flow {
     let link = Link::new(id, addr, &shared.requests, outbox, &shared.settings, false)
-        .with_accounts(shared.accounts.as_deref());
+        .with_accounts(shared.accounts.as_deref())
+        .with_limits(&shared.limits);
     session.start(&link).await
 }
 
@@ -425,6 +426,7 @@ impl<'a> Input<'a> {
             session.admitted(),
         )
         .with_accounts(self.shared.accounts.as_deref())
+        .with_limits(&self.shared.limits)
     }
 
     /// Handles every whole line in `pending`; at the end of the stream (`eof`) a partial one

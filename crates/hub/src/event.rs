@@ -21,6 +21,19 @@ pub struct Identity {
     pub account: Option<Box<str>>,
 }
 
+/// What the edge found of an `OPER` attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperVerdict {
+    /// The password matched.
+    Granted,
+    /// Granted if the client is logged in to this account.
+    IfAccount(String),
+    /// Wrong name or password; `locked` when this failure locked the address out.
+    Denied { locked: bool },
+    /// The address is locked out: not checked.
+    Locked,
+}
+
 /// What a client asks the hub to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -87,10 +100,10 @@ pub enum Command {
         room: String,
     },
     Lusers,
-    /// `OPER name password`.
+    /// `OPER name password`, checked at the edge (see [`OperVerdict`]).
     Oper {
         name: String,
-        password: String,
+        verdict: OperVerdict,
     },
     /// `KILL nick reason` (operators only).
     Kill {

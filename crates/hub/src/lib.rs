@@ -34,6 +34,15 @@ pub use conn::ListenerKind;
 pub use proto::Protocol;
 use router::Router;
 
+/// What proves an `OPER NAME PASSWORD`: a password matching an Argon2 hash (PHC string), or
+/// being logged in to an account (the password is then not looked at). Never a password in
+/// clear: configuration files and command lines are read by more than the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperSecret {
+    Hash(String),
+    Account(String),
+}
+
 /// Tunables of a hub, with defaults for a real deployment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -62,8 +71,8 @@ pub struct Settings {
     /// Longest a round of writes holds back the next (see `router::deliver`): a safety net, as
     /// rounds end by themselves once every writer they woke has written.
     pub round_limit: Duration,
-    /// Server operators for IRC `OPER`: (name, password).
-    pub opers: Vec<(String, String)>,
+    /// Server operators for IRC `OPER`: a name, and what proves it.
+    pub opers: Vec<(String, OperSecret)>,
     /// Silence after which an IRC client is pinged, and then disconnected if it stays silent
     /// as long again.
     pub ping_interval: Duration,
@@ -418,7 +427,20 @@ fn turn_away(
     if let Some(held) = limits.refusal_log.pass() {
         tracing::warn!(%addr, "refused a connection: {refused} ({held} more refused since the last report)");
     }
-    // Dropping the stream closes it.
+    // Closed gracefully (its input read and dropped for up to a second, so the reset that
+    // closing over unread input causes cannot destroy the line it was just sent), but only a
+    // few at a time: under a flood of connections they are simply dropped.
+    static LINGERING: AtomicUsize = AtomicUsize::new(0);
+    if LINGERING.fetch_add(1, Ordering::Relaxed) < 64 {
+        tokio::spawn(async move {
+            transport::Transport::tcp(stream)
+                .linger_close(Duration::from_secs(1))
+                .await;
+            LINGERING.fetch_sub(1, Ordering::Relaxed);
+        });
+    } else {
+        LINGERING.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Keep-alive probes find peers that vanished without closing (a laptop that went to sleep,

@@ -116,7 +116,16 @@ pub struct Limits {
     pub refusal_log: LogGate,
     /// The hub's connection slots (see `accept_loop`): a [`Claim`] holding one gives it back.
     permits: Arc<tokio::sync::Semaphore>,
+    /// Failed OPER attempts by address (checked at the edge, before any hashing).
+    pub oper_failures: Mutex<Failures>,
+    /// Password hashes checked at once (OPER); more wait their turn.
+    pub hashing: tokio::sync::Semaphore,
 }
+
+/// Failed OPER attempts from one address before it is locked out...
+pub const OPER_MAX_FAILURES: u32 = 5;
+/// ...for this long after its first failure.
+pub const OPER_LOCKOUT: Duration = Duration::from_secs(600);
 
 /// Why a connection was refused at the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +170,8 @@ impl Limits {
     ) -> Self {
         Limits {
             permits,
+            oper_failures: Mutex::new(Failures::new(OPER_MAX_FAILURES, OPER_LOCKOUT, 65_536)),
+            hashing: tokio::sync::Semaphore::new(2),
             per_address: AtomicU32::new(per_address),
             max_unregistered: AtomicUsize::new(max_unregistered),
             exempt: RwLock::new(exempt),

@@ -84,8 +84,10 @@ pub struct ServeArgs {
     /// Seconds an IRC client has to finish registering. [default: 30]
     #[arg(long)]
     pub register_secs: Option<f64>,
-    /// An IRC operator, as NAME:PASSWORD, for OPER (repeatable).
-    #[arg(long = "oper", value_name = "NAME:PASSWORD")]
+    /// An IRC operator, as NAME:HASH, for OPER (repeatable): HASH is the Argon2 hash of the
+    /// password that `obrol hash-password` prints, never the password itself (a command line
+    /// is readable by every local user). Operators by account: `[[oper]]` in the config file.
+    #[arg(long = "oper", value_name = "NAME:HASH")]
     pub opers: Vec<String>,
     /// Most connections from one address (an IPv4 address, or an IPv6 /64); 0: no limit. [default: 64]
     #[arg(long)]

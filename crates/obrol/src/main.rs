@@ -34,6 +34,8 @@ enum Command {
     Connect(hub_cmd::ConnectArgs),
     /// Make a self-signed TLS certificate and key for trying TLS out.
     Cert(cert_cmd::Args),
+    /// Read a password from stdin and print its hash (for operators: --oper NAME:HASH).
+    HashPassword,
     /// Measure a hub (obrol's or another IRC server) under load.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
             init_logging("warn");
             cert_cmd::run(args)
         }
+        Command::HashPassword => cert_cmd::hash_password(),
         Command::Bench(cmd) => {
             init_logging("warn");
             bench_cmd::run(cmd)

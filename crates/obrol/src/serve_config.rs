@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use obrol_hub::Settings;
+use obrol_hub::{OperSecret, Settings};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -52,12 +52,18 @@ pub struct ServeConfig {
     source: Option<(PathBuf, String)>,
 }
 
-/// An `[[oper]]` table.
+/// An `[[oper]]` table: a name, and either the Argon2 hash of its password or an account.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Oper {
     name: String,
-    password: String,
+    password_hash: Option<String>,
+    account: Option<String>,
+}
+
+/// Whether `hash` is a password hash in PHC form (what `obrol hash-password` prints).
+fn is_hash(hash: &str) -> bool {
+    argon2::password_hash::PasswordHash::new(hash).is_ok()
 }
 
 /// What the command line and the file come to.
@@ -173,22 +179,40 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         "--register-secs",
     )?;
     for spec in &args.opers {
-        let Some((name, password)) = spec.split_once(':') else {
-            return Err(UsageError(format!(
-                "--oper expects NAME:PASSWORD, got {spec}"
-            )));
+        let Some((name, hash)) = spec.split_once(':') else {
+            return Err(UsageError(format!("--oper expects NAME:HASH, got {spec}")));
         };
-        settings.opers.push((name.to_owned(), password.to_owned()));
+        if !is_hash(hash) {
+            return Err(UsageError(format!(
+                "--oper {name}: give the password's hash (`obrol hash-password`), not the password"
+            )));
+        }
+        settings
+            .opers
+            .push((name.to_owned(), OperSecret::Hash(hash.to_owned())));
     }
     for oper in &file.oper {
         let o = oper.get_ref();
-        if o.name.is_empty() || o.password.is_empty() {
-            return Err(file.error(
-                oper.span(),
-                "an [[oper]] needs a name and a password".into(),
-            ));
+        let secret =
+            match (&o.password_hash, &o.account) {
+                (Some(h), None) if is_hash(h) => OperSecret::Hash(h.clone()),
+                (Some(_), None) => return Err(file.error(
+                    oper.span(),
+                    "password_hash is not a password hash (make one with `obrol hash-password`)"
+                        .into(),
+                )),
+                (None, Some(a)) if !a.is_empty() => OperSecret::Account(a.clone()),
+                _ => {
+                    return Err(file.error(
+                        oper.span(),
+                        "an [[oper]] needs a name and either password_hash or account".into(),
+                    ))
+                }
+            };
+        if o.name.is_empty() {
+            return Err(file.error(oper.span(), "an [[oper]] needs a name".into()));
         }
-        settings.opers.push((o.name.clone(), o.password.clone()));
+        settings.opers.push((o.name.clone(), secret));
     }
     settings.nick_grace = secs(
         pick(&args.nick_grace_secs, &file.nick_grace_secs),

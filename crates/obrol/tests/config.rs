@@ -57,9 +57,21 @@ fn every_error_names_the_file_and_the_line() {
         "obrol: FILE:1: ping_secs must be a positive number of seconds"
     );
     assert!(refused("name = \"unterminated\n", "syntax").starts_with("obrol: FILE:1: "));
+    assert!(
+        refused("[[oper]]\nname = \"x\"\npassword = \"x\"\n", "oper")
+            .starts_with("obrol: FILE:3: unknown field `password`, expected one of"),
+        "a password in clear is not a key"
+    );
     assert_eq!(
-        refused("[[oper]]\nname = \"\"\npassword = \"x\"\n", "oper"),
-        "obrol: FILE:1: an [[oper]] needs a name and a password"
+        refused(
+            "[[oper]]\nname = \"x\"\npassword_hash = \"hunter2\"\n",
+            "hash"
+        ),
+        "obrol: FILE:1: password_hash is not a password hash (make one with `obrol hash-password`)"
+    );
+    assert_eq!(
+        refused("[[oper]]\nname = \"x\"\n", "neither"),
+        "obrol: FILE:1: an [[oper]] needs a name and either password_hash or account"
     );
 }
 

@@ -116,8 +116,7 @@ fn connections_per_address_are_capped_and_others_still_get_in() {
     let deadline = Instant::now() + LINE_TIMEOUT;
     loop {
         let mut again = Irc::connect_from("again", ATTACKER, port);
-        again.send("NICK again");
-        again.send("USER again 0 * :again");
+        again.send_bytes(b"NICK again\r\nUSER again 0 * :again\r\n");
         match again.read_line(Instant::now() + LINE_TIMEOUT) {
             Some(line) if line.starts_with("ERROR :Closing link: too many") => {
                 assert!(Instant::now() < deadline, "the freed slot never came back");
@@ -357,7 +356,7 @@ fn clients_that_do_not_read_are_shed_at_the_overall_budget() {
 
 #[test]
 fn guessing_the_oper_password_locks_the_address_out() {
-    let hub = Hub::start_with(&["--oper", "admin:secret"]);
+    let hub = Hub::start_with(&common::irc::OPER_ARGS);
     let port = hub.port();
     let mut guesser = Irc::register_from(ATTACKER, port, "guesser");
     for i in 0..4 {
@@ -510,4 +509,59 @@ fn a_room_list_larger_than_the_output_queue_arrives_whole() {
         seen += line.matches(" (").count();
     }
     assert_eq!(seen, 401, "400 rooms and the lobby");
+}
+
+#[test]
+fn operators_are_configured_by_hash_or_account_never_by_password() {
+    // A password on the command line is refused, with what to do instead.
+    let mut serve = common::Proc::spawn(
+        "serve",
+        common::obrol_cmd(&["serve", "--oper", "admin:secret", "--no-console"]),
+    );
+    assert_eq!(serve.wait_exit(common::EXIT_TIMEOUT).code(), Some(2));
+    assert!(
+        serve.stderr_lines().iter().any(|l| l.contains(
+            "--oper admin: give the password's hash (`obrol hash-password`), not the password"
+        )),
+        "{}",
+        serve.dump()
+    );
+    // By account: whoever is logged in to `boss` may OPER as `chief`, with any password.
+    let dir = std::env::temp_dir().join(format!("obrol-oper-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = dir.with_extension("toml");
+    std::fs::write(&config, "[[oper]]\nname = \"chief\"\naccount = \"boss\"\n").unwrap();
+    let hub = Hub::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let mut plain = common::Raw::connect("boss", hub.port());
+    plain.send_line("/nick boss");
+    plain.expect(PLAIN_WELCOME);
+    plain.send_line("/register boss-password");
+    plain.expect("* you are logged in as boss");
+    plain.send_line("/quit");
+    plain.expect_closed(LINE_TIMEOUT);
+    let mut other = Irc::register(hub.port(), "other");
+    assert_eq!(
+        other.ask("OPER chief whatever").first(),
+        Some(&num("464", "other", ":Password incorrect"))
+    );
+    // Logged in to `boss` (SASL PLAIN after registering), OPER chief succeeds.
+    let mut boss = Irc::register(hub.port(), "boss2");
+    boss.send("CAP REQ :sasl");
+    boss.send("AUTHENTICATE PLAIN");
+    boss.expect_line("AUTHENTICATE +");
+    // base64("\0boss\0boss-password")
+    boss.send("AUTHENTICATE AGJvc3MAYm9zcy1wYXNzd29yZA==");
+    boss.expect_line(&num("903", "boss2", ":SASL authentication successful"));
+    let lines = boss.ask("OPER chief whatever");
+    assert!(
+        lines.contains(&num("381", "boss2", ":You are now an IRC operator")),
+        "{lines:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&config);
 }

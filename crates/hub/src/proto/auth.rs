@@ -203,3 +203,74 @@ pub async fn authenticate(
         }
     }
 }
+
+/// Checks `OPER name password` against the configured operators, off the async threads, unless
+/// the client's address is locked out (then nothing is hashed). A failure counts toward the
+/// lockout; the router refuses, logs and disconnects.
+pub async fn oper(name: &str, password: &str, link: &Link<'_>) -> crate::event::OperVerdict {
+    use crate::event::OperVerdict;
+    use crate::limits::same_secret;
+    use crate::OperSecret;
+    let ip = link.addr.ip();
+    let now = crate::outbox::clock_ms();
+    let lock = |l: &crate::limits::Limits| {
+        l.oper_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .locked(ip, now)
+    };
+    if link.limits.is_some_and(lock) {
+        return OperVerdict::Locked;
+    }
+    let mut hashes = Vec::new();
+    let mut account = None;
+    for (n, secret) in link.opers {
+        if !same_secret(n.as_bytes(), name.as_bytes()) {
+            continue;
+        }
+        match secret {
+            OperSecret::Hash(h) => hashes.push(h.clone()),
+            OperSecret::Account(a) => account = Some(a.clone()),
+        }
+    }
+    let granted = if hashes.is_empty() {
+        false
+    } else {
+        let _turn = match link.limits {
+            Some(l) => l.hashing.acquire().await.ok(),
+            None => None,
+        };
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::{PasswordHash, PasswordVerifier};
+            hashes.iter().any(|h| {
+                PasswordHash::new(h).is_ok_and(|parsed| {
+                    argon2::Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+            })
+        })
+        .await
+        .unwrap_or(false)
+    };
+    if granted {
+        if let Some(l) = link.limits {
+            l.oper_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear(ip);
+        }
+        return OperVerdict::Granted;
+    }
+    if let Some(account) = account {
+        return OperVerdict::IfAccount(account);
+    }
+    let locked = link.limits.is_some_and(|l| {
+        l.oper_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(ip, now)
+    });
+    OperVerdict::Denied { locked }
+}

@@ -25,6 +25,9 @@ pub struct Link<'a> {
     pub sts: Option<(u16, u64)>,
     /// Accounts, when the hub has a store (registration, login, SASL at the edge).
     pub accounts: Option<&'a crate::accounts::Accounts>,
+    /// The operators, and the lockouts for OPER (`None`: no limits, in unit tests).
+    pub opers: &'a [(String, crate::OperSecret)],
+    pub limits: Option<&'a crate::limits::Limits>,
     /// Replies produced at the edge, not yet sent.
     pub(crate) pending: Mutex<String>,
     /// Once the client is admitted, edge replies travel through the router like everything
@@ -51,9 +54,17 @@ impl<'a> Link<'a> {
             info: &settings.description,
             sts: settings.sts,
             accounts: None,
+            opers: &settings.opers,
+            limits: None,
             pending: Mutex::default(),
             via_hub: AtomicBool::new(admitted),
         }
+    }
+
+    /// With the hub's limits (OPER lockouts).
+    pub fn with_limits(mut self, limits: &'a crate::limits::Limits) -> Self {
+        self.limits = Some(limits);
+        self
     }
 
     /// With accounts.

@@ -4,10 +4,9 @@ use std::time::Instant;
 
 use crate::api::{caps, ClientId};
 use crate::domain::names::{fold, reserved_nick, valid_nick, valid_room};
-use crate::limits::same_secret;
 use obrol_wire::irc::Tag;
 
-use crate::event::{Command, Event, Identity, Refusal};
+use crate::event::{Command, Event, Identity, OperVerdict, Refusal};
 
 use super::Router;
 
@@ -57,8 +56,8 @@ impl Router {
                     self.join(id, &room, key.as_deref());
                 }
             }
-            Command::Oper { name, password } => {
-                if !self.check_oper(id, &name, &password) {
+            Command::Oper { name, verdict } => {
+                if !self.check_oper(id, &name, verdict) {
                     return;
                 }
                 if let Some(m) = self.members.get_mut(&id) {
@@ -474,45 +473,43 @@ impl Router {
         }
     }
 
-    /// Checks an OPER attempt. A failure is refused and logged (at most once a second); an
-    /// address with [`OPER_MAX_FAILURES`] failures in [`OPER_LOCKOUT`] is disconnected, and
-    /// until the lockout has passed its attempts are refused unchecked, so guessing costs a
-    /// reconnect and then a wait, not a line.
-    fn check_oper(&mut self, id: ClientId, name: &str, password: &str) -> bool {
+    /// Applies what the edge found of an OPER attempt (it checked the password, and the
+    /// lockout: see `proto::auth::oper`). A failure is refused and logged (at most once a
+    /// second); the attempt that locks an address out, and every attempt while it is, also
+    /// disconnects, so guessing costs a reconnect and then a wait, not a line.
+    fn check_oper(&mut self, id: ClientId, name: &str, verdict: OperVerdict) -> bool {
         let Some(m) = self.members.get(&id) else {
             return false;
         };
-        let ip: Option<std::net::IpAddr> = m.who.host.parse().ok();
-        let now = crate::outbox::clock_ms();
-        let locked = ip.is_some_and(|ip| self.oper_failures.locked(ip, now));
-        // Every configured entry is compared, in time that does not depend on where a guess
-        // goes wrong.
-        let ok = !locked
-            && self.settings.opers.iter().fold(false, |found, (n, p)| {
-                let hit = same_secret(n.as_bytes(), name.as_bytes())
-                    & same_secret(p.as_bytes(), password.as_bytes());
-                found | hit
-            });
-        if ok {
-            if let Some(ip) = ip {
-                self.oper_failures.clear(ip);
+        let locked = match verdict {
+            OperVerdict::Granted => false,
+            OperVerdict::IfAccount(ref account) => {
+                let mine = m.who.account.as_deref().map(fold);
+                if mine.is_some() && mine == Some(fold(account)) {
+                    tracing::info!(client = id, oper = name, "OPER succeeded (by account)");
+                    return true;
+                }
+                false
             }
+            OperVerdict::Denied { locked } => locked,
+            OperVerdict::Locked => true,
+        };
+        if verdict == OperVerdict::Granted {
             tracing::info!(client = id, oper = name, "OPER succeeded");
             return true;
         }
         self.counters.oper_failures += 1;
-        let now_locked = locked || ip.is_some_and(|ip| self.oper_failures.record(ip, now));
         if let Some(held) = self.auth_log.pass() {
             tracing::warn!(
                 client = id,
                 addr = %m.who.host,
                 oper = name,
                 "failed OPER attempt{} ({held} more since the last report)",
-                if now_locked { "; address locked out" } else { "" }
+                if locked { "; address locked out" } else { "" }
             );
         }
         self.refuse(id, Refusal::PasswordMismatch);
-        if now_locked {
+        if locked {
             let why = "Too many failed OPER attempts";
             self.remove(id, why, Some(why));
         }

@@ -132,8 +132,6 @@ pub struct Router {
     accepting: Arc<std::sync::atomic::AtomicUsize>,
     /// Slow-consumer log lines, at most one a second.
     slow_log: crate::limits::LogGate,
-    /// Failed OPER attempts by address.
-    oper_failures: crate::limits::Failures,
     /// Failed authentication log lines, at most one a second.
     auth_log: crate::limits::LogGate,
     /// Room lists being sent a page at a time (see [`listing`]).
@@ -143,11 +141,6 @@ pub struct Router {
     /// Registered accounts, when the hub has a store.
     accounts: Option<Arc<crate::accounts::Accounts>>,
 }
-
-/// Failed OPER attempts from one address before it is locked out...
-pub const OPER_MAX_FAILURES: u32 = 5;
-/// ...for this long after its first failure.
-pub const OPER_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Router {
     pub fn new(settings: Arc<Settings>) -> Self {
@@ -179,7 +172,6 @@ impl Router {
             permits,
             accepting: Arc::default(),
             slow_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
-            oper_failures: crate::limits::Failures::new(OPER_MAX_FAILURES, OPER_LOCKOUT, 65_536),
             auth_log: crate::limits::LogGate::new(std::time::Duration::from_secs(1)),
             listings: FxHashMap::default(),
             metrics: Arc::default(),

@@ -592,8 +592,14 @@ pub fn joined(port: u16, nick: &str, chan: &str) -> Irc {
     c
 }
 
-/// The hub arguments configuring the one operator these tests use.
-pub const OPER_ARGS: [&str; 2] = ["--oper", "admin:secret"];
+/// The Argon2id hash of `secret` (made with `obrol hash-password`).
+pub const SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$+IKCsaMTy+kSbFIS9XOaRQ$aDKuPC1A+vbe8TTawKZJKEmkPSqM+P5Cj3QFmWavnBo";
+
+/// The hub arguments configuring the one operator these tests use: `admin`, password `secret`.
+pub const OPER_ARGS: [&str; 2] = [
+    "--oper",
+    "admin:$argon2id$v=19$m=19456,t=2,p=1$+IKCsaMTy+kSbFIS9XOaRQ$aDKuPC1A+vbe8TTawKZJKEmkPSqM+P5Cj3QFmWavnBo",
+];
 
 /// `:irc.test 481 NICK :Permission Denied- You're not an IRC operator`.
 pub fn no_privileges(nick: &str) -> String {

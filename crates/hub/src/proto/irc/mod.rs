@@ -531,7 +531,7 @@ impl Session {
             "LUSERS" => Command::Lusers,
             "OPER" => Command::Oper {
                 name: p[0].clone(),
-                password: p[1].clone(),
+                verdict: super::auth::oper(&p[0], &p[1], link).await,
             },
             "KILL" => Command::Kill {
                 nick: p[0].clone(),

@@ -214,6 +214,8 @@ pub struct WhoisInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     NickInUse(String),
+    /// The hub requires an account, and the client has not logged in.
+    AccountRequired,
     BadNick(String),
     ReservedNick(String),
     BadRoom(String),
@@ -221,13 +223,22 @@ pub enum Refusal {
     NoSuchRoom(String),
     NotInRoom(String),
     NoRoom,
-    TooManyRooms { room: String, max: usize },
+    TooManyRooms {
+        room: String,
+        max: usize,
+    },
     Usage(&'static str),
     UnknownCommand(String),
     ChanOpNeeded(String),
     CannotSend(String),
-    UserNotInRoom { nick: String, room: String },
-    AlreadyInRoom { nick: String, room: String },
+    UserNotInRoom {
+        nick: String,
+        room: String,
+    },
+    AlreadyInRoom {
+        nick: String,
+        room: String,
+    },
     UnknownMode(char),
     UsersDontMatch,
     BannedFromRoom(String),
@@ -247,6 +258,10 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::NickInUse(n) => write!(f, "nick taken: {n}"),
+            Refusal::AccountRequired => write!(
+                f,
+                "this hub requires an account: /login [ACCOUNT] PASSWORD, or /register PASSWORD"
+            ),
             Refusal::BadNick(n) => write!(
                 f,
                 "invalid nick: {n} (letters, digits, []\\`_^{{|}}-, at most {} bytes)",

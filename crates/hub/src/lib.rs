@@ -92,6 +92,9 @@ pub struct Settings {
     pub max_queued_total: usize,
     /// Refuse clients that do not use TLS.
     pub tls_only: bool,
+    /// Only clients logged in to an account may join rooms and talk (IRC clients must log in
+    /// with SASL to register; plain clients wait outside the lobby until they log in).
+    pub accounts_required: bool,
     /// How long a client may use a registered nick without logging in to it before it is
     /// renamed.
     pub nick_grace: Duration,
@@ -125,6 +128,7 @@ impl Settings {
             line_rate: limits::Rate::new(10.0, 40, Duration::from_secs(30)),
             max_queued_total: 256 << 20,
             tls_only: false,
+            accounts_required: false,
             nick_grace: Duration::from_secs(30),
             sts: None,
         }

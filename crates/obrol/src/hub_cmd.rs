@@ -19,6 +19,11 @@ pub struct ServeArgs {
     /// no accounts.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Only clients logged in to an account may join rooms and talk (IRC clients must log in
+    /// with SASL; plain clients wait outside the lobby until they /login or /register). Needs
+    /// --data-dir.
+    #[arg(long)]
+    pub accounts_required: bool,
     /// Seconds a client may use a registered nick without logging in to it before it is
     /// renamed. [default: 30]
     #[arg(long)]

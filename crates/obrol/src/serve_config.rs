@@ -44,6 +44,7 @@ pub struct ServeConfig {
     sts_duration: Option<u64>,
     metrics: Option<String>,
     data_dir: Option<PathBuf>,
+    accounts_required: Option<bool>,
     nick_grace_secs: Option<Spanned<f64>>,
     #[serde(default)]
     oper: Vec<Spanned<Oper>>,
@@ -257,6 +258,12 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         .or(file.max_queued_total)
         .unwrap_or(256 << 20);
     settings.tls_only = args.tls_only || file.tls_only.unwrap_or(false);
+    settings.accounts_required = args.accounts_required || file.accounts_required.unwrap_or(false);
+    if settings.accounts_required && args.data_dir.is_none() && file.data_dir.is_none() {
+        return Err(UsageError(
+            "--accounts-required needs a store for the accounts (--data-dir)".into(),
+        ));
+    }
     let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
     let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
     let tls_files = match (cert, key) {

@@ -220,3 +220,58 @@ fn account_tag_extended_join_and_account_notify_carry_the_account() {
     late.expect_line(":rina!rina@127.0.0.1 JOIN #v rina :Real rina");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn when_accounts_are_required_only_logged_in_clients_chat() {
+    let dir = data_dir("required");
+    let h = hub(&dir, &["--accounts-required"]);
+    let port = h.port();
+    // An IRC client without SASL is told and closed before it registers.
+    let mut anon = Irc::connect("anon", port);
+    anon.send("NICK anon");
+    anon.send("USER anon 0 * :Anon");
+    let lines = anon.expect_closed();
+    assert_eq!(
+        lines,
+        vec![
+            ":irc.test FAIL * ACCOUNT_REQUIRED :This server requires logging in with SASL"
+                .to_owned(),
+            "ERROR :Closing link: log in with SASL to use this server".to_owned(),
+        ]
+    );
+    // A plain client waits outside the lobby: it hears nothing and may say nothing...
+    let mut newbie = Raw::connect("newbie", port);
+    newbie.send_line("/nick newbie");
+    newbie.expect(PLAIN_WELCOME);
+    newbie.expect("* you are newbie in lobby; type /help for commands");
+    let refusal =
+        "! this hub requires an account: /login [ACCOUNT] PASSWORD, or /register PASSWORD";
+    newbie.expect(refusal);
+    newbie.send_line("hello?");
+    newbie.expect(refusal);
+    newbie.send_line("/join elsewhere");
+    newbie.expect(refusal);
+    // ...until it registers (or logs in): then it is in the lobby.
+    newbie.send_line("/register newbie-pass");
+    newbie.expect("* registered the account newbie");
+    newbie.expect("* you are logged in as newbie");
+    newbie.expect("* newbie joined lobby");
+    // An IRC client with SASL registers and meets it there.
+    let mut member = Irc::connect("member", port);
+    member.send("CAP REQ :sasl");
+    member.send("NICK newbie2");
+    member.send("USER m 0 * :M");
+    member.send("AUTHENTICATE PLAIN");
+    member.expect_line("AUTHENTICATE +");
+    member.send(&format!(
+        "AUTHENTICATE {}",
+        sasl_plain("newbie", "newbie-pass")
+    ));
+    member.expect_line(&num("903", "newbie2", ":SASL authentication successful"));
+    member.send("CAP END");
+    member.expect_line(&num("376", "newbie2", ":End of /MOTD command."));
+    member.ask("JOIN #lobby");
+    newbie.send_line("selamat datang");
+    member.expect_line(":newbie!newbie@127.0.0.1 PRIVMSG #lobby :selamat datang");
+    let _ = std::fs::remove_dir_all(&dir);
+}

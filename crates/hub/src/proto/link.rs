@@ -25,6 +25,8 @@ pub struct Link<'a> {
     pub sts: Option<(u16, u64)>,
     /// Accounts, when the hub has a store (registration, login, SASL at the edge).
     pub accounts: Option<&'a crate::accounts::Accounts>,
+    /// Only clients logged in to an account may register (IRC) or chat.
+    pub accounts_required: bool,
     /// The operators, and the lockouts for OPER (`None`: no limits, in unit tests).
     pub opers: &'a [(String, crate::OperSecret)],
     pub limits: Option<&'a crate::limits::Limits>,
@@ -55,6 +57,7 @@ impl<'a> Link<'a> {
             sts: settings.sts,
             accounts: None,
             opers: &settings.opers,
+            accounts_required: settings.accounts_required,
             limits: None,
             pending: Mutex::default(),
             via_hub: AtomicBool::new(admitted),

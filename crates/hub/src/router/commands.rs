@@ -12,8 +12,12 @@ use super::Router;
 
 impl Router {
     pub(super) fn command(&mut self, id: ClientId, cmd: Command) {
-        if !self.members.contains_key(&id) {
+        let Some(m) = self.members.get(&id) else {
             return;
+        };
+        if self.settings.accounts_required && m.who.account.is_none() && !allowed_before_login(&cmd)
+        {
+            return self.refuse(id, Refusal::AccountRequired);
         }
         match cmd {
             Command::Say { text, action } => {
@@ -564,8 +568,16 @@ impl Router {
         };
         m.who.account = Some(account.into());
         let who = m.who.clone();
+        // On a hub that requires accounts, a plain client waited outside the lobby until now.
+        let enter_lobby = self.settings.accounts_required
+            && m.proto.starts_in_default_room()
+            && m.rooms.is_empty();
         self.check_registered_nick(id);
         self.tell(id, &Event::LoggedIn { who: &who, account });
+        if enter_lobby {
+            let lobby = self.settings.default_room.clone();
+            self.join(id, &lobby, None);
+        }
         let mut audience = self.audience(id, crate::api::caps::ACCOUNT_NOTIFY);
         audience.retain(|&other| other != id);
         self.emit_each(&audience, &Event::Account { who: &who, account });
@@ -645,4 +657,18 @@ fn split_text<'t>(from: &Identity, target: &str, text: &'t str, action: bool) ->
         return vec![text];
     }
     crate::domain::text::split(text, max)
+}
+
+/// What a client that has not logged in may do on a hub that requires accounts: log in, name
+/// itself, ask for help, leave; nothing that reads or writes a room or reaches another client.
+fn allowed_before_login(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::LoggedIn(_)
+            | Command::Nick(_)
+            | Command::Help
+            | Command::Quit(_)
+            | Command::SetCaps(_)
+            | Command::Lusers
+    )
 }

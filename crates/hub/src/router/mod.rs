@@ -329,6 +329,7 @@ impl Router {
             (Some(n), None) => n,
             (None, None) => self.nicks.guest(),
         };
+        let new_account_missing = new.account.is_none();
         let who = Identity {
             user: new.user.as_deref().unwrap_or(&nick).into(),
             nick: nick.as_str().into(),
@@ -372,7 +373,12 @@ impl Router {
         );
         // IRC clients choose their own channels; plain clients start in the lobby.
         if new.proto.starts_in_default_room() {
-            self.join(id, &lobby, None);
+            if self.settings.accounts_required && new_account_missing {
+                // Into the lobby once logged in (see `logged_in`).
+                self.refuse(id, Refusal::AccountRequired);
+            } else {
+                self.join(id, &lobby, None);
+            }
         }
         self.check_registered_nick(id);
     }

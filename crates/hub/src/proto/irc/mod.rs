@@ -791,6 +791,20 @@ impl Session {
         let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
             return Flow::Continue;
         };
+        if link.accounts_required
+            && self
+                .auth
+                .as_ref()
+                .and_then(|a| a.account.as_ref())
+                .is_none()
+        {
+            link.reply(format!(
+                ":{} FAIL * ACCOUNT_REQUIRED :This server requires logging in with SASL\r\n",
+                link.server
+            ));
+            link.reply("ERROR :Closing link: log in with SASL to use this server\r\n");
+            return Flow::Close("no account".into());
+        }
         let (reply, accepted) = oneshot::channel();
         let newcomer = Newcomer {
             proto: Protocol::Irc,

@@ -518,6 +518,13 @@ fn refusal(s: &mut String, srv: &str, me: &str, r: &Refusal) {
     let (code, rest) = match r {
         Refusal::NickInUse(n) => ("433", format!("{n} :Nickname is already in use")),
         Refusal::BadNick(n) => ("432", format!("{n} :Erroneous nickname")),
+        Refusal::AccountRequired => {
+            let _ = write!(
+                s,
+                ":{srv} FAIL * ACCOUNT_REQUIRED :This server requires logging in with SASL\r\n"
+            );
+            return;
+        }
         Refusal::ReservedNick(n) => ("432", format!("{n} :Nickname is reserved")),
         Refusal::BadRoom(r) | Refusal::NoSuchRoom(r) => ("403", format!("#{r} :No such channel")),
         Refusal::NoSuchNick(n) => ("401", format!("{n} :No such nick/channel")),

@@ -565,3 +565,54 @@ fn operators_are_configured_by_hash_or_account_never_by_password() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&config);
 }
+
+#[test]
+fn a_nick_toggler_among_clients_that_do_not_read_is_slowed_and_memory_stays_bounded() {
+    // Every rename goes to everyone sharing a room, and these clients never read: the line
+    // rate (default 10/s after a burst of 40) slows the toggler, and the output budget bounds
+    // what the non-readers hold.
+    let mut hub = Hub::start_with(&["--max-queued-total", "2097152", "--max-per-address", "0"]);
+    let port = hub.port();
+    let mut sleepers = Vec::new();
+    for i in 0..40 {
+        let nick = format!("zz{i}");
+        let stream = common::irc::connect_from_with(ATTACKER, port, Some(4096));
+        let mut c = Irc::over(&nick, stream);
+        c.send(&format!("NICK {nick}"));
+        c.send(&format!("USER {nick} 0 * :{nick}"));
+        c.expect_line(&num("376", &nick, ":End of /MOTD command."));
+        c.ask("JOIN #busy");
+        sleepers.push(c);
+    }
+    let mut toggler = Irc::register_from(WITNESS2, port, "toggle0");
+    toggler.ask("JOIN #busy");
+    let mut burst = String::new();
+    for i in 0..2000 {
+        burst.push_str(&format!("NICK toggle{}\r\n", (i + 1) % 2));
+    }
+    let mut raw = toggler.try_clone_stream();
+    let writer = std::thread::spawn(move || {
+        let _ = raw.write_all(burst.as_bytes());
+    });
+    toggler.expect_line(
+        ":irc.test NOTICE toggle0 :You are sending too fast: your lines now go through at 10 a second",
+    );
+    witnesses_chat(port, "#busy", "5");
+    let s = stats(&mut hub);
+    assert!(
+        s["queued_bytes"] <= 2 * 2097152,
+        "queued {} bytes: {s:?}",
+        s["queued_bytes"]
+    );
+    // 2,000 renames at 10 a second is 200 s of lag: the toggler is cut as a flood.
+    let closing = toggler.expect_closed();
+    assert!(
+        closing
+            .iter()
+            .any(|l| l == "ERROR :Closing link: Excess flood (more than 10 lines/s)"),
+        "{}",
+        toggler.dump()
+    );
+    let _ = writer.join();
+    drop(sleepers);
+}

@@ -243,7 +243,7 @@ fn when_accounts_are_required_only_logged_in_clients_chat() {
     let mut newbie = Raw::connect("newbie", port);
     newbie.send_line("/nick newbie");
     newbie.expect(PLAIN_WELCOME);
-    newbie.expect("* you are newbie in lobby; type /help for commands");
+    newbie.expect("* you are newbie; log in to join the others; type /help for commands");
     let refusal =
         "! this hub requires an account: /login [ACCOUNT] PASSWORD, or /register PASSWORD";
     newbie.expect(refusal);

@@ -62,6 +62,13 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
 pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
     let mut s = String::new();
     let _ = match *event {
+        // No room: the hub requires an account, and the client has not logged in yet.
+        Event::Welcome {
+            motd, nick, room, ..
+        } if room.is_empty() => writeln!(
+            s,
+            "{motd}\n* you are {nick}; log in to join the others; type /help for commands"
+        ),
         Event::Welcome {
             motd, nick, room, ..
         } => writeln!(

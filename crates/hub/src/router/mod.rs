@@ -362,18 +362,19 @@ impl Router {
         self.counters.connects += 1;
         let lobby = self.settings.default_room.clone();
         let motd = self.settings.motd.clone();
+        let waiting = self.settings.accounts_required && new_account_missing;
         self.tell(
             id,
             &Event::Welcome {
                 motd: &motd,
                 nick: &nick,
-                room: &lobby,
+                room: if waiting { "" } else { &lobby },
                 census: self.census(),
             },
         );
         // IRC clients choose their own channels; plain clients start in the lobby.
         if new.proto.starts_in_default_room() {
-            if self.settings.accounts_required && new_account_missing {
+            if waiting {
                 // Into the lobby once logged in (see `logged_in`).
                 self.refuse(id, Refusal::AccountRequired);
             } else {

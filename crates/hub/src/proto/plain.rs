@@ -64,8 +64,11 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
     let _ = match *event {
         // No room: the hub requires an account, and the client has not logged in yet.
         Event::Welcome {
-            motd, nick, room, ..
-        } if room.is_empty() => writeln!(
+            motd,
+            nick,
+            room: "",
+            ..
+        } => writeln!(
             s,
             "{motd}\n* you are {nick}; log in to join the others; type /help for commands"
         ),

@@ -131,3 +131,46 @@ impl Accounts {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Registered rooms: read once at start, written as they change (off the async threads, in
+/// the background: the router never waits for the disk).
+impl Accounts {
+    /// Every registered room.
+    pub fn rooms(&self) -> Vec<obrol_store::RoomRecord> {
+        self.store.rooms().unwrap_or_else(|e| {
+            tracing::warn!("reading the registered rooms: {e}");
+            Vec::new()
+        })
+    }
+
+    fn write(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
+    ) {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = f(&store) {
+                tracing::warn!("saving {what}: {e}");
+            }
+        });
+    }
+
+    pub fn register_room(&self, name: &str, founder: &str, flags: &str) {
+        let (n, f, fl) = (name.to_owned(), founder.to_owned(), flags.to_owned());
+        let now = crate::domain::unix_now() as i64;
+        self.write("a room registration", move |s| {
+            s.register_room(&n, &f, &fl, now).map(|_| ())
+        });
+    }
+
+    pub fn set_room_flags(&self, name: &str, flags: &str) {
+        let (n, fl) = (name.to_owned(), flags.to_owned());
+        self.write("a room's modes", move |s| s.set_room_flags(&n, &fl));
+    }
+
+    pub fn set_room_op(&self, room: &str, account: &str, op: bool) {
+        let (r, a) = (room.to_owned(), account.to_owned());
+        self.write("a room's operators", move |s| s.set_room_op(&r, &a, op));
+    }
+}

@@ -275,3 +275,75 @@ fn when_accounts_are_required_only_logged_in_clients_chat() {
     member.expect_line(":newbie!newbie@127.0.0.1 PRIVMSG #lobby :selamat datang");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Registers `nick` as an account through a plain client, then lets it go.
+fn make_account(port: u16, nick: &str, password: &str) {
+    let mut c = plain(port, nick);
+    c.send_line(&format!("/register {password}"));
+    c.expect(&format!("* you are logged in as {nick}"));
+    c.send_line("/quit");
+    c.expect_closed(LINE_TIMEOUT);
+}
+
+/// An IRC client logged in with SASL as `nick` (account and nick alike).
+fn sasl_client(port: u16, nick: &str, password: &str) -> Irc {
+    let mut c = Irc::connect(nick, port);
+    c.send("CAP REQ :sasl");
+    c.send(&format!("NICK {nick}"));
+    c.send(&format!("USER {nick} 0 * :Real {nick}"));
+    c.send("AUTHENTICATE PLAIN");
+    c.expect_line("AUTHENTICATE +");
+    c.send(&format!("AUTHENTICATE {}", sasl_plain(nick, password)));
+    c.expect_line(&num("903", nick, ":SASL authentication successful"));
+    c.send("CAP END");
+    c.expect_line(&num("376", nick, ":End of /MOTD command."));
+    c
+}
+
+#[test]
+fn a_registered_room_keeps_its_operators_and_modes_across_a_restart() {
+    let dir = data_dir("rooms");
+    {
+        let h = hub(&dir, &[]);
+        make_account(h.port(), "ani", "ani-password");
+        make_account(h.port(), "budi", "budi-password");
+        let mut ani = sasl_client(h.port(), "ani", "ani-password");
+        ani.ask("JOIN #dev");
+        let lines = ani.ask("PRIVMSG ChanServ :REGISTER #dev");
+        assert_eq!(
+            lines,
+            vec![":ChanServ!services@irc.test NOTICE ani :#dev is registered to ani".to_owned()]
+        );
+        ani.ask("MODE #dev +m");
+        let mut budi = sasl_client(h.port(), "budi", "budi-password");
+        budi.ask("JOIN #dev");
+        ani.ask("MODE #dev +o budi");
+        budi.expect_line(":ani!ani@127.0.0.1 MODE #dev +o budi");
+        let info = ani.ask("PRIVMSG ChanServ :INFO #dev");
+        assert!(
+            info[0].ends_with(":#dev is registered to ani; operators: ani, budi; modes: +mnt"),
+            "{info:?}"
+        );
+        // A clean stop (SIGTERM) finishes the saves still in flight.
+        let mut h = h;
+        h.proc.signal(libc::SIGTERM);
+        assert!(h.proc.wait_exit(common::EXIT_TIMEOUT).success());
+    }
+    // Restarted: the first one in is not its operator; the modes are back; budi is op again.
+    let h = hub(&dir, &[]);
+    let mut eve = Irc::register(h.port(), "eve");
+    let lines = eve.ask("JOIN #dev");
+    assert!(
+        lines.contains(&num("353", "eve", "= #dev :eve")),
+        "{lines:?}"
+    );
+    let modes = eve.ask("MODE #dev");
+    assert!(modes[0].contains(" 324 eve #dev +mnt"), "{modes:?}");
+    let mut budi = sasl_client(h.port(), "budi", "budi-password");
+    budi.ask("JOIN #dev");
+    eve.expect_line(":ChanServ!services@irc.test MODE #dev +o budi");
+    // And budi can run it: kick eve.
+    budi.ask("KICK #dev eve :bye");
+    eve.expect_line(":budi!budi@127.0.0.1 KICK #dev eve :bye");
+    let _ = std::fs::remove_dir_all(&dir);
+}

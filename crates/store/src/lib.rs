@@ -34,11 +34,36 @@ pub enum Register {
 }
 
 /// The schema, by version (`PRAGMA user_version`): each step upgrades from the one before.
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
         name TEXT PRIMARY KEY COLLATE NOCASE,
         hash TEXT NOT NULL,
         created INTEGER NOT NULL
-    );"];
+    );",
+    "CREATE TABLE rooms (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        founder TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE room_ops (
+        room TEXT NOT NULL COLLATE NOCASE,
+        account TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (room, account)
+    );",
+];
+
+/// A registered room as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub name: String,
+    /// The account that registered it.
+    pub founder: String,
+    /// Its simple modes, as letters (`nt`, `imnst`, ...).
+    pub flags: String,
+    /// Accounts that are its operators (the founder among them).
+    pub ops: Vec<String>,
+}
 
 /// See the module documentation.
 pub struct Store {
@@ -140,6 +165,79 @@ impl Store {
             .then_some(account))
     }
 
+    /// Registers room `name` to `founder`, who becomes its first operator.
+    pub fn register_room(
+        &self,
+        name: &str,
+        founder: &str,
+        flags: &str,
+        now: i64,
+    ) -> Result<Register, StoreError> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let inserted = tx.execute(
+            "INSERT INTO rooms (name, founder, flags, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+            params![name, founder, flags, now],
+        )?;
+        if inserted == 1 {
+            tx.execute(
+                "INSERT INTO room_ops (room, account) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![name, founder],
+            )?;
+        }
+        tx.commit()?;
+        Ok(if inserted == 1 {
+            Register::Created
+        } else {
+            Register::Taken
+        })
+    }
+
+    /// Records a registered room's simple modes.
+    pub fn set_room_flags(&self, name: &str, flags: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE rooms SET flags = ?2 WHERE name = ?1",
+            params![name, flags],
+        )?;
+        Ok(())
+    }
+
+    /// Makes `account` an operator of registered room `room`, or no longer one.
+    pub fn set_room_op(&self, room: &str, account: &str, op: bool) -> Result<(), StoreError> {
+        let sql = if op {
+            "INSERT INTO room_ops (room, account) SELECT ?1, ?2 WHERE EXISTS
+             (SELECT 1 FROM rooms WHERE name = ?1) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM room_ops WHERE room = ?1 AND account = ?2"
+        };
+        self.db().execute(sql, params![room, account])?;
+        Ok(())
+    }
+
+    /// Every registered room (loaded once at start).
+    pub fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT name, founder, flags FROM rooms")?;
+        let mut rooms = stmt
+            .query_map([], |r| {
+                Ok(RoomRecord {
+                    name: r.get(0)?,
+                    founder: r.get(1)?,
+                    flags: r.get(2)?,
+                    ops: Vec::new(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = db.prepare("SELECT account FROM room_ops WHERE room = ?1")?;
+        for room in &mut rooms {
+            room.ops = stmt
+                .query_map(params![room.name], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+        }
+        Ok(rooms)
+    }
+
     /// Every account name (loaded once at start: the hub keeps them in memory to protect
     /// registered nicks without asking the store on every rename).
     pub fn account_names(&self) -> Result<Vec<String>, StoreError> {
@@ -181,6 +279,37 @@ mod tests {
         assert_eq!(store.verify("ani", "wrong").unwrap(), None);
         assert_eq!(store.verify("nobody", "s3cret pass").unwrap(), None);
         assert_eq!(store.account_names().unwrap(), vec!["Ani".to_owned()]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn registered_rooms_keep_founder_flags_and_operators() {
+        let dir = temp_dir("rooms");
+        {
+            let store = Store::open(&dir).unwrap();
+            assert_eq!(
+                store.register_room("Dev", "ani", "nt", 1).unwrap(),
+                Register::Created
+            );
+            assert_eq!(
+                store.register_room("dev", "budi", "n", 2).unwrap(),
+                Register::Taken
+            );
+            store.set_room_op("dev", "budi", true).unwrap();
+            store.set_room_op("nowhere", "budi", true).unwrap();
+            store.set_room_flags("DEV", "imnt").unwrap();
+        }
+        let store = Store::open(&dir).unwrap();
+        let rooms = store.rooms().unwrap();
+        assert_eq!(rooms.len(), 1);
+        assert_eq!(rooms[0].name, "Dev");
+        assert_eq!(rooms[0].founder, "ani");
+        assert_eq!(rooms[0].flags, "imnt");
+        let mut ops = rooms[0].ops.clone();
+        ops.sort();
+        assert_eq!(ops, vec!["ani".to_owned(), "budi".to_owned()]);
+        store.set_room_op("dev", "BUDI", false).unwrap();
+        assert_eq!(store.rooms().unwrap()[0].ops, vec!["ani".to_owned()]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -371,14 +371,15 @@ impl Router {
         let Some(who) = self.members.get(&id).map(|m| m.who.clone()) else {
             return;
         };
-        for change in applied {
+        for change in &applied {
             let ev = Event::ModeChanged {
                 who: &who,
                 room: &name,
-                change: &change,
+                change,
             };
             self.emit_room_event(&key, &ev, None);
         }
+        self.registered_modes(&key, &applied);
     }
 
     pub(super) fn kick(&mut self, id: ClientId, room: &str, nick: &str, reason: Option<String>) {
@@ -549,13 +550,15 @@ impl Router {
         let away = m.away.as_deref().map(str::to_owned);
         // The server's own room (where plain clients are put) belongs to the server: nobody
         // operates it by being first in, so nobody can ban the others out of it.
-        let founder = if key == fold(&self.settings.default_room) {
+        // A registered room is operated by the accounts that operate it (see `services`).
+        let registered = self.registered.get(&key).map(|r| r.flags.clone());
+        let founder = if key == fold(&self.settings.default_room) || registered.is_some() {
             IdSet::default()
         } else {
             IdSet(smallvec::smallvec![id])
         };
         let room = self.rooms.entry(key.clone()).or_insert_with(|| {
-            Box::new(Room {
+            let mut room = Box::new(Room {
                 name: room.into(),
                 members: SmallVec::new(),
                 // The first joiner creates the room and operates it.
@@ -567,7 +570,11 @@ impl Router {
                 moderated: false,
                 secret: false,
                 extras: None,
-            })
+            });
+            if let Some(flags) = &registered {
+                super::services::apply_flags(&mut room, flags);
+            }
+            room
         });
         room.members.push(id);
         let name = room.name.clone();
@@ -581,6 +588,7 @@ impl Router {
             },
             None,
         );
+        self.registered_join(id, &key);
         if let Some(message) = away.as_deref() {
             // away-notify: those who can know the newcomer is away learn it at once.
             let audience: Vec<ClientId> = self.rooms.get(&key).map_or_else(Vec::new, |r| {

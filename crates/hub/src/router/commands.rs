@@ -47,6 +47,10 @@ impl Router {
                     } else {
                         self.refuse(id, Refusal::NoSuchRoom(room.to_owned()));
                     }
+                } else if fold(&target) == "chanserv" && self.accounts.is_some() {
+                    if !notice {
+                        self.chanserv(id, &text);
+                    }
                 } else {
                     self.say_privately(id, &target, &text, action, notice, &tags);
                 }
@@ -577,6 +581,15 @@ impl Router {
         if enter_lobby {
             let lobby = self.settings.default_room.clone();
             self.join(id, &lobby, None);
+        }
+        // Registered rooms it is already in that its account operates.
+        let rooms = self
+            .members
+            .get(&id)
+            .map(|m| m.rooms.clone())
+            .unwrap_or_default();
+        for key in rooms {
+            self.registered_join(id, &key);
         }
         let mut audience = self.audience(id, crate::api::caps::ACCOUNT_NOTIFY);
         audience.retain(|&other| other != id);

@@ -19,6 +19,7 @@ mod commands;
 mod console;
 mod deliver;
 mod listing;
+mod services;
 mod sweep;
 
 use std::collections::HashMap;
@@ -140,6 +141,8 @@ pub struct Router {
     metrics: Arc<crate::metrics::Metrics>,
     /// Registered accounts, when the hub has a store.
     accounts: Option<Arc<crate::accounts::Accounts>>,
+    /// Registered rooms, by folded name (see [`services`]).
+    registered: FxHashMap<Name, services::Registered>,
 }
 
 impl Router {
@@ -176,6 +179,7 @@ impl Router {
             listings: FxHashMap::default(),
             metrics: Arc::default(),
             accounts: None,
+            registered: FxHashMap::default(),
         }
     }
 
@@ -523,6 +527,16 @@ impl Router {
 
     /// Protect registered nicks (see `commands::check_registered_nick`).
     pub fn set_accounts(&mut self, accounts: Arc<crate::accounts::Accounts>) {
+        self.registered = accounts
+            .rooms()
+            .iter()
+            .map(|r| {
+                (
+                    crate::domain::names::fold(&r.name),
+                    services::Registered::from_record(r),
+                )
+            })
+            .collect();
         self.accounts = Some(accounts);
     }
 

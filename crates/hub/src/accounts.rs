@@ -127,6 +127,41 @@ impl Accounts {
         }
     }
 
+    /// An account's SCRAM credentials (its name as registered), if it is one and has them.
+    pub async fn scram(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, obrol_store::Scram)>, StoreError> {
+        let store = self.store.clone();
+        let n = name.to_owned();
+        tokio::task::spawn_blocking(move || store.scram(&n))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))?
+    }
+
+    /// Whether logins from `addr` are locked out now.
+    pub fn locked(&self, addr: IpAddr) -> bool {
+        self.lock_failures().locked(addr, crate::outbox::clock_ms())
+    }
+
+    /// A login checked elsewhere (SCRAM) failed.
+    pub fn failed(&self, addr: IpAddr, name: &str) {
+        let locked = self.lock_failures().record(addr, crate::outbox::clock_ms());
+        if let Some(held) = self.log.pass() {
+            tracing::warn!(
+                %addr,
+                account = name,
+                "failed login{} ({held} more since the last report)",
+                if locked { "; address locked out" } else { "" }
+            );
+        }
+    }
+
+    /// A login checked elsewhere (SCRAM) succeeded.
+    pub fn succeeded(&self, addr: IpAddr) {
+        self.lock_failures().clear(addr);
+    }
+
     fn lock_failures(&self) -> std::sync::MutexGuard<'_, Failures> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -347,3 +347,111 @@ fn a_registered_room_keeps_its_operators_and_modes_across_a_restart() {
     eve.expect_line(":budi!budi@127.0.0.1 KICK #dev eve :bye");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The client's side of SCRAM-SHA-256 (RFC 5802), written here from the RFC: the proof for
+/// `password` given the server-first message; returns (client-final, expected server-final).
+fn scram_client_final(
+    password: &str,
+    client_first_bare: &str,
+    server_first: &str,
+) -> (String, String) {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let field = |k: &str| {
+        server_first
+            .split(',')
+            .find_map(|f| f.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {server_first}"))
+            .to_owned()
+    };
+    let (nonce, salt, iterations) = (field("r="), field("s="), field("i="));
+    let salt = b64.decode(salt).expect("base64 salt");
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(
+        password.as_bytes(),
+        &salt,
+        iterations.parse().unwrap(),
+        &mut salted,
+    );
+    let hmac = |key: &[u8], msg: &[u8]| -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        mac.update(msg);
+        mac.finalize().into_bytes().to_vec()
+    };
+    let client_key = hmac(&salted, b"Client Key");
+    let stored_key = Sha256::digest(&client_key);
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth = format!("{client_first_bare},{server_first},{without_proof}");
+    let signature = hmac(&stored_key, auth.as_bytes());
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(&signature)
+        .map(|(a, b)| a ^ b)
+        .collect();
+    let server_key = hmac(&salted, b"Server Key");
+    let server_signature = hmac(&server_key, auth.as_bytes());
+    (
+        format!("{without_proof},p={}", b64.encode(proof)),
+        format!("v={}", b64.encode(server_signature)),
+    )
+}
+
+#[test]
+fn sasl_scram_sha_256_logs_in_and_proves_the_server_knows_the_password() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = data_dir("scram");
+    let h = hub(&dir, &[]);
+    make_account(h.port(), "wati", "wati-rahasia");
+    for (password, ok) in [("salah-sekali", false), ("wati-rahasia", true)] {
+        let mut c = Irc::connect("wati", h.port());
+        c.send("CAP LS 302");
+        let ls = c.expect(|l| l.contains(" CAP * LS "), "CAP LS");
+        assert!(ls.contains(" sasl=PLAIN,SCRAM-SHA-256"), "{ls}");
+        c.send("CAP REQ :sasl");
+        c.send("NICK wati");
+        c.send("USER wati 0 * :Wati");
+        c.send("AUTHENTICATE SCRAM-SHA-256");
+        c.expect_line("AUTHENTICATE +");
+        let client_first_bare = "n=wati,r=fyko+d2lbbFgONRv9qkxdawL";
+        c.send(&format!(
+            "AUTHENTICATE {}",
+            b64.encode(format!("n,,{client_first_bare}"))
+        ));
+        let line = c.expect(
+            |l| l.starts_with("AUTHENTICATE "),
+            "the server-first message",
+        );
+        let server_first =
+            String::from_utf8(b64.decode(&line["AUTHENTICATE ".len()..]).unwrap()).unwrap();
+        assert!(
+            server_first.starts_with("r=fyko+d2lbbFgONRv9qkxdawL"),
+            "{server_first}"
+        );
+        let (client_final, server_final) =
+            scram_client_final(password, client_first_bare, &server_first);
+        c.send(&format!("AUTHENTICATE {}", b64.encode(&client_final)));
+        if !ok {
+            c.expect_line(&num("904", "wati", ":SASL authentication failed"));
+            continue;
+        }
+        let line = c.expect(
+            |l| l.starts_with("AUTHENTICATE "),
+            "the server-final message",
+        );
+        assert_eq!(
+            String::from_utf8(b64.decode(&line["AUTHENTICATE ".len()..]).unwrap()).unwrap(),
+            server_final,
+            "the server's signature proves it knows the password"
+        );
+        c.send("AUTHENTICATE +");
+        c.expect(
+            |l| l.contains(" 900 wati ") && l.ends_with(":You are now logged in as wati"),
+            "900",
+        );
+        c.expect_line(&num("903", "wati", ":SASL authentication successful"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -51,7 +51,90 @@ const MIGRATIONS: &[&str] = &[
         account TEXT NOT NULL COLLATE NOCASE,
         PRIMARY KEY (room, account)
     );",
+    // SCRAM-SHA-256 credentials (RFC 5802, 7677): `ITERATIONS$SALT$STOREDKEY$SERVERKEY`, hex.
+    // Accounts made before it get theirs at their next password login.
+    "ALTER TABLE accounts ADD COLUMN scram TEXT;",
 ];
+
+/// Iterations of PBKDF2 for new SCRAM credentials (RFC 7677's minimum).
+pub const SCRAM_ITERATIONS: u32 = 4096;
+
+/// An account's SCRAM-SHA-256 credentials: what the server keeps instead of the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scram {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    pub stored_key: [u8; 32],
+    pub server_key: [u8; 32],
+}
+
+impl Scram {
+    /// Credentials for `password` with a fresh salt.
+    pub fn new(password: &str) -> Scram {
+        use argon2::password_hash::rand_core::RngCore;
+        let mut salt = vec![0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        Scram::derive(password, salt, SCRAM_ITERATIONS)
+    }
+
+    /// Credentials for `password` with `salt` and `iterations`.
+    pub fn derive(password: &str, salt: Vec<u8>, iterations: u32) -> Scram {
+        use hmac::{Hmac, Mac};
+        use sha2::{Digest, Sha256};
+        let mut salted = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
+        let hmac = |key: &[u8], msg: &[u8]| -> [u8; 32] {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+            mac.update(msg);
+            mac.finalize().into_bytes().into()
+        };
+        let client_key = hmac(&salted, b"Client Key");
+        Scram {
+            iterations,
+            salt,
+            stored_key: Sha256::digest(client_key).into(),
+            server_key: hmac(&salted, b"Server Key"),
+        }
+    }
+
+    fn encode(&self) -> String {
+        format!(
+            "{}${}${}${}",
+            self.iterations,
+            hex(&self.salt),
+            hex(&self.stored_key),
+            hex(&self.server_key)
+        )
+    }
+
+    fn decode(s: &str) -> Option<Scram> {
+        let mut parts = s.split('$');
+        let iterations = parts.next()?.parse().ok()?;
+        let salt = unhex(parts.next()?)?;
+        let stored_key = unhex(parts.next()?)?.try_into().ok()?;
+        let server_key = unhex(parts.next()?)?.try_into().ok()?;
+        Some(Scram {
+            iterations,
+            salt,
+            stored_key,
+            server_key,
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
 
 /// A registered room as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,9 +208,11 @@ impl Store {
     /// is taken.
     pub fn register(&self, name: &str, password: &str, now: i64) -> Result<Register, StoreError> {
         let hash = self.hash_password(password)?;
+        let scram = Scram::new(password).encode();
         let inserted = self.db().execute(
-            "INSERT INTO accounts (name, hash, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            params![name, hash, now],
+            "INSERT INTO accounts (name, hash, created, scram) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+            params![name, hash, now, scram],
         )?;
         Ok(if inserted == 1 {
             Register::Created
@@ -140,15 +225,15 @@ impl Store {
     /// unknown name as for a wrong password (a hash is checked either way), so the time does not
     /// say which names exist.
     pub fn verify(&self, name: &str, password: &str) -> Result<Option<String>, StoreError> {
-        let row: Option<(String, String)> = self
+        let row: Option<(String, String, Option<String>)> = self
             .db()
             .query_row(
-                "SELECT name, hash FROM accounts WHERE name = ?1",
+                "SELECT name, hash, scram FROM accounts WHERE name = ?1",
                 params![name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let (account, hash) = match row {
+        let (account, hash, scram) = match row {
             Some(r) => r,
             None => {
                 let _ = self.hash_password(password);
@@ -158,11 +243,34 @@ impl Store {
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return Ok(None);
         };
-        Ok(self
+        if self
             .argon
             .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            .then_some(account))
+            .is_err()
+        {
+            return Ok(None);
+        }
+        // An account made before SCRAM gets its credentials now that the password is known.
+        if scram.is_none() {
+            self.db().execute(
+                "UPDATE accounts SET scram = ?2 WHERE name = ?1",
+                params![account, Scram::new(password).encode()],
+            )?;
+        }
+        Ok(Some(account))
+    }
+
+    /// An account's name as registered and its SCRAM credentials, if it has them.
+    pub fn scram(&self, name: &str) -> Result<Option<(String, Scram)>, StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .db()
+            .query_row(
+                "SELECT name, scram FROM accounts WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(n, s)| Some((n, Scram::decode(&s?)?))))
     }
 
     /// Registers room `name` to `founder`, who becomes its first operator.
@@ -311,6 +419,45 @@ mod tests {
         store.set_room_op("dev", "BUDI", false).unwrap();
         assert_eq!(store.rooms().unwrap()[0].ops, vec!["ani".to_owned()]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn scram_credentials_match_rfc_7677() {
+        // RFC 7677's example: user "user", password "pencil", this salt, 4096 iterations.
+        use base64_engine_free::b64;
+        let salt = b64("W22ZaJ0SNY7soEsUEjb6gQ==");
+        let s = Scram::derive("pencil", salt, 4096);
+        // ServerSignature over the RFC's AuthMessage is "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=".
+        use hmac::{Hmac, Mac};
+        let auth = "n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&s.server_key).unwrap();
+        mac.update(auth.as_bytes());
+        let sig: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(
+            sig.to_vec(),
+            b64("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        );
+        assert_eq!(Scram::decode(&s.encode()), Some(s));
+    }
+
+    /// A tiny base64 decoder for the test vectors (the store has no base64 dependency).
+    mod base64_engine_free {
+        pub fn b64(s: &str) -> Vec<u8> {
+            let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut out = Vec::new();
+            let mut buf = 0u32;
+            let mut bits = 0;
+            for c in s.bytes().filter(|&c| c != b'=') {
+                let v = table.iter().position(|&t| t == c).unwrap() as u32;
+                buf = (buf << 6) | v;
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    out.push((buf >> bits) as u8);
+                }
+            }
+            out
+        }
     }
 
     #[test]

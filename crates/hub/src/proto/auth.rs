@@ -106,6 +106,28 @@ pub async fn plain_command(text: &str, link: &Link<'_>) -> Option<Flow> {
 pub struct Sasl {
     /// The base64 payload received so far (it comes in 400-byte pieces).
     payload: String,
+    /// SCRAM-SHA-256's state, when that is the mechanism (`None`: PLAIN).
+    scram: Option<Box<ScramState>>,
+}
+
+/// Where a SCRAM-SHA-256 exchange stands (RFC 5802, 7677).
+#[derive(Debug)]
+enum ScramState {
+    /// Waiting for the client-first message.
+    First,
+    /// Sent the server-first message; waiting for the client's proof.
+    Final {
+        /// The account, if the name is one (an unknown name gets made-up credentials, so the
+        /// exchange fails at the end, as for a wrong password).
+        account: Option<String>,
+        creds: obrol_store::Scram,
+        gs2_header: String,
+        client_first_bare: String,
+        server_first: String,
+        nonce: String,
+    },
+    /// The proof was right and the server's signature sent; the client's `+` ends it.
+    Verified { account: String },
 }
 
 /// Longest SASL payload accepted (base64 characters).
@@ -117,6 +139,10 @@ pub enum SaslStep {
     Continue,
     /// Logged in to this account (900 and 903 still to be sent by the caller).
     LoggedIn(String),
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
 }
 
 /// Feeds one `AUTHENTICATE` parameter to the exchange `state` (`None`: none started).
@@ -142,9 +168,15 @@ pub async fn authenticate(
         if param.eq_ignore_ascii_case("PLAIN") {
             *state = Some(Sasl::default());
             link.reply("AUTHENTICATE +\r\n");
+        } else if param.eq_ignore_ascii_case("SCRAM-SHA-256") {
+            *state = Some(Sasl {
+                payload: String::new(),
+                scram: Some(Box::new(ScramState::First)),
+            });
+            link.reply("AUTHENTICATE +\r\n");
         } else {
             link.reply(format!(
-                ":{srv} 908 {me} PLAIN :are available SASL mechanisms\r\n"
+                ":{srv} 908 {me} PLAIN,SCRAM-SHA-256 :are available SASL mechanisms\r\n"
             ));
             link.reply(fail(""));
         }
@@ -162,11 +194,20 @@ pub async fn authenticate(
         return SaslStep::Continue; // more to come
     }
     let payload = std::mem::take(&mut sasl.payload);
-    *state = None;
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(payload.as_bytes()) else {
+    let Ok(raw) = b64().decode(payload.as_bytes()) else {
+        *state = None;
         link.reply(fail(": not base64"));
         return SaslStep::Continue;
     };
+    if let Some(scram) = sasl.scram.take() {
+        let (next, step) = scram_step(*scram, &raw, accounts, link, &fail).await;
+        match next {
+            Some(next) => sasl.scram = Some(Box::new(next)),
+            None => *state = None,
+        }
+        return step;
+    }
+    *state = None;
     let mut parts = raw.split(|&b| b == 0);
     let (Some(authzid), Some(authcid), Some(password), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -202,6 +243,142 @@ pub async fn authenticate(
             SaslStep::Continue
         }
     }
+}
+
+/// One step of SCRAM-SHA-256: the next state (`None`: the exchange is over) and what the
+/// session does.
+async fn scram_step(
+    state: ScramState,
+    msg: &[u8],
+    accounts: &crate::accounts::Accounts,
+    link: &Link<'_>,
+    fail: &(dyn Fn(&str) -> String + Sync),
+) -> (Option<ScramState>, SaslStep) {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let hmac = |key: &[u8], msg: &[u8]| -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+        mac.update(msg);
+        mac.finalize().into_bytes().into()
+    };
+    let ip = link.addr.ip();
+    let Ok(msg) = std::str::from_utf8(msg) else {
+        link.reply(fail(""));
+        return (None, SaslStep::Continue);
+    };
+    match state {
+        ScramState::First => {
+            if accounts.locked(ip) {
+                link.reply(fail(": too many failed logins from your address"));
+                return (None, SaslStep::Continue);
+            }
+            // gs2-header: "n,," or "y,," (no channel binding), optionally with an authzid.
+            let mut parts = msg.splitn(3, ',');
+            let (Some(cb), Some(authzid), Some(bare)) = (parts.next(), parts.next(), parts.next())
+            else {
+                link.reply(fail(": not a SCRAM client-first message"));
+                return (None, SaslStep::Continue);
+            };
+            if cb != "n" && cb != "y" {
+                link.reply(fail(": channel binding is not supported"));
+                return (None, SaslStep::Continue);
+            }
+            let field = |key: &str| {
+                bare.split(',')
+                    .find_map(|f| f.strip_prefix(key))
+                    .map(|v| v.replace("=2C", ",").replace("=3D", "="))
+            };
+            let (Some(user), Some(cnonce)) = (field("n="), field("r=")) else {
+                link.reply(fail(": not a SCRAM client-first message"));
+                return (None, SaslStep::Continue);
+            };
+            let authzid = authzid.strip_prefix("a=").unwrap_or("");
+            if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(&user) {
+                link.reply(fail(": no logging in as another account"));
+                return (None, SaslStep::Continue);
+            }
+            let (account, creds) = match accounts.scram(&user).await {
+                Ok(Some((account, creds))) => (Some(account), creds),
+                _ => (None, obrol_store::Scram::new(&nonce_chars(24))),
+            };
+            let nonce = format!("{cnonce}{}", nonce_chars(24));
+            let server_first = format!(
+                "r={nonce},s={},i={}",
+                b64().encode(&creds.salt),
+                creds.iterations
+            );
+            link.reply(format!("AUTHENTICATE {}\r\n", b64().encode(&server_first)));
+            let next = ScramState::Final {
+                account,
+                creds,
+                gs2_header: format!("{cb},{authzid_part},", authzid_part = parts_authzid(msg)),
+                client_first_bare: bare.to_owned(),
+                server_first,
+                nonce,
+            };
+            (Some(next), SaslStep::Continue)
+        }
+        ScramState::Final {
+            account,
+            creds,
+            gs2_header,
+            client_first_bare,
+            server_first,
+            nonce,
+        } => {
+            let Some((without_proof, proof)) = msg.rsplit_once(",p=") else {
+                link.reply(fail(": not a SCRAM client-final message"));
+                return (None, SaslStep::Continue);
+            };
+            let channel = without_proof.split(',').find_map(|f| f.strip_prefix("c="));
+            let r = without_proof.split(',').find_map(|f| f.strip_prefix("r="));
+            let binding_ok = channel == Some(&b64().encode(&gs2_header)[..]);
+            let proof = b64().decode(proof).ok().filter(|p| p.len() == 32);
+            let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+            let signature = hmac(&creds.stored_key, auth_message.as_bytes());
+            let verified = match (&account, proof) {
+                (Some(_), Some(proof)) if binding_ok && r == Some(nonce.as_str()) => {
+                    let client_key: Vec<u8> =
+                        proof.iter().zip(signature).map(|(p, s)| p ^ s).collect();
+                    let stored: [u8; 32] = Sha256::digest(&client_key).into();
+                    crate::limits::same_secret(&stored, &creds.stored_key)
+                }
+                _ => false,
+            };
+            match (verified, account) {
+                (true, Some(account)) => {
+                    accounts.succeeded(ip);
+                    let server_sig = hmac(&creds.server_key, auth_message.as_bytes());
+                    let last = format!("v={}", b64().encode(server_sig));
+                    link.reply(format!("AUTHENTICATE {}\r\n", b64().encode(last)));
+                    (Some(ScramState::Verified { account }), SaslStep::Continue)
+                }
+                (_, account) => {
+                    accounts.failed(ip, account.as_deref().unwrap_or("?"));
+                    link.reply(fail(""));
+                    (None, SaslStep::Continue)
+                }
+            }
+        }
+        ScramState::Verified { account } => (None, SaslStep::LoggedIn(account)),
+    }
+}
+
+/// The authzid part of a gs2 header as the client wrote it (between the first two commas).
+fn parts_authzid(msg: &str) -> &str {
+    msg.split(',').nth(1).unwrap_or("")
+}
+
+/// `n` printable nonce characters (no comma), from the system's random source.
+fn nonce_chars(n: usize) -> String {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Checks `OPER name password` against the configured operators, off the async threads, unless

@@ -714,7 +714,7 @@ impl Session {
                 // it names the TLS port to move to, over TLS how long to stay on TLS.
                 // SASL, when the hub has accounts (PLAIN, over TLS or loopback preferably).
                 let sasl = match link.accounts {
-                    Some(_) if self.cap_302 => " sasl=PLAIN",
+                    Some(_) if self.cap_302 => " sasl=PLAIN,SCRAM-SHA-256",
                     Some(_) => " sasl",
                     None => "",
                 };

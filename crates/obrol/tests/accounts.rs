@@ -455,3 +455,58 @@ fn sasl_scram_sha_256_logs_in_and_proves_the_server_knows_the_password() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn draft_account_registration_creates_and_logs_in() {
+    let dir = data_dir("register-cmd");
+    let h = hub(&dir, &[]);
+    let mut c = Irc::connect("new", h.port());
+    c.send("CAP LS 302");
+    let ls = c.expect(|l| l.contains(" CAP * LS "), "CAP LS");
+    assert!(
+        ls.contains(" draft/account-registration=before-connect,custom-account-name "),
+        "{ls}"
+    );
+    c.send("REGISTER * * some-password");
+    c.expect_line(":irc.test FAIL REGISTER NEED_NICK * :Send NICK first, or name the account");
+    c.send("NICK putri");
+    c.send("REGISTER * * short");
+    c.expect_line(
+        ":irc.test FAIL REGISTER WEAK_PASSWORD putri :A password needs at least 8 characters",
+    );
+    c.send("REGISTER NickServ * some-password");
+    c.expect_line(
+        ":irc.test FAIL REGISTER BAD_ACCOUNT_NAME NickServ :Not a name an account can have",
+    );
+    // Before connection registration, for the current nick.
+    c.send("REGISTER * * putri-password");
+    c.expect_line(":irc.test REGISTER SUCCESS putri :Account created");
+    c.expect(
+        |l| l.contains(" 900 putri ") && l.ends_with(":You are now logged in as putri"),
+        "900",
+    );
+    c.send("REGISTER other * other-password");
+    c.expect_line(":irc.test FAIL REGISTER ALREADY_AUTHENTICATED * :You are already logged in");
+    c.send("USER putri 0 * :Putri");
+    c.send("CAP END");
+    c.expect_line(&num("376", "putri", ":End of /MOTD command."));
+    let lines = c.ask("WHOIS putri");
+    assert!(
+        lines.contains(&num("330", "putri", "putri putri :is logged in as")),
+        "{lines:?}"
+    );
+    // After registration, with a name of its own; the name is then taken.
+    let mut d = Irc::register(h.port(), "dimas");
+    let lines = d.ask("REGISTER dimas-akun * dimas-password");
+    assert_eq!(
+        lines[0],
+        ":irc.test REGISTER SUCCESS dimas-akun :Account created"
+    );
+    assert!(lines.iter().any(|l| l.contains(" 900 dimas ")), "{lines:?}");
+    let mut e = Irc::register(h.port(), "eko");
+    assert_eq!(
+        e.ask("REGISTER putri * whatever-pass"),
+        vec![":irc.test FAIL REGISTER ACCOUNT_EXISTS putri :Account already exists".to_owned()]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

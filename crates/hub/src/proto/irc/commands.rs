@@ -32,6 +32,7 @@ const fn pre_reg(name: &'static str, min_params: usize) -> CommandSpec {
 const COMMANDS: &[CommandSpec] = &[
     spec("ADMIN", 0),
     pre_reg("AUTHENTICATE", 1),
+    pre_reg("REGISTER", 3),
     spec("AWAY", 0),
     pre_reg("CAP", 0),
     spec("INFO", 0),

@@ -275,6 +275,7 @@ impl Session {
             // No server password is configured: any is accepted.
             "PASS" => return Flow::Continue,
             "AUTHENTICATE" => return self.authenticate(&msg, link).await,
+            "REGISTER" => return self.register_account(&msg, link).await,
             "NICK" if !self.registered => {
                 match nick_refusal(p) {
                     Some((code, text)) => link.reply(numeric(link.server, code, self.me(), &text)),
@@ -691,6 +692,98 @@ impl Session {
         flow
     }
 
+    /// IRCv3 draft/account-registration: `REGISTER <account|*> <email|*> <password>`, before
+    /// or after connection registration; the client is then logged in to the new account.
+    async fn register_account(&mut self, msg: &Message, link: &Link<'_>) -> Flow {
+        let me = self.me().to_owned();
+        let srv = link.server;
+        let fail = |code: &str, account: &str, text: &str| {
+            format!(":{srv} FAIL REGISTER {code} {account} :{text}\r\n")
+        };
+        let Some(accounts) = link.accounts else {
+            link.reply(fail(
+                "TEMPORARILY_UNAVAILABLE",
+                "*",
+                "This server has no accounts",
+            ));
+            return Flow::Continue;
+        };
+        if self.auth.as_ref().is_some_and(|a| a.account.is_some()) {
+            link.reply(fail(
+                "ALREADY_AUTHENTICATED",
+                "*",
+                "You are already logged in",
+            ));
+            return Flow::Continue;
+        }
+        let account = match msg.params[0].as_str() {
+            "*" => match self.nick.clone() {
+                Some(nick) => nick,
+                None => {
+                    link.reply(fail(
+                        "NEED_NICK",
+                        "*",
+                        "Send NICK first, or name the account",
+                    ));
+                    return Flow::Continue;
+                }
+            },
+            name => name.to_owned(),
+        };
+        if !crate::domain::names::valid_nick(&account)
+            || crate::domain::names::reserved_nick(&account)
+        {
+            link.reply(fail(
+                "BAD_ACCOUNT_NAME",
+                &account,
+                "Not a name an account can have",
+            ));
+            return Flow::Continue;
+        }
+        let password = &msg.params[2];
+        if password.len() < crate::accounts::MIN_PASSWORD {
+            let text = format!(
+                "A password needs at least {} characters",
+                crate::accounts::MIN_PASSWORD
+            );
+            link.reply(fail("WEAK_PASSWORD", &account, &text));
+            return Flow::Continue;
+        }
+        match accounts.register(&account, password).await {
+            Ok(obrol_store::Register::Created) => {
+                link.reply(format!(
+                    ":{srv} REGISTER SUCCESS {account} :Account created\r\n"
+                ));
+                if self.registered {
+                    // The router says 900.
+                    if !link.command(Command::LoggedIn(account.clone())).await {
+                        return Flow::Close("hub gone".into());
+                    }
+                } else {
+                    let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
+                    link.reply(numeric(
+                        srv,
+                        "900",
+                        &me,
+                        &format!(
+                            "{me}!{user}@{} {account} :You are now logged in as {account}",
+                            link.addr.ip()
+                        ),
+                    ));
+                }
+                self.auth.get_or_insert_with(Box::default).account = Some(account);
+            }
+            Ok(obrol_store::Register::Taken) => {
+                link.reply(fail("ACCOUNT_EXISTS", &account, "Account already exists"));
+            }
+            Err(e) => {
+                tracing::warn!("registering {account}: {e}");
+                link.reply(fail("TEMPORARILY_UNAVAILABLE", &account, "Try again later"));
+            }
+        }
+        Flow::Continue
+    }
+
     async fn cap(&mut self, msg: &Message, link: &Link<'_>) -> Flow {
         let me = self.me().to_owned();
         let srv = link.server;
@@ -714,8 +807,11 @@ impl Session {
                 // it names the TLS port to move to, over TLS how long to stay on TLS.
                 // SASL, when the hub has accounts (PLAIN, over TLS or loopback preferably).
                 let sasl = match link.accounts {
-                    Some(_) if self.cap_302 => " sasl=PLAIN,SCRAM-SHA-256",
-                    Some(_) => " sasl",
+                    Some(_) if self.cap_302 => {
+                        " draft/account-registration=before-connect,custom-account-name \
+                         sasl=PLAIN,SCRAM-SHA-256"
+                    }
+                    Some(_) => " draft/account-registration sasl",
                     None => "",
                 };
                 let sts = match link.sts {

@@ -74,7 +74,8 @@ pub enum Command {
         topic: Option<String>,
     },
     /// IRC `WHO mask`: a room (`#name`) or a nick.
-    WhoQuery(String),
+    /// `WHO mask [%fields[,token]]` (the second part: IRCv3 WHOX).
+    WhoQuery(String, Option<String>),
     Whois(String),
     Ison(Vec<String>),
     Userhost(Vec<String>),
@@ -381,6 +382,8 @@ pub enum Event<'a> {
     WhoReply {
         mask: &'a str,
         rows: &'a [WhoRow],
+        /// WHOX fields and token (`%tcuhnfar,42`), if asked for.
+        whox: Option<&'a str>,
     },
     Whois(&'a WhoisInfo),
     /// End of a WHOIS reply for a nick that does not exist (after the refusal).

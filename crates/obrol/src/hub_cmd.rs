@@ -201,7 +201,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             tokio::spawn(crate::metrics_http::serve(listener, hub.handle()));
         }
-        tokio::spawn(reload_on_hangup(args, tls, hub.handle()));
+        // Registered here, before anything listens: a SIGHUP that arrived before the handler
+        // would end the process (its default action).
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let hangups = signal(SignalKind::hangup()).context("handling SIGHUP")?;
+            tokio::spawn(reload_on_hangup(hangups, args, tls, hub.handle()));
+        }
         if resolved.console {
             let handle = hub.handle();
             tokio::spawn(async move {
@@ -225,17 +232,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// file again and applies its limits, and reloads the TLS certificate and key. What cannot
 /// change while the hub runs (listeners, threads, the server's name) keeps its first value.
 /// A config file that no longer reads keeps everything as it was and says why.
+#[cfg(unix)]
 async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
     args: ServeArgs,
     tls: Option<Arc<obrol_hub::tls::Tls>>,
     handle: obrol_hub::HubHandle,
 ) {
-    #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            return;
-        };
         while hangups.recv().await.is_some() {
             if let Some(path) = &args.config {
                 let reloaded = crate::serve_config::load(path)

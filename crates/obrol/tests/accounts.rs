@@ -510,3 +510,27 @@ fn draft_account_registration_creates_and_logs_in() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn whox_shows_the_account() {
+    let dir = data_dir("whox");
+    let h = hub(&dir, &[]);
+    make_account(h.port(), "tono", "tono-password");
+    let mut tono = sasl_client(h.port(), "tono", "tono-password");
+    tono.ask("JOIN #w");
+    let mut anon = Irc::register(h.port(), "anon");
+    anon.ask("JOIN #w");
+    let lines = anon.ask("WHO #w %tcnfar,42");
+    assert_eq!(
+        lines,
+        vec![
+            num("354", "anon", "42 #w tono H@ tono :Real tono"),
+            num("354", "anon", "42 #w anon H 0 :Real anon"),
+            num("315", "anon", "#w :End of WHO list"),
+        ]
+    );
+    // Plain WHO is unchanged.
+    let lines = anon.ask("WHO tono");
+    assert!(lines[0].contains(" 352 anon "), "{lines:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -112,7 +112,7 @@ impl Router {
     /// WHO: a room's members, one nick, or every visible user whose nick matches a mask
     /// (`*`, `0` and wildcards). An invisible user (`+i`) shows only to those who share a room
     /// with it (Modern IRC, WHO).
-    pub(super) fn who_query(&mut self, id: ClientId, mask: &str) {
+    pub(super) fn who_query(&mut self, id: ClientId, mask: &str, whox: Option<&str>) {
         let multi = self
             .members
             .get(&id)
@@ -128,7 +128,14 @@ impl Router {
         let mut rows = Vec::new();
         if let Some(room) = mask.strip_prefix('#') {
             let Some(r) = self.rooms.get(&fold(room)) else {
-                return self.tell(id, &Event::WhoReply { mask, rows: &rows });
+                return self.tell(
+                    id,
+                    &Event::WhoReply {
+                        mask,
+                        rows: &rows,
+                        whox,
+                    },
+                );
             };
             let inside = r.members.contains(&id);
             if !r.secret || inside {
@@ -157,7 +164,14 @@ impl Router {
         } else if let Some(m) = self.nicks.owner(mask).and_then(|t| self.members.get(&t)) {
             rows.push(row(m, None, ""));
         }
-        self.tell(id, &Event::WhoReply { mask, rows: &rows });
+        self.tell(
+            id,
+            &Event::WhoReply {
+                mask,
+                rows: &rows,
+                whox,
+            },
+        );
     }
 
     /// Whether `a` and `b` are in some room together.

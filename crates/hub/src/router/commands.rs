@@ -195,7 +195,7 @@ impl Router {
                 }
             }
             Command::Topic { room, topic } => self.topic(id, &room, topic),
-            Command::WhoQuery(mask) => self.who_query(id, &mask),
+            Command::WhoQuery(mask, whox) => self.who_query(id, &mask, whox.as_deref()),
             Command::Whois(nick) => self.whois(id, &nick),
             Command::Ison(nicks) => {
                 let online: Vec<String> = nicks

@@ -440,7 +440,10 @@ impl Session {
                 }
             }
             "LIST" => Command::Rooms,
-            "WHO" => Command::WhoQuery(p[0].clone()),
+            "WHO" => Command::WhoQuery(
+                p[0].clone(),
+                p.get(1).filter(|f| f.starts_with('%')).cloned(),
+            ),
             "WHOIS" => {
                 if p.is_empty() {
                     link.reply(numeric(srv, "431", &me, ":No nickname given"));

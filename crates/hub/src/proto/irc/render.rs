@@ -33,7 +33,7 @@ pub(super) fn isupport(srv: &str, nick: &str) -> Vec<String> {
         "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=b,k,l,imnst CHANNELLEN={CHANNELLEN} \
          CHANTYPES=# KICKLEN={KICKLEN} MAXLIST=b:100 MODES={MODES_PER_LINE} NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
          TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
-         TOPICLEN={TOPICLEN} USERLEN={USERLEN} NAMELEN={REALNAMELEN}"
+         TOPICLEN={TOPICLEN} USERLEN={USERLEN} NAMELEN={REALNAMELEN} WHOX"
     );
     // At most 13 tokens per line (RFC 2812 allows 15 parameters: nick, tokens, trailing).
     let tokens: Vec<&str> = tokens.split_whitespace().collect();
@@ -355,7 +355,42 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             tag(&mut s);
             let _ = write!(s, ":{} TOPIC #{room} :{topic}\r\n", source(who));
         }
-        Event::WhoReply { mask, rows } => {
+        Event::WhoReply {
+            mask,
+            rows,
+            whox: Some(spec),
+        } => {
+            // IRCv3 WHOX: the fields asked for, in the standard order, as 354.
+            let (fields, token) = spec
+                .trim_start_matches('%')
+                .split_once(',')
+                .map_or((spec.trim_start_matches('%'), None), |(f, t)| (f, Some(t)));
+            for r in rows {
+                let mut out: Vec<String> = Vec::new();
+                for f in "tcuihsnfdlaor".chars().filter(|c| fields.contains(*c)) {
+                    let here = if r.away { 'G' } else { 'H' };
+                    let star = if r.oper { "*" } else { "" };
+                    out.push(match f {
+                        't' => token.unwrap_or("0").to_owned(),
+                        'c' => r.room.as_ref().map_or("*".to_owned(), |c| format!("#{c}")),
+                        'u' => r.who.user.to_string(),
+                        'i' => r.who.host.to_string(),
+                        'h' => r.who.host.to_string(),
+                        's' => srv.to_owned(),
+                        'n' => r.who.nick.to_string(),
+                        'f' => format!("{here}{star}{}", r.prefix),
+                        'd' => "0".to_owned(),
+                        'l' => "0".to_owned(),
+                        'a' => r.who.account.as_deref().unwrap_or("0").to_owned(),
+                        'o' => "n/a".to_owned(),
+                        _ => format!(":{}", r.realname),
+                    });
+                }
+                num(&mut s, "354", &out.join(" "));
+            }
+            num(&mut s, "315", &format!("{mask} :End of WHO list"));
+        }
+        Event::WhoReply { mask, rows, .. } => {
             for r in rows {
                 let chan = r.room.as_ref().map_or("*".to_owned(), |c| format!("#{c}"));
                 let here = if r.away { 'G' } else { 'H' };

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 mod tls;
+pub use tls::config as tls_config;
 
 /// Longest line accepted from the hub; longer ones are reported and skipped.
 pub const MAX_LINE: usize = 64 * 1024;

@@ -45,7 +45,8 @@ fn host_of(addr: &str) -> &str {
         .unwrap_or(host)
 }
 
-fn config(options: &TlsOptions) -> io::Result<rustls::ClientConfig> {
+/// The TLS client configuration for `options` (also the load generator's, with `insecure`).
+pub fn config(options: &TlsOptions) -> io::Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

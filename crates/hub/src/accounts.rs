@@ -97,8 +97,7 @@ impl Accounts {
         name: &str,
         password: &str,
     ) -> Result<Login, StoreError> {
-        let now = crate::outbox::clock_ms();
-        if self.lock_failures().locked(addr, now) {
+        if self.locked(addr) {
             return Ok(Login::LockedOut);
         }
         let _turn = self.hashing.acquire().await;
@@ -109,19 +108,11 @@ impl Accounts {
             .map_err(|e| StoreError::Hash(e.to_string()))??;
         match found {
             Some(account) => {
-                self.lock_failures().clear(addr);
+                self.succeeded(addr);
                 Ok(Login::Ok(account))
             }
             None => {
-                let locked = self.lock_failures().record(addr, now);
-                if let Some(held) = self.log.pass() {
-                    tracing::warn!(
-                        %addr,
-                        account = name,
-                        "failed login{} ({held} more since the last report)",
-                        if locked { "; address locked out" } else { "" }
-                    );
-                }
+                self.failed(addr, name);
                 Ok(Login::Failed)
             }
         }
@@ -144,7 +135,8 @@ impl Accounts {
         self.lock_failures().locked(addr, crate::outbox::clock_ms())
     }
 
-    /// A login checked elsewhere (SCRAM) failed.
+    /// A login failed: counted toward the address's lockout, and logged (at most once a
+    /// second).
     pub fn failed(&self, addr: IpAddr, name: &str) {
         let locked = self.lock_failures().record(addr, crate::outbox::clock_ms());
         if let Some(held) = self.log.pass() {
@@ -157,7 +149,7 @@ impl Accounts {
         }
     }
 
-    /// A login checked elsewhere (SCRAM) succeeded.
+    /// A login succeeded: the address's failures are forgotten.
     pub fn succeeded(&self, addr: IpAddr) {
         self.lock_failures().clear(addr);
     }

@@ -182,14 +182,9 @@ pub fn run(
                 // Boxed, and `input` moved in: the lines' futures (and the link they share) live
                 // on the heap only while lines are handled, not in every idle connection's task.
                 let lines = (&mut session, &mut codec, &mut pending);
-                match Box::pin(input.lines(lines, eof, (&mut pace, &mut told))).await {
-                    AfterInput::Continue => {}
-                    AfterInput::StopReading => stop_reading = true,
-                    AfterInput::Flooded => {
-                        stop_reading = true;
-                        flooded = true;
-                    }
-                    AfterInput::End(reason) => break reason,
+                let after = Box::pin(input.lines(lines, eof, (&mut pace, &mut told))).await;
+                if let Some(reason) = after.settle(&mut stop_reading, &mut flooded) {
+                    break reason;
                 }
                 if stop_reading {
                     // What is queued still goes out, for a while.
@@ -213,14 +208,9 @@ pub fn run(
                     pace.until = None;
                     let input = Input::new(id, addr, &shared, &outbox, claim.exempt);
                     let lines = (&mut session, &mut codec, &mut pending);
-                    match Box::pin(input.lines(lines, false, (&mut pace, &mut told))).await {
-                        AfterInput::Continue => {}
-                        AfterInput::StopReading => stop_reading = true,
-                        AfterInput::Flooded => {
-                            stop_reading = true;
-                            flooded = true;
-                        }
-                        AfterInput::End(reason) => break reason,
+                    let after = Box::pin(input.lines(lines, false, (&mut pace, &mut told))).await;
+                    if let Some(reason) = after.settle(&mut stop_reading, &mut flooded) {
+                        break reason;
                     }
                     if stop_reading {
                         idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
@@ -500,6 +490,23 @@ impl<'a> Input<'a> {
     async fn silence_limit_reached(self, session: &mut Session) -> Flow {
         let link = self.link(session);
         session.silence_limit_reached(&link).await
+    }
+}
+
+impl AfterInput {
+    /// Applies this to the connection's state: whether to stop reading, whether the hub cut
+    /// the client for flooding; `Some(reason)` when the connection ends now.
+    fn settle(self, stop_reading: &mut bool, flooded: &mut bool) -> Option<String> {
+        match self {
+            AfterInput::Continue => {}
+            AfterInput::StopReading => *stop_reading = true,
+            AfterInput::Flooded => {
+                *stop_reading = true;
+                *flooded = true;
+            }
+            AfterInput::End(reason) => return Some(reason),
+        }
+        None
     }
 }
 

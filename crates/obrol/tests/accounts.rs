@@ -213,6 +213,9 @@ fn account_tag_extended_join_and_account_notify_carry_the_account() {
     watcher.expect_line(":rina!rina@127.0.0.1 ACCOUNT rina");
     rina.send("PRIVMSG #t :after");
     watcher.expect_line("@account=rina :rina!rina@127.0.0.1 PRIVMSG #t :after");
+    // Every line whose source she is carries it, not only messages.
+    rina.ask("PART #t");
+    watcher.expect_line("@account=rina :rina!rina@127.0.0.1 PART #t");
     // A later join shows the account.
     let mut late = Irc::register_with_caps(h.port(), "late", "extended-join");
     late.ask("JOIN #v");

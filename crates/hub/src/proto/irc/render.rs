@@ -143,10 +143,20 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     let srv = view.server;
     let me = view.nick;
     let mut s = String::new();
-    let tag = |s: &mut String| {
-        if view.caps & caps::SERVER_TIME != 0 {
-            let _ = write!(s, "@time={} ", now_rfc3339());
-        }
+    // The tags of a line whose source is `who`: its account (account-tag) and the time
+    // (server-time), for clients that asked for them.
+    let tag = |s: &mut String, who: &Identity| {
+        let account = who
+            .account
+            .as_deref()
+            .filter(|_| view.caps & caps::ACCOUNT_TAG != 0);
+        let time = view.caps & caps::SERVER_TIME != 0;
+        let _ = match (account, time) {
+            (Some(a), true) => write!(s, "@account={a};time={} ", now_rfc3339()),
+            (Some(a), false) => write!(s, "@account={a} "),
+            (None, true) => write!(s, "@time={} ", now_rfc3339()),
+            (None, false) => Ok(()),
+        };
     };
     let num = |s: &mut String, code: &str, rest: &str| {
         s.push_str(&numeric(srv, code, me, rest));
@@ -223,7 +233,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             room,
             realname,
         } => {
-            tag(&mut s);
+            tag(&mut s, who);
             let _ = if view.caps & caps::EXTENDED_JOIN != 0 {
                 // `*` for a client not logged in.
                 let account = who.account.as_deref().unwrap_or("*");
@@ -263,7 +273,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         }
         Event::AwayChanged { who, message } => {
             if view.caps & caps::AWAY_NOTIFY != 0 {
-                tag(&mut s);
+                tag(&mut s, who);
                 let _ = match message {
                     Some(m) => write!(s, ":{} AWAY :{m}\r\n", source(who)),
                     None => write!(s, ":{} AWAY\r\n", source(who)),
@@ -272,29 +282,29 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         }
         Event::RealnameChanged { who, realname } => {
             if view.caps & caps::SETNAME != 0 {
-                tag(&mut s);
+                tag(&mut s, who);
                 let _ = write!(s, ":{} SETNAME :{realname}\r\n", source(who));
             }
         }
         Event::InviteNotice { by, nick, room } => {
             if view.caps & caps::INVITE_NOTIFY != 0 {
-                tag(&mut s);
+                tag(&mut s, by);
                 let _ = write!(s, ":{} INVITE {nick} #{room}\r\n", source(by));
             }
         }
         Event::Parted { who, room, reason } => {
-            tag(&mut s);
+            tag(&mut s, who);
             let _ = match reason {
                 Some(r) => write!(s, ":{} PART #{room} :{r}\r\n", source(who)),
                 None => write!(s, ":{} PART #{room}\r\n", source(who)),
             };
         }
         Event::Quit { who, reason } => {
-            tag(&mut s);
+            tag(&mut s, who);
             let _ = write!(s, ":{} QUIT :{reason}\r\n", source(who));
         }
         Event::Renamed { who, new } => {
-            tag(&mut s);
+            tag(&mut s, who);
             let _ = write!(s, ":{} NICK {new}\r\n", source(who));
         }
         Event::Rooms { rooms, first, last } => {
@@ -352,7 +362,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             None => num(&mut s, "331", &format!("#{room} :No topic is set")),
         },
         Event::TopicChanged { who, room, topic } => {
-            tag(&mut s);
+            tag(&mut s, who);
             let _ = write!(s, ":{} TOPIC #{room} :{topic}\r\n", source(who));
         }
         Event::WhoReply {
@@ -459,7 +469,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             num(&mut s, "329", &format!("#{room} {created}"));
         }
         Event::ModeChanged { who, room, change } => {
-            tag(&mut s);
+            tag(&mut s, who);
             let _ = write!(s, ":{} MODE #{room} {change}\r\n", source(who));
         }
         Event::UserModes(modes) => num(&mut s, "221", modes),
@@ -472,7 +482,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             nick,
             reason,
         } => {
-            tag(&mut s);
+            tag(&mut s, by);
             let _ = write!(s, ":{} KICK #{room} {nick} :{reason}\r\n", source(by));
         }
         Event::Invited { by, nick, room } => {

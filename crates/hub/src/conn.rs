@@ -705,6 +705,15 @@ impl Writer {
     /// Moves queued messages to the socket until it would block or the queue is empty. Returns
     /// `Ok(true)` once a closed outbox has been written out completely (farewell included).
     pub(crate) fn pump(&mut self, outbox: &Outbox, stream: &Transport) -> io::Result<bool> {
+        // What the transport accepted earlier and still holds (TLS records the socket did not
+        // take) goes first; until it has, nothing new is written.
+        if !stream.flush_pending()? {
+            if !self.blocked {
+                self.blocked = true;
+                outbox.set_blocked(true);
+            }
+            return Ok(false);
+        }
         loop {
             if !self.has_unwritten() {
                 if self.closing {

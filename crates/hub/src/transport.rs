@@ -117,6 +117,19 @@ impl Transport {
         }
     }
 
+    /// Sends what was accepted earlier and still waits (TLS records); `Ok(false)` while some
+    /// still does (the socket is full).
+    pub fn flush_pending(&self) -> io::Result<bool> {
+        match self {
+            Transport::Tls(t) => {
+                let mut st = t.lock();
+                t.flush(&mut st)?;
+                Ok(!st.conn.wants_write())
+            }
+            _ => Ok(true),
+        }
+    }
+
     /// Whether bytes accepted earlier still wait to go out (TLS records the socket did not
     /// take): the writer must wait for the socket and call `try_write_vectored` again.
     pub fn has_pending_output(&self) -> bool {

@@ -59,6 +59,12 @@ struct TlsIrc {
 
 impl TlsIrc {
     fn connect(port: u16, dir: &Path) -> TlsIrc {
+        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        TlsIrc::over(tcp, dir)
+    }
+
+    /// Over a connection the test made (a small receive buffer, say).
+    fn over(tcp: TcpStream, dir: &Path) -> TlsIrc {
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(dir.join("cert.pem")).expect("read cert.pem");
         use rustls::pki_types::pem::PemObject;
@@ -73,7 +79,6 @@ impl TlsIrc {
             .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
         let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("a session");
-        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
         tcp.set_read_timeout(Some(LINE_TIMEOUT)).expect("timeout");
         TlsIrc {
             reader: BufReader::new(rustls::StreamOwned::new(conn, tcp)),
@@ -306,5 +311,40 @@ fn sts_policy_is_advertised_with_cap_ls_302() {
     let mut secure = TlsIrc::connect(tls_port, &dir);
     secure.send("CAP LS 302");
     secure.expect_containing(" sts=duration=600");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_tls_client_that_reads_late_gets_everything_in_order() {
+    // The hub's TLS writer must hold what the socket does not take and send it when it can:
+    // a reader with a 4 KiB receive buffer that stops reading while 3,000 lines arrive, then
+    // reads them all.
+    let dir = cert_dir("backpressure");
+    let hub = start(
+        &["127.0.0.1:0", "tls://127.0.0.1:0"],
+        &dir,
+        &["--line-rate", "0"],
+    );
+    let tcp = common::irc::connect_from_with(Ipv4Addr::LOCALHOST, hub.port_of("Tls"), Some(4096));
+    let mut slow = TlsIrc::over(tcp, &dir);
+    slow.send("NICK slow");
+    slow.send("USER slow 0 * :Slow");
+    slow.expect(&num("376", "slow", ":End of /MOTD command."));
+    slow.send("JOIN #x");
+    slow.expect(&num("366", "slow", "#x :End of /NAMES list"));
+    let mut talker = Irc::register(hub.port_of("Auto"), "talker");
+    talker.ask("JOIN #x");
+    let pad = "y".repeat(300);
+    let mut burst = String::new();
+    for i in 0..3000 {
+        burst.push_str(&format!("PRIVMSG #x :{i:06} {pad}\r\n"));
+    }
+    talker.send_bytes(burst.as_bytes());
+    talker.sync();
+    for i in 0..3000 {
+        slow.expect(&format!(
+            ":talker!talker@127.0.0.1 PRIVMSG #x :{i:06} {pad}"
+        ));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

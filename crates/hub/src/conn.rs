@@ -186,14 +186,8 @@ pub fn run(
                 if let Some(reason) = after.settle(&mut stop_reading, &mut flooded) {
                     break reason;
                 }
-                if stop_reading {
-                    // What is queued still goes out, for a while.
-                    idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
-                    partial_deadline = None;
-                } else {
-                    idle_deadline = idle_deadline.filter(|_| !session.admitted());
-                    partial_deadline = partial_line_deadline(&session, &pending, &pace);
-                }
+                (idle_deadline, partial_deadline) =
+                    deadlines_after_lines(stop_reading, &session, &pending, &pace, idle_deadline);
                 if pending.is_empty() && pending.capacity() > 0 {
                     pending = BytesMut::new(); // an idle client keeps no buffer
                 }
@@ -212,12 +206,13 @@ pub fn run(
                     if let Some(reason) = after.settle(&mut stop_reading, &mut flooded) {
                         break reason;
                     }
-                    if stop_reading {
-                        idle_deadline = Some(moment_in(DRAIN_AFTER_EOF));
-                        partial_deadline = None;
-                    } else {
-                        partial_deadline = partial_line_deadline(&session, &pending, &pace);
-                    }
+                    (idle_deadline, partial_deadline) = deadlines_after_lines(
+                        stop_reading,
+                        &session,
+                        &pending,
+                        &pace,
+                        idle_deadline,
+                    );
                 }
                 if partial_deadline.is_some_and(|d| d <= now) {
                     partial_deadline = None;
@@ -266,6 +261,25 @@ pub fn run(
         let _ = Box::pin(shared.requests.send(Request::Disconnect { id, reason })).await;
         drop(claim); // the connection's slots are free again
     }
+}
+
+/// The connection's deadlines after a batch of lines: once input is over, a while for what
+/// is queued to go out (and no partial line); otherwise the silence limit, which only an
+/// admission ends (input never moves it), and the partial line's.
+fn deadlines_after_lines(
+    stop_reading: bool,
+    session: &Session,
+    pending: &BytesMut,
+    pace: &Pace,
+    idle: Option<Moment>,
+) -> (Option<Moment>, Option<Moment>) {
+    if stop_reading {
+        return (Some(moment_in(DRAIN_AFTER_EOF)), None);
+    }
+    (
+        idle.filter(|_| !session.admitted()),
+        partial_line_deadline(session, pending, pace),
+    )
 }
 
 /// When the partial line left in `pending` counts as a line (plain clients), if there is one.

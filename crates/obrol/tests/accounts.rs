@@ -70,11 +70,7 @@ fn register_then_log_in_again_after_a_restart() {
 fn sasl_plain_logs_in_and_a_wrong_password_gets_904() {
     let dir = data_dir("sasl");
     let h = hub(&dir, &[]);
-    let mut owner = plain(h.port(), "dewi");
-    owner.send_line("/register sekali-lagi");
-    owner.expect("* you are logged in as dewi");
-    owner.send_line("/quit");
-    owner.expect_closed(LINE_TIMEOUT);
+    make_account(h.port(), "dewi", "sekali-lagi");
 
     // A wrong password: 904, and registration goes on without an account.
     let mut wrong = Irc::connect("wrong", h.port());
@@ -129,11 +125,7 @@ fn sasl_plain_logs_in_and_a_wrong_password_gets_904() {
 fn a_guest_cannot_keep_a_registered_nick() {
     let dir = data_dir("nick");
     let h = hub(&dir, &["--nick-grace-secs", "1"]);
-    let mut owner = plain(h.port(), "sari");
-    owner.send_line("/register rahasia-sari");
-    owner.expect("* you are logged in as sari");
-    owner.send_line("/quit");
-    owner.expect_closed(LINE_TIMEOUT);
+    make_account(h.port(), "sari", "rahasia-sari");
     // Someone else takes the nick: told to log in, then renamed.
     let mut guest = Irc::register(h.port(), "sari");
     guest.expect_line(
@@ -180,11 +172,7 @@ fn without_a_data_dir_there_are_no_accounts() {
 fn account_tag_extended_join_and_account_notify_carry_the_account() {
     let dir = data_dir("tags");
     let h = hub(&dir, &[]);
-    let mut owner = plain(h.port(), "rina");
-    owner.send_line("/register rina-punya");
-    owner.expect("* you are logged in as rina");
-    owner.send_line("/quit");
-    owner.expect_closed(LINE_TIMEOUT);
+    make_account(h.port(), "rina", "rina-punya");
 
     let mut watcher = Irc::register_with_caps(
         h.port(),

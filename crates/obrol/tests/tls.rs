@@ -93,37 +93,41 @@ impl TlsIrc {
     }
 
     /// Waits for a line that ends with `tail`.
-    fn expect_containing(&mut self, tail: &str) {
-        let mut seen = Vec::new();
-        loop {
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
-                Ok(0) | Err(_) => panic!("no line with {tail:?} over TLS; got {seen:?}"),
-                Ok(_) => {}
-            }
-            let line = line.trim_end_matches(['\r', '\n']).to_owned();
-            if line.ends_with(tail) {
-                return;
-            }
-            seen.push(line);
-        }
+    fn expect_ending(&mut self, tail: &str) {
+        self.expect_where(
+            |l| l.ends_with(tail),
+            &format!("a line ending with {tail:?}"),
+        );
     }
 
     fn expect(&mut self, want: &str) {
+        self.expect_where(|l| l == want, &format!("{want:?}"));
+    }
+
+    /// Skips lines until one satisfies `pred`; panics, naming `what`, at the end of input.
+    fn expect_where(&mut self, pred: impl Fn(&str) -> bool, what: &str) {
         let mut seen = Vec::new();
         loop {
             let mut line = String::new();
             match self.reader.read_line(&mut line) {
-                Ok(0) | Err(_) => panic!("no {want:?} over TLS; got {seen:?}"),
+                Ok(0) | Err(_) => panic!("no {what} over TLS; got {seen:?}"),
                 Ok(_) => {}
             }
             let line = line.trim_end_matches(['\r', '\n']).to_owned();
-            if line == want {
+            if pred(&line) {
                 return;
             }
             seen.push(line);
         }
     }
+}
+
+/// Ends `obrol connect`'s input and checks that it exits cleanly.
+#[track_caller]
+fn ends_cleanly(p: &mut Proc) {
+    p.close_stdin();
+    let status = p.wait_exit(EXIT_TIMEOUT);
+    assert!(status.success(), "exited with {status}\n{}", p.dump());
 }
 
 #[test]
@@ -160,12 +164,7 @@ fn tls_and_plaintext_clients_chat_through_the_shared_port() {
             ":plainirc!plainirc@127.0.0.1 PRIVMSG #lobby :hi {nick}"
         ));
     }
-    secure.close_stdin();
-    assert!(
-        secure.wait_exit(EXIT_TIMEOUT).success(),
-        "{}",
-        secure.dump()
-    );
+    ends_cleanly(&mut secure);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -187,12 +186,7 @@ fn plaintext_is_refused_when_tls_only() {
     );
     // TLS clients are welcome.
     let mut secure = tls_connect(port, &dir, "secure");
-    secure.close_stdin();
-    assert!(
-        secure.wait_exit(EXIT_TIMEOUT).success(),
-        "{}",
-        secure.dump()
-    );
+    ends_cleanly(&mut secure);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -219,12 +213,7 @@ fn connect_rejects_a_certificate_it_does_not_trust_unless_insecure() {
         obrol_cmd(&["connect", "--tls", "--insecure", &addr, "--nick", "brave"]),
     );
     insecure.expect("* you are brave in lobby; type /help for commands");
-    insecure.close_stdin();
-    assert!(
-        insecure.wait_exit(EXIT_TIMEOUT).success(),
-        "{}",
-        insecure.dump()
-    );
+    ends_cleanly(&mut insecure);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -277,8 +266,7 @@ fn sighup_reloads_the_certificate() {
         LINE_TIMEOUT,
     );
     let mut after = tls_connect(port, &renewed_dir, "after");
-    after.close_stdin();
-    assert!(after.wait_exit(EXIT_TIMEOUT).success(), "{}", after.dump());
+    ends_cleanly(&mut after);
     for d in [&dir, &renewed_dir] {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -310,7 +298,7 @@ fn sts_policy_is_advertised_with_cap_ls_302() {
     // Over TLS: how long to keep to it.
     let mut secure = TlsIrc::connect(tls_port, &dir);
     secure.send("CAP LS 302");
-    secure.expect_containing(" sts=duration=600");
+    secure.expect_ending(" sts=duration=600");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -185,12 +185,7 @@ impl Router {
                 }
             }
             Command::PartAll => {
-                let rooms = self
-                    .members
-                    .get(&id)
-                    .map(|m| m.rooms.clone())
-                    .unwrap_or_default();
-                for key in rooms {
+                for key in self.rooms_of(id) {
                     self.part(id, &key, None);
                 }
             }
@@ -583,12 +578,7 @@ impl Router {
             self.join(id, &lobby, None);
         }
         // Registered rooms it is already in that its account operates.
-        let rooms = self
-            .members
-            .get(&id)
-            .map(|m| m.rooms.clone())
-            .unwrap_or_default();
-        for key in rooms {
+        for key in self.rooms_of(id) {
             self.registered_join(id, &key);
         }
         let mut audience = self.audience(id, crate::api::caps::ACCOUNT_NOTIFY);

@@ -575,6 +575,14 @@ impl Router {
         self.accepting.clone()
     }
 
+    /// The keys of the rooms `id` is in (a copy: the caller changes them).
+    fn rooms_of(&self, id: ClientId) -> SmallVec<[Name; 1]> {
+        self.members
+            .get(&id)
+            .map(|m| m.rooms.clone())
+            .unwrap_or_default()
+    }
+
     /// `id` and everyone sharing a room with it who negotiated capability `cap`.
     fn audience(&self, id: ClientId, cap: u32) -> Vec<ClientId> {
         let mut ids = vec![id];

@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sniff", sniff),
     ("plain_command", plain_command),
     ("text", text),
+    ("config", config),
 ];
 
 /// IRC message parsing: whatever parses encodes to a line that parses back to the same
@@ -143,4 +144,20 @@ pub fn text(data: &[u8]) {
         cleaned.len() - kept <= pieces.len(),
         "split lost more than the spaces it cut at"
     );
+}
+
+/// The config file (`obrol serve --config`): any text either configures the hub or is refused
+/// with an error that names the file and the line (`fuzz.toml:3: ...`).
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = obrol::serve_config::check(text) {
+        let message = e.to_string();
+        let named = message
+            .strip_prefix("fuzz.toml:")
+            .and_then(|rest| rest.split(':').next())
+            .is_some_and(|line| line.parse::<usize>().is_ok());
+        assert!(named, "an error without its file and line: {message}");
+    }
 }

@@ -64,6 +64,17 @@ const INTERESTING: &[&[u8]] = &[
     b"\xe2\x80\xae",
     b"\xff",
     b"\xe2\x80",
+    b"[[oper]]\n",
+    b"\"",
+    b"'",
+    b"listen = [\"irc://127.0.0.1:6667\"]\n",
+    b"max_line = ",
+    b"line_rate = ",
+    b"exempt = [\"",
+    b"1e400",
+    b"-1",
+    b"inf",
+    b"nan",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {

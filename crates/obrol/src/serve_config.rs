@@ -38,13 +38,13 @@ pub struct ServeConfig {
     line_rate: Option<Spanned<f64>>,
     line_burst: Option<u32>,
     max_lag_secs: Option<Spanned<f64>>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    tls_only: Option<bool>,
+    tls_cert: Option<Spanned<PathBuf>>,
+    tls_key: Option<Spanned<PathBuf>>,
+    tls_only: Option<Spanned<bool>>,
     sts_duration: Option<u64>,
     metrics: Option<String>,
     data_dir: Option<PathBuf>,
-    accounts_required: Option<bool>,
+    accounts_required: Option<Spanned<bool>>,
     nick_grace_secs: Option<Spanned<f64>>,
     #[serde(default)]
     oper: Vec<Spanned<Oper>>,
@@ -84,6 +84,11 @@ pub struct Resolved {
 pub fn load(path: &Path) -> Result<ServeConfig, UsageError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    parse(path, text)
+}
+
+/// Parses `text`, the contents of `path` (named in errors).
+pub fn parse(path: &Path, text: String) -> Result<ServeConfig, UsageError> {
     let mut config: ServeConfig = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| line_of(&text, s.start));
         let what = e.message().replace('\n', " ");
@@ -257,27 +262,51 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         .max_queued_total
         .or(file.max_queued_total)
         .unwrap_or(256 << 20);
-    settings.tls_only = args.tls_only || file.tls_only.unwrap_or(false);
-    settings.accounts_required = args.accounts_required || file.accounts_required.unwrap_or(false);
-    if settings.accounts_required && args.data_dir.is_none() && file.data_dir.is_none() {
-        return Err(UsageError(
-            "--accounts-required needs a store for the accounts (--data-dir)".into(),
+    // A setting that needs another: the error names the line of the one given in the file.
+    let flag = |cli: bool, file: &Option<Spanned<bool>>| match (cli, file) {
+        (true, _) => Some((true, None)),
+        (false, Some(s)) => Some((*s.get_ref(), Some(s.span()))),
+        (false, None) => None,
+    };
+    let (tls_only, tls_only_span) = flag(args.tls_only, &file.tls_only).unwrap_or((false, None));
+    let (accounts_required, accounts_span) =
+        flag(args.accounts_required, &file.accounts_required).unwrap_or((false, None));
+    settings.tls_only = tls_only;
+    settings.accounts_required = accounts_required;
+    if accounts_required && args.data_dir.is_none() && file.data_dir.is_none() {
+        return Err(fail(
+            accounts_span,
+            "--accounts-required",
+            "needs a store for the accounts (--data-dir)",
         ));
     }
-    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
-    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
-    let tls_files = match (cert, key) {
-        (Some(c), Some(k)) => Some((c, k)),
+    let path = |cli: &Option<PathBuf>, file: &Option<Spanned<PathBuf>>| match (cli, file) {
+        (Some(p), _) => Some((p.clone(), None)),
+        (None, Some(s)) => Some((s.get_ref().clone(), Some(s.span()))),
         (None, None) => None,
-        _ => {
-            return Err(UsageError(
-                "TLS needs both a certificate and a key (--tls-cert, --tls-key)".into(),
+    };
+    let tls_files = match (
+        path(&args.tls_cert, &file.tls_cert),
+        path(&args.tls_key, &file.tls_key),
+    ) {
+        (Some((c, _)), Some((k, _))) => Some((c, k)),
+        (None, None) => None,
+        (Some((_, span)), None) => {
+            return Err(fail(span, "--tls-cert", "needs its key too (--tls-key)"))
+        }
+        (None, Some((_, span))) => {
+            return Err(fail(
+                span,
+                "--tls-key",
+                "needs its certificate too (--tls-cert)",
             ))
         }
     };
     if settings.tls_only && tls_files.is_none() {
-        return Err(UsageError(
-            "--tls-only needs a certificate and key (--tls-cert, --tls-key)".into(),
+        return Err(fail(
+            tls_only_span,
+            "--tls-only",
+            "needs a certificate and key (--tls-cert, --tls-key)",
         ));
     }
     if tls_files.is_some() {
@@ -313,4 +342,16 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         metrics: args.metrics.clone().or_else(|| file.metrics.clone()),
         data_dir: args.data_dir.clone().or_else(|| file.data_dir.clone()),
     })
+}
+
+/// The whole decoder as the fuzz target drives it: `text` as a config file, merged with an
+/// empty command line. Any result is fine; a panic is the bug.
+pub fn check(text: &str) -> Result<(), UsageError> {
+    use clap::{Args, FromArgMatches};
+    let matches = ServeArgs::augment_args(clap::Command::new("serve"))
+        .try_get_matches_from(["serve"])
+        .map_err(|e| UsageError(e.to_string()))?;
+    let args = ServeArgs::from_arg_matches(&matches).map_err(|e| UsageError(e.to_string()))?;
+    let file = parse(Path::new("fuzz.toml"), text.to_owned())?;
+    resolve(&args, &file).map(|_| ())
 }

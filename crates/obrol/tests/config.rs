@@ -73,6 +73,20 @@ fn every_error_names_the_file_and_the_line() {
         refused("[[oper]]\nname = \"x\"\n", "neither"),
         "obrol: FILE:1: an [[oper]] needs a name and either password_hash or account"
     );
+    // Settings that need another name the line of the one given (found by the config fuzz
+    // target: these once said which flag, not where).
+    assert_eq!(
+        refused("name = \"hub\"\ntls_only = true\n", "tls-only"),
+        "obrol: FILE:2: tls_only needs a certificate and key (--tls-cert, --tls-key)"
+    );
+    assert_eq!(
+        refused("\ntls_key = \"key.pem\"\n", "key-alone"),
+        "obrol: FILE:2: tls_key needs its certificate too (--tls-cert)"
+    );
+    assert_eq!(
+        refused("accounts_required = true\n", "accounts"),
+        "obrol: FILE:1: accounts_required needs a store for the accounts (--data-dir)"
+    );
 }
 
 #[test]

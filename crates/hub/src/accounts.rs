@@ -45,6 +45,58 @@ pub struct Accounts {
     hashing: tokio::sync::Semaphore,
     failures: Mutex<Failures>,
     log: LogGate,
+    saves: Arc<RoomSaves>,
+    /// The thread that writes room changes, joined on drop (after writing what waits).
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Registered rooms waiting to be written, by name, each as it is now: a room changed twice
+/// before the writer got to it is written once, as it ended up. Bounded by the number of
+/// registered rooms, however fast operators change them, and written in order by one thread.
+#[derive(Default)]
+struct RoomSaves {
+    queue: Mutex<SaveQueue>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SaveQueue {
+    rooms: std::collections::HashMap<Name, obrol_store::RoomRecord>,
+    /// The writer is writing a batch taken from `rooms`.
+    busy: bool,
+    closed: bool,
+}
+
+impl RoomSaves {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SaveQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The writer thread: takes what waits, writes it, until closed and nothing waits.
+    fn run(&self, store: &Store) {
+        let mut queue = self.lock();
+        loop {
+            if queue.rooms.is_empty() {
+                if queue.closed {
+                    return;
+                }
+                queue = self.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let batch = std::mem::take(&mut queue.rooms);
+            queue.busy = true;
+            drop(queue);
+            let now = crate::domain::unix_now() as i64;
+            for room in batch.values() {
+                if let Err(e) = store.save_room(room, now) {
+                    tracing::warn!(room = %room.name, "saving a registered room: {e}");
+                }
+            }
+            queue = self.lock();
+            queue.busy = false;
+            self.wake.notify_all();
+        }
+    }
 }
 
 impl std::fmt::Debug for Accounts {
@@ -58,12 +110,23 @@ impl Accounts {
     pub fn open(dir: &Path) -> Result<Accounts, StoreError> {
         let store = Store::open(dir)?;
         let names = store.account_names()?.iter().map(|n| fold(n)).collect();
+        let store = Arc::new(store);
+        let saves = Arc::new(RoomSaves::default());
+        let writer = {
+            let (store, saves) = (store.clone(), saves.clone());
+            std::thread::Builder::new()
+                .name("obrol-store".into())
+                .spawn(move || saves.run(&store))
+                .map_err(|e| StoreError::Hash(format!("starting the store's writer: {e}")))?
+        };
         Ok(Accounts {
-            store: Arc::new(store),
+            store,
             names: RwLock::new(names),
             hashing: tokio::sync::Semaphore::new(MAX_HASHING),
             failures: Mutex::new(Failures::new(MAX_FAILURES, LOCKOUT, 65_536)),
             log: LogGate::new(Duration::from_secs(1)),
+            saves,
+            writer: Mutex::new(Some(writer)),
         })
     }
 
@@ -170,34 +233,42 @@ impl Accounts {
         })
     }
 
-    fn write(
-        &self,
-        what: &'static str,
-        f: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
-    ) {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = f(&store) {
-                tracing::warn!("saving {what}: {e}");
+    /// Saves registered room `room` as it is now (in the background: the router never waits
+    /// for the disk; a later state of the same room replaces one not yet written).
+    pub fn save_room(&self, room: obrol_store::RoomRecord) {
+        let mut queue = self.saves.lock();
+        queue.rooms.insert(fold(&room.name), room);
+        self.saves.wake.notify_all();
+    }
+
+    /// Waits (up to `limit`) until every room change made so far is written; whether it was.
+    pub fn flush(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut queue = self.saves.lock();
+        while !queue.rooms.is_empty() || queue.busy {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
             }
-        });
+            queue = self
+                .saves
+                .wake
+                .wait_timeout(queue, deadline - now)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        true
     }
+}
 
-    pub fn register_room(&self, name: &str, founder: &str, flags: &str) {
-        let (n, f, fl) = (name.to_owned(), founder.to_owned(), flags.to_owned());
-        let now = crate::domain::unix_now() as i64;
-        self.write("a room registration", move |s| {
-            s.register_room(&n, &f, &fl, now).map(|_| ())
-        });
-    }
-
-    pub fn set_room_flags(&self, name: &str, flags: &str) {
-        let (n, fl) = (name.to_owned(), flags.to_owned());
-        self.write("a room's modes", move |s| s.set_room_flags(&n, &fl));
-    }
-
-    pub fn set_room_op(&self, room: &str, account: &str, op: bool) {
-        let (r, a) = (room.to_owned(), account.to_owned());
-        self.write("a room's operators", move |s| s.set_room_op(&r, &a, op));
+impl Drop for Accounts {
+    /// Writes what waits, then stops the writer.
+    fn drop(&mut self) {
+        self.saves.lock().closed = true;
+        self.saves.wake.notify_all();
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
     }
 }

@@ -181,11 +181,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(tls) = &tls {
             hub.set_tls(tls.clone());
         }
+        let mut store = None;
         if let Some(dir) = &resolved.data_dir {
             let accounts =
                 obrol_hub::accounts::Accounts::open(dir).map_err(|e| UsageError(e.to_string()))?;
             tracing::info!("accounts in {}", dir.join("obrol.db").display());
-            hub.set_accounts(Arc::new(accounts));
+            let accounts = Arc::new(accounts);
+            hub.set_accounts(accounts.clone());
+            store = Some(accounts);
         }
         if let Some(spec) = &resolved.metrics {
             let addr: SocketAddr = spec.parse().map_err(|_| {
@@ -224,6 +227,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tokio::spawn(give_back_memory());
         hub.run(shutdown_signal()).await;
+        // Room changes made just before the end are written before the process goes.
+        if let Some(accounts) = store {
+            if !accounts.flush(std::time::Duration::from_secs(10)) {
+                tracing::warn!("some room changes could not be written before exiting");
+            }
+        }
         Ok(())
     })
 }

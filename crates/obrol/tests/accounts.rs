@@ -315,7 +315,17 @@ fn a_registered_room_keeps_its_operators_and_modes_across_a_restart() {
             info[0].ends_with(":#dev is registered to ani; operators: ani, budi; modes: +mnt"),
             "{info:?}"
         );
-        // A clean stop (SIGTERM) finishes the saves still in flight.
+        // Changes in quick succession are saved in the order they happened: budi loses and
+        // regains +o fifteen times in one burst and ends an operator (the saves once ran on
+        // any of tokio's blocking threads, so a late "-o" could land last); eve's +v changes
+        // nothing the store keeps.
+        for _ in 0..15 {
+            ani.send("MODE #dev -o budi");
+            ani.send("MODE #dev +o budi");
+        }
+        ani.ask("MODE #dev -m");
+        ani.ask("MODE #dev +m");
+        // A clean stop (SIGTERM) writes the saves still waiting before the process ends.
         let mut h = h;
         h.proc.signal(libc::SIGTERM);
         assert!(h.proc.wait_exit(common::EXIT_TIMEOUT).success());

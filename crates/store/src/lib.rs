@@ -273,53 +273,24 @@ impl Store {
         Ok(row.and_then(|(n, s)| Some((n, Scram::decode(&s?)?))))
     }
 
-    /// Registers room `name` to `founder`, who becomes its first operator.
-    pub fn register_room(
-        &self,
-        name: &str,
-        founder: &str,
-        flags: &str,
-        now: i64,
-    ) -> Result<Register, StoreError> {
+    /// Writes registered room `room` as it is now: registers it if it is not yet (`now` its
+    /// time of creation), sets its modes and replaces its operators, in one transaction.
+    pub fn save_room(&self, room: &RoomRecord, now: i64) -> Result<(), StoreError> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        let inserted = tx.execute(
+        tx.execute(
             "INSERT INTO rooms (name, founder, flags, created) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO NOTHING",
-            params![name, founder, flags, now],
+             ON CONFLICT (name) DO UPDATE SET flags = excluded.flags",
+            params![room.name, room.founder, room.flags, now],
         )?;
-        if inserted == 1 {
+        tx.execute("DELETE FROM room_ops WHERE room = ?1", params![room.name])?;
+        for account in &room.ops {
             tx.execute(
                 "INSERT INTO room_ops (room, account) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![name, founder],
+                params![room.name, account],
             )?;
         }
         tx.commit()?;
-        Ok(if inserted == 1 {
-            Register::Created
-        } else {
-            Register::Taken
-        })
-    }
-
-    /// Records a registered room's simple modes.
-    pub fn set_room_flags(&self, name: &str, flags: &str) -> Result<(), StoreError> {
-        self.db().execute(
-            "UPDATE rooms SET flags = ?2 WHERE name = ?1",
-            params![name, flags],
-        )?;
-        Ok(())
-    }
-
-    /// Makes `account` an operator of registered room `room`, or no longer one.
-    pub fn set_room_op(&self, room: &str, account: &str, op: bool) -> Result<(), StoreError> {
-        let sql = if op {
-            "INSERT INTO room_ops (room, account) SELECT ?1, ?2 WHERE EXISTS
-             (SELECT 1 FROM rooms WHERE name = ?1) ON CONFLICT DO NOTHING"
-        } else {
-            "DELETE FROM room_ops WHERE room = ?1 AND account = ?2"
-        };
-        self.db().execute(sql, params![room, account])?;
         Ok(())
     }
 
@@ -393,19 +364,22 @@ mod tests {
     #[test]
     fn registered_rooms_keep_founder_flags_and_operators() {
         let dir = temp_dir("rooms");
+        let room = |name: &str, founder: &str, flags: &str, ops: &[&str]| RoomRecord {
+            name: name.into(),
+            founder: founder.into(),
+            flags: flags.into(),
+            ops: ops.iter().map(|o| o.to_string()).collect(),
+        };
         {
             let store = Store::open(&dir).unwrap();
-            assert_eq!(
-                store.register_room("Dev", "ani", "nt", 1).unwrap(),
-                Register::Created
-            );
-            assert_eq!(
-                store.register_room("dev", "budi", "n", 2).unwrap(),
-                Register::Taken
-            );
-            store.set_room_op("dev", "budi", true).unwrap();
-            store.set_room_op("nowhere", "budi", true).unwrap();
-            store.set_room_flags("DEV", "imnt").unwrap();
+            store
+                .save_room(&room("Dev", "ani", "nt", &["ani"]), 1)
+                .unwrap();
+            // The same room by another spelling: its modes and operators change, its founder
+            // and name stay.
+            store
+                .save_room(&room("DEV", "budi", "imnt", &["ani", "budi"]), 2)
+                .unwrap();
         }
         let store = Store::open(&dir).unwrap();
         let rooms = store.rooms().unwrap();
@@ -416,7 +390,9 @@ mod tests {
         let mut ops = rooms[0].ops.clone();
         ops.sort();
         assert_eq!(ops, vec!["ani".to_owned(), "budi".to_owned()]);
-        store.set_room_op("dev", "BUDI", false).unwrap();
+        store
+            .save_room(&room("dev", "ani", "imnt", &["ani"]), 3)
+            .unwrap();
         assert_eq!(store.rooms().unwrap()[0].ops, vec!["ani".to_owned()]);
         let _ = std::fs::remove_dir_all(&dir);
     }

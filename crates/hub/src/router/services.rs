@@ -5,7 +5,8 @@
 //! to an account that operates it gets `+o` on joining (and only they: being first in a
 //! registered room gives nothing); `+o`/`-o` on a logged-in member adds or removes their
 //! account; its simple modes (`imnst`) are kept. All of it is saved to the store in the
-//! background and read back at start.
+//! background (one writer thread, a room's latest state replacing one not yet written) and read
+//! back at start.
 
 use super::Router;
 use crate::api::ClientId;
@@ -28,6 +29,18 @@ impl Registered {
             founder: r.founder.as_str().into(),
             ops: r.ops.iter().map(|a| fold(a)).collect(),
             flags: r.flags.clone(),
+        }
+    }
+}
+
+impl Registered {
+    /// What the store keeps of it, for room `name`.
+    fn record(&self, name: &str) -> obrol_store::RoomRecord {
+        obrol_store::RoomRecord {
+            name: name.to_owned(),
+            founder: self.founder.to_string(),
+            flags: self.flags.clone(),
+            ops: self.ops.iter().map(|a| a.to_string()).collect(),
         }
     }
 }
@@ -127,15 +140,13 @@ impl Router {
         }
         let flags = flags_of(r);
         let name = r.name.to_string();
-        accounts.register_room(&name, &account, &flags);
-        self.registered.insert(
-            key,
-            Registered {
-                founder: account.as_ref().into(),
-                ops: vec![fold(&account)],
-                flags,
-            },
-        );
+        let registered = Registered {
+            founder: account.as_ref().into(),
+            ops: vec![fold(&account)],
+            flags,
+        };
+        accounts.save_room(registered.record(&name));
+        self.registered.insert(key, registered);
         format!("#{name} is registered to {account}")
     }
 
@@ -204,10 +215,8 @@ impl Router {
         let Some(reg) = self.registered.get_mut(key) else {
             return;
         };
-        if reg.flags != flags {
-            reg.flags = flags.clone();
-            accounts.set_room_flags(&name, &flags);
-        }
+        let before = (reg.flags.clone(), reg.ops.clone());
+        reg.flags = flags;
         for (account, op) in ops {
             let folded = fold(&account);
             // The founder stays an operator.
@@ -218,7 +227,9 @@ impl Router {
             if op {
                 reg.ops.push(folded);
             }
-            accounts.set_room_op(&name, &account, op);
+        }
+        if (&reg.flags, &reg.ops) != (&before.0, &before.1) {
+            accounts.save_room(reg.record(&name));
         }
     }
 }

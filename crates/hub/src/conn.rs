@@ -80,9 +80,11 @@ pub fn run(
     async move {
         // At debug level: a connect/close loop must not be able to fill the disk with logs.
         tracing::debug!(client = id, %addr, "client connected");
-        let Some(mut session) = Box::pin(open_session(&mut stream, addr, kind, &shared)).await
-        else {
-            return;
+        let opening = open_unless_evicted(&mut stream, addr, kind, &shared, &mut claim, id);
+        let (mut session, outbox) = match Box::pin(opening).await {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return,
+            Err(Evicted) => return say_evicted(&stream),
         };
         let m = &shared.metrics;
         crate::metrics::bump(match session.protocol() {
@@ -92,11 +94,6 @@ pub fn run(
         if stream.is_tls() {
             crate::metrics::bump(&m.sessions_tls);
         }
-        // Retired however this task ends: no round of the router waits for its writer then.
-        let outbox = Retiring(Arc::new(Outbox::new(
-            shared.settings.max_queue_bytes,
-            shared.gate.clone(),
-        )));
         // Boxed with the link it builds: nothing of it stays in the connection's task.
         if let Flow::Close(_) =
             Box::pin(start_session(&mut session, id, addr, &shared, &outbox)).await
@@ -596,6 +593,48 @@ async fn open_session(
     Some(Session::new(proto, first_line_by, stream.is_tls()))
 }
 
+/// The hub evicted a connection before its session opened.
+struct Evicted;
+
+/// Tells an evicted connection why, if its socket takes the line now, and ends the session.
+fn say_evicted(stream: &Transport) {
+    let farewell = Bytes::from_static(crate::limits::EVICTED);
+    let _ = write_vectored(stream, &mut VecDeque::from([farewell]));
+    stream.close();
+}
+
+/// [`open_session`], unless the hub evicts the connection meanwhile; with the session, the
+/// connection's outbox. The outbox is made first: until the client registers, the hub may
+/// evict it through its outbox to make room for a newcomer (`Limits::admit`).
+async fn open_unless_evicted(
+    stream: &mut Transport,
+    addr: SocketAddr,
+    kind: ListenerKind,
+    shared: &crate::Shared,
+    claim: &mut Claim,
+    id: ClientId,
+) -> Result<Option<(Session, Retiring)>, Evicted> {
+    // Retired however the connection ends: no round of the router waits for its writer then.
+    let outbox = Retiring(Arc::new(Outbox::new(
+        shared.settings.max_queue_bytes,
+        shared.gate.clone(),
+    )));
+    claim.waiting_with(&outbox, id);
+    let mut opening = std::pin::pin!(open_session(stream, addr, kind, shared));
+    let opened = std::future::poll_fn(|cx| {
+        if let Poll::Ready(session) = opening.as_mut().poll(cx) {
+            return Poll::Ready(Ok(session));
+        }
+        // Nothing but an eviction closes the outbox before the session exists.
+        if outbox.poll_ready(cx).is_ready() && outbox.is_closed() {
+            return Poll::Ready(Err(Evicted));
+        }
+        Poll::Pending
+    })
+    .await?;
+    Ok(opened.map(|session| (session, outbox)))
+}
+
 /// Wraps `stream` in TLS and completes the handshake within the registration deadline.
 /// Failures (a scanner, a client that does not trust the certificate) are logged at debug
 /// level only: anyone can cause them.
@@ -850,7 +889,7 @@ mod tests {
             accounts: None,
         });
         let permit = slots.acquire_owned().await.unwrap();
-        let claim = shared.limits.admit(peer.ip(), permit).unwrap();
+        let (claim, _) = shared.limits.admit(peer.ip(), permit).unwrap();
         let fut = run(
             Transport::tcp(server),
             1,

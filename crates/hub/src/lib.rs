@@ -397,7 +397,12 @@ async fn accept_loop(
         // The permit travels with the connection, inside its claim, and is given back when
         // the connection ends.
         let claim = match shared.limits.admit(addr.ip(), permit) {
-            Ok(claim) => claim,
+            Ok((claim, evicted)) => {
+                if evicted {
+                    metrics::bump(&shared.metrics.evicted_unregistered);
+                }
+                claim
+            }
             Err(refused) => {
                 metrics::bump(match refused {
                     limits::Refused::TooManyFromAddress(_) => &shared.metrics.refused_per_address,

@@ -4,11 +4,16 @@
 //! The router never sees a client refused here: these checks run in the accept loop and the
 //! connection task, before anything reaches the router.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::outbox::Outbox;
 
 /// An address block, as `ADDR/BITS` (or a bare address: every bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +87,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// (one host's usual allocation: counting single IPv6 addresses would let one host take as
 /// many slots as it likes). One word: an IPv6 /64 as its prefix, an IPv4 address inside
 /// `ffff:ffff::/32`, which lies in the multicast block no TCP peer can come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AddressKey(u64);
 
 impl AddressKey {
@@ -112,6 +117,8 @@ pub struct Limits {
     by_address: Mutex<HashMap<AddressKey, u32>>,
     /// Connections not yet admitted.
     unregistered: AtomicUsize,
+    /// The unregistered connections that can be closed to make room for a newcomer.
+    waiting: Mutex<Waiting>,
     /// Connection refusals, logged at most once a second.
     pub refusal_log: LogGate,
     /// The hub's connection slots (see `accept_loop`): a [`Claim`] holding one gives it back.
@@ -178,6 +185,7 @@ impl Limits {
             line_rate: RwLock::new(None),
             by_address: Mutex::default(),
             unregistered: AtomicUsize::new(0),
+            waiting: Mutex::new(Waiting::default()),
             refusal_log: LogGate::new(Duration::from_secs(1)),
         }
     }
@@ -221,40 +229,63 @@ impl Limits {
     /// Admits a new connection from `ip`, or says why not. The claim it returns gives its
     /// counts back when dropped, and with them the connection slot `permit` (taken before the
     /// accept), which it carries from now on: one pointer per connection instead of two.
+    ///
+    /// When the unregistered connections are at their cap, the newcomer takes the place of one
+    /// of them (see [`Waiting`]): the oldest from the address with the most waiting. So a crowd
+    /// that connects and never registers cannot keep the hub's door shut: it only competes with
+    /// itself, and a client that registers at once gets in. Says whether it evicted one.
     pub fn admit(
         self: &Arc<Self>,
         ip: IpAddr,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<Claim, Refused> {
+    ) -> Result<(Claim, bool), Refused> {
         let exempt = self.is_exempt(ip);
-        let max_unregistered = self.max_unregistered.load(Ordering::Relaxed);
-        if self.unregistered.fetch_add(1, Ordering::AcqRel) >= max_unregistered && !exempt {
-            self.unregistered.fetch_sub(1, Ordering::AcqRel);
-            return Err(Refused::TooManyUnregistered);
-        }
         permit.forget();
         let mut claim = Claim {
             limits: self.clone(),
-            key: AddressKey(0),
+            key: AddressKey::of(ip),
             counted: false,
-            unregistered: true,
+            unregistered: false,
             exempt,
+            waiting: 0,
         };
         let per_address = self.per_address();
         if per_address > 0 && !exempt {
-            let key = AddressKey::of(ip);
             let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
-            let n = map.entry(key).or_insert(0);
+            let n = map.entry(claim.key).or_insert(0);
             if *n >= per_address {
                 drop(map);
-                // Dropping the claim gives the unregistered count back.
+                // Dropping the claim gives the connection slot back.
                 return Err(Refused::TooManyFromAddress(per_address));
             }
             *n += 1;
-            claim.key = key;
             claim.counted = true;
         }
-        Ok(claim)
+        let max_unregistered = self.max_unregistered.load(Ordering::Relaxed);
+        let mut evicted = false;
+        if self.unregistered.fetch_add(1, Ordering::AcqRel) >= max_unregistered && !exempt {
+            let victim = self.lock_waiting().evict();
+            match victim {
+                Some((_, outbox)) => {
+                    // Told at once; its slot is given back when its task ends, so the count
+                    // runs over the cap by the evictions in flight, briefly.
+                    if let Some(outbox) = outbox.upgrade() {
+                        outbox.close(Bytes::from_static(EVICTED));
+                    }
+                    evicted = true;
+                }
+                None => {
+                    self.unregistered.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Refused::TooManyUnregistered);
+                }
+            }
+        }
+        claim.unregistered = true;
+        Ok((claim, evicted))
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Open connections from `ip`'s address key (for tests and stats).
@@ -275,14 +306,97 @@ pub struct Claim {
     unregistered: bool,
     /// The address is exempt from per-address and rate limits.
     pub exempt: bool,
+    /// Its place among the connections that can be evicted ([`Waiting`]), 0 if none.
+    waiting: u64,
 }
 
+/// What an evicted connection is told.
+pub(crate) const EVICTED: &[u8] =
+    b"ERROR :Closing link: too many connections are waiting to register and yours waited longest; try again\r\n";
+
 impl Claim {
+    /// The connection starts, with `outbox`: until it registers, the hub may evict it through
+    /// `outbox`. `order` is its place in the order of arrival (the connection ids, given at the
+    /// accept: tasks may start in another order).
+    pub fn waiting_with(&mut self, outbox: &Arc<Outbox>, order: u64) {
+        if self.unregistered && !self.exempt {
+            let order = order.max(1); // 0 means "not waiting"
+            self.limits
+                .lock_waiting()
+                .add(self.key, order, Arc::downgrade(outbox));
+            self.waiting = order;
+        }
+    }
+
     /// The connection has been admitted: it no longer counts as unregistered.
     pub fn admitted(&mut self) {
         if std::mem::take(&mut self.unregistered) {
             self.limits.unregistered.fetch_sub(1, Ordering::AcqRel);
         }
+        let id = std::mem::take(&mut self.waiting);
+        if id != 0 {
+            self.limits.lock_waiting().remove(self.key, id);
+        }
+    }
+}
+
+/// The unregistered connections that can be evicted, by address key, each oldest first, and
+/// the keys ordered by how many connections wait from each (then by the age of their oldest):
+/// the last of `order` is whom to evict from. An address that holds many unregistered
+/// connections loses them first; a client that registers promptly is never the one evicted
+/// while anyone holds more.
+#[derive(Debug, Default)]
+struct Waiting {
+    by_address: HashMap<AddressKey, VecDeque<(u64, Weak<Outbox>)>>,
+    order: BTreeSet<(usize, Reverse<u64>, AddressKey)>,
+}
+
+impl Waiting {
+    fn rank(
+        queue: &VecDeque<(u64, Weak<Outbox>)>,
+        key: AddressKey,
+    ) -> Option<(usize, Reverse<u64>, AddressKey)> {
+        queue
+            .front()
+            .map(|(id, _)| (queue.len(), Reverse(*id), key))
+    }
+
+    /// Changes `key`'s queue with `f`, keeping `order` true.
+    fn change(&mut self, key: AddressKey, f: impl FnOnce(&mut VecDeque<(u64, Weak<Outbox>)>)) {
+        let queue = self.by_address.entry(key).or_default();
+        if let Some(rank) = Self::rank(queue, key) {
+            self.order.remove(&rank);
+        }
+        f(queue);
+        match Self::rank(queue, key) {
+            Some(rank) => {
+                self.order.insert(rank);
+            }
+            None => {
+                self.by_address.remove(&key);
+            }
+        }
+    }
+
+    fn add(&mut self, key: AddressKey, id: u64, outbox: Weak<Outbox>) {
+        self.change(key, |q| {
+            let at = q.partition_point(|(i, _)| *i < id);
+            q.insert(at, (id, outbox));
+        });
+    }
+
+    fn remove(&mut self, key: AddressKey, id: u64) {
+        if self.by_address.contains_key(&key) {
+            self.change(key, |q| q.retain(|(i, _)| *i != id));
+        }
+    }
+
+    /// Takes the connection to evict: the oldest of the address with the most waiting.
+    fn evict(&mut self) -> Option<(u64, Weak<Outbox>)> {
+        let &(_, _, key) = self.order.last()?;
+        let mut victim = None;
+        self.change(key, |q| victim = q.pop_front());
+        victim
     }
 }
 
@@ -487,6 +601,44 @@ impl LogGate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn eviction_takes_the_oldest_of_the_address_holding_the_most() {
+        let (a, b, c) = (AddressKey(1), AddressKey(2), AddressKey(3));
+        let mut w = Waiting::default();
+        // Arrivals (ids) may be added out of order: tasks start in any order.
+        for (key, id) in [(a, 1), (b, 2), (b, 4), (c, 5), (b, 3), (a, 6)] {
+            w.add(key, id, Weak::new());
+        }
+        let mut evict = || w.evict().map(|(id, _)| id);
+        // b holds three (2, 3, 4): its oldest goes first.
+        assert_eq!(evict(), Some(2));
+        // a (1, 6) and b (3, 4) hold two each: the older of their oldest.
+        assert_eq!(evict(), Some(1));
+        // b still holds two.
+        assert_eq!(evict(), Some(3));
+        // One each now (a: 6, b: 4, c: 5): the oldest overall.
+        assert_eq!(evict(), Some(4));
+        assert_eq!(evict(), Some(5));
+        assert_eq!(evict(), Some(6));
+        assert_eq!(evict(), None);
+        assert!(w.by_address.is_empty() && w.order.is_empty());
+    }
+
+    #[test]
+    fn a_connection_that_registers_leaves_the_eviction_order() {
+        let (a, b) = (AddressKey(1), AddressKey(2));
+        let mut w = Waiting::default();
+        for (key, id) in [(a, 1), (a, 2), (b, 3)] {
+            w.add(key, id, Weak::new());
+        }
+        w.remove(a, 1);
+        w.remove(a, 99); // not waiting (already evicted): nothing happens
+        assert_eq!(w.evict().map(|(id, _)| id), Some(2));
+        w.remove(b, 3);
+        assert!(w.evict().is_none());
+        assert!(w.by_address.is_empty() && w.order.is_empty());
+    }
+
     use super::*;
 
     #[test]
@@ -531,7 +683,7 @@ mod tests {
             slots.clone(),
         ));
         let slot = || slots.clone().try_acquire_owned().unwrap();
-        let admit = |ip: &str| limits.admit(ip.parse().unwrap(), slot());
+        let admit = |ip: &str| limits.admit(ip.parse().unwrap(), slot()).map(|(c, _)| c);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let a = admit("127.0.0.1").unwrap();
         let mut b = admit("127.0.0.1").unwrap();

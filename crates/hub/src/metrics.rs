@@ -13,6 +13,8 @@ pub struct Metrics {
     pub tls_handshake_failures: AtomicU64,
     pub refused_per_address: AtomicU64,
     pub refused_unregistered: AtomicU64,
+    /// Unregistered connections closed to make room for a newcomer.
+    pub evicted_unregistered: AtomicU64,
     pub refused_tls_only: AtomicU64,
     pub refused_not_chat: AtomicU64,
     pub lines_in: AtomicU64,
@@ -102,6 +104,12 @@ impl Metrics {
             ],
         );
         metric(
+            "obrol_unregistered_evicted_total",
+            "counter",
+            "Unregistered connections closed to make room for a newcomer.",
+            &[("", g(&self.evicted_unregistered))],
+        );
+        metric(
             "obrol_registrations_total",
             "counter",
             "Clients admitted.",
@@ -175,7 +183,7 @@ impl Metrics {
         format!(
             "clients={} rooms={} connects={} messages={} deliveries={} slow_consumers={} uptime={}s \
              shed={} queued_bytes={} connections={} sessions_plain={} sessions_irc={} sessions_tls={} \
-             tls_failures={} refused_per_address={} refused_unregistered={} refused_tls_only={} \
+             tls_failures={} refused_per_address={} refused_unregistered={} evicted_unregistered={} refused_tls_only={} \
              lines_in={} throttled={} flood_cuts={} registration_timeouts={} oper_failures={}",
             r.clients,
             r.rooms,
@@ -193,6 +201,7 @@ impl Metrics {
             g(&self.tls_handshake_failures),
             g(&self.refused_per_address),
             g(&self.refused_unregistered),
+            g(&self.evicted_unregistered),
             g(&self.refused_tls_only),
             g(&self.lines_in),
             g(&self.throttled),

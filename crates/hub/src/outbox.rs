@@ -315,6 +315,11 @@ impl Outbox {
         (inner.bytes as usize, waiting)
     }
 
+    /// Whether the connection has been told to close.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
     pub fn is_aborted(&self) -> bool {
         self.lock().aborted
     }

@@ -169,33 +169,51 @@ fn slow_ping(c: &mut Irc) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::other("closed"))
 }
 
+/// The unregistered cap cannot be used to shut the door: when it is full, a newcomer takes
+/// the place of the oldest unregistered connection of the address holding the most, so the
+/// attacker only competes with itself and witnesses register and chat as usual.
 #[test]
-fn unregistered_connections_are_capped() {
-    let hub = Hub::start_full(
+fn unregistered_connections_are_capped_and_cannot_shut_the_door() {
+    let mut hub = Hub::start_full(
         &["irc://127.0.0.1:0"],
-        &["--max-unregistered", "4", "--max-per-address", "0"],
+        &["--max-unregistered", "6", "--max-per-address", "0"],
     );
     let port = hub.port_of("Irc");
-    let _silent: Vec<TcpStream> = (0..4).map(|_| connect_from(ATTACKER, port)).collect();
-    // The hub counts a connection once it has accepted it: give it a moment to accept all four.
+    // Six silent connections fill the cap: five from the attacker, one from elsewhere.
+    let mut silent: Vec<TcpStream> = (0..5).map(|_| connect_from(ATTACKER, port)).collect();
+    let mut bystander = connect_from(Ipv4Addr::new(127, 0, 0, 9), port);
+    // The hub counts a connection once it has accepted it.
     let deadline = Instant::now() + LINE_TIMEOUT;
-    loop {
-        let mut fifth = connect_from(ATTACKER, port);
-        fifth
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut buf = [0u8; 256];
-        match fifth.read(&mut buf) {
-            Ok(n) if n > 0 => {
-                assert_eq!(
-                    String::from_utf8_lossy(&buf[..n]),
-                    "ERROR :Closing link: the server is busy with new connections; try again shortly\r\n"
-                );
-                break;
-            }
-            _ => assert!(Instant::now() < deadline, "the fifth was never refused"),
-        }
+    while stats(&mut hub)["connections"] < 6 {
+        assert!(Instant::now() < deadline, "the hub never accepted all six");
+        std::thread::sleep(Duration::from_millis(20));
     }
+    // More from the attacker: each takes the place of the attacker's own oldest.
+    for _ in 0..3 {
+        silent.push(connect_from(ATTACKER, port));
+    }
+    for (i, oldest) in silent.iter_mut().take(3).enumerate() {
+        assert_eq!(
+            read_to_close(oldest),
+            "ERROR :Closing link: too many connections are waiting to register and yours waited longest; try again\r\n",
+            "the attacker's connection {i}"
+        );
+    }
+    // Witnesses get in, register and chat: the first takes an attacker's place, the second
+    // finds the place the first left when it registered.
+    witnesses_chat(port, "#door", "door");
+    let s = stats(&mut hub);
+    assert_eq!(s["evicted_unregistered"], 4, "{s:?}");
+    assert_eq!(s["refused_unregistered"], 0, "{s:?}");
+    // The bystander, alone at its address, was not the one to go.
+    bystander
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(bystander.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the bystander was closed"
+    );
 }
 
 #[test]

@@ -83,6 +83,9 @@ pub struct Settings {
     pub max_per_address: u32,
     /// Most connections not yet registered (IRC) or admitted (plain) at once.
     pub max_unregistered: usize,
+    /// Connections an address (an IPv4 address or an IPv6 /64) may open a minute, all at once
+    /// after a quiet minute; 0: no limit.
+    pub connects_per_minute: u32,
     /// Addresses exempt from the per-address limit, the unregistered cap and the line rate.
     pub exempt: Vec<limits::Cidr>,
     /// Lines per second a client may send after a burst; `None`: no limit.
@@ -123,6 +126,7 @@ impl Settings {
             ping_interval: Duration::from_secs(90),
             registration_timeout: Duration::from_secs(30),
             max_per_address: 64,
+            connects_per_minute: 60,
             max_unregistered: 4096,
             exempt: Vec::new(),
             line_rate: limits::Rate::new(10.0, 40, Duration::from_secs(30)),
@@ -169,15 +173,11 @@ pub struct HubHandle {
 
 impl HubHandle {
     /// Applies the limits of `settings` to the running hub (the per-address limit, the
-    /// unregistered cap, the exemptions, the line rate and the overall output budget): new
+    /// connection rate, the unregistered cap, the exemptions, the line rate and the overall
+    /// output budget): new
     /// values count from the next connection, line or turn.
     pub fn set_limits(&self, settings: &Settings) {
-        self.limits.set(
-            settings.max_per_address,
-            settings.max_unregistered,
-            settings.exempt.clone(),
-            settings.line_rate,
-        );
+        self.limits.set(settings);
         self.gate.set_budget(settings.max_queued_total);
     }
 
@@ -250,12 +250,7 @@ impl Hub {
             settings.exempt.clone(),
             router.permits(),
         ));
-        limits.set(
-            settings.max_per_address,
-            settings.max_unregistered,
-            settings.exempt.clone(),
-            settings.line_rate,
-        );
+        limits.set(&settings);
         Ok(Hub {
             accounts: None,
             tls: None,
@@ -407,6 +402,7 @@ async fn accept_loop(
                 metrics::bump(match refused {
                     limits::Refused::TooManyFromAddress(_) => &shared.metrics.refused_per_address,
                     limits::Refused::TooManyUnregistered => &shared.metrics.refused_unregistered,
+                    limits::Refused::ConnectingTooFast => &shared.metrics.refused_connect_rate,
                 });
                 turn_away(stream, addr, refused, &shared.limits);
                 continue;

@@ -113,6 +113,10 @@ pub struct Limits {
     exempt: RwLock<Vec<Cidr>>,
     /// Lines per second after a burst; `None`: no limit.
     line_rate: RwLock<Option<Rate>>,
+    /// Connections per address (key) after a burst; `None`: no limit.
+    connect_rate: RwLock<Option<Rate>>,
+    /// Each address's connection bucket, while it is not full.
+    connects: Mutex<ConnectBuckets>,
     /// Open connections per address key (absent: none).
     by_address: Mutex<HashMap<AddressKey, u32>>,
     /// Connections not yet admitted.
@@ -139,6 +143,8 @@ pub const OPER_LOCKOUT: Duration = Duration::from_secs(600);
 pub enum Refused {
     TooManyFromAddress(u32),
     TooManyUnregistered,
+    /// The address connected more often than the connection rate allows.
+    ConnectingTooFast,
 }
 
 impl Refused {
@@ -153,6 +159,9 @@ impl Refused {
                 "ERROR :Closing link: the server is busy with new connections; try again shortly\r\n"
                     .to_owned()
             }
+            Refused::ConnectingTooFast => {
+                "ERROR :Closing link: your address connects too often; wait a minute\r\n".to_owned()
+            }
         }
     }
 }
@@ -164,6 +173,7 @@ impl std::fmt::Display for Refused {
                 write!(f, "more than {n} connections from one address")
             }
             Refused::TooManyUnregistered => write!(f, "too many unregistered connections"),
+            Refused::ConnectingTooFast => write!(f, "connecting too often"),
         }
     }
 }
@@ -183,6 +193,8 @@ impl Limits {
             max_unregistered: AtomicUsize::new(max_unregistered),
             exempt: RwLock::new(exempt),
             line_rate: RwLock::new(None),
+            connect_rate: RwLock::new(None),
+            connects: Mutex::default(),
             by_address: Mutex::default(),
             unregistered: AtomicUsize::new(0),
             waiting: Mutex::new(Waiting::default()),
@@ -190,19 +202,17 @@ impl Limits {
         }
     }
 
-    /// Sets every limit at once (at start, and on reload).
-    pub fn set(
-        &self,
-        per_address: u32,
-        max_unregistered: usize,
-        exempt: Vec<Cidr>,
-        line_rate: Option<Rate>,
-    ) {
-        self.per_address.store(per_address, Ordering::Relaxed);
+    /// Sets every limit at once from `settings` (at start, and on reload).
+    pub fn set(&self, settings: &crate::Settings) {
+        self.per_address
+            .store(settings.max_per_address, Ordering::Relaxed);
         self.max_unregistered
-            .store(max_unregistered, Ordering::Relaxed);
-        *self.exempt.write().unwrap_or_else(|p| p.into_inner()) = exempt;
-        *self.line_rate.write().unwrap_or_else(|p| p.into_inner()) = line_rate;
+            .store(settings.max_unregistered, Ordering::Relaxed);
+        *self.exempt.write().unwrap_or_else(|p| p.into_inner()) = settings.exempt.clone();
+        *self.line_rate.write().unwrap_or_else(|p| p.into_inner()) = settings.line_rate;
+        let per_minute = settings.connects_per_minute;
+        let connect_rate = Rate::new(f64::from(per_minute) / 60.0, per_minute, Duration::ZERO);
+        *self.connect_rate.write().unwrap_or_else(|p| p.into_inner()) = connect_rate;
     }
 
     /// The line rate, now.
@@ -240,10 +250,14 @@ impl Limits {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<(Claim, bool), Refused> {
         let exempt = self.is_exempt(ip);
+        let key = AddressKey::of(ip);
+        if !exempt && !self.may_connect(key) {
+            return Err(Refused::ConnectingTooFast); // the permit is given back on drop
+        }
         permit.forget();
         let mut claim = Claim {
             limits: self.clone(),
-            key: AddressKey::of(ip),
+            key,
             counted: false,
             unregistered: false,
             exempt,
@@ -282,6 +296,16 @@ impl Limits {
         }
         claim.unregistered = true;
         Ok((claim, evicted))
+    }
+
+    /// Counts a connection from `key` against the connection rate; whether it may connect.
+    fn may_connect(&self, key: AddressKey) -> bool {
+        let Some(rate) = *self.connect_rate.read().unwrap_or_else(|p| p.into_inner()) else {
+            return true;
+        };
+        let now = clock_us();
+        let mut buckets = self.connects.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.take(key, &rate, now)
     }
 
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
@@ -337,6 +361,31 @@ impl Claim {
         if id != 0 {
             self.limits.lock_waiting().remove(self.key, id);
         }
+    }
+}
+
+/// Connection buckets by address key. Only addresses that connected recently are kept: the
+/// map is swept of full buckets when it has doubled since the last sweep, and past
+/// [`ConnectBuckets::MAX`] addresses new ones are not tracked (let in, as with no limit),
+/// so however many addresses connect, the map stays bounded.
+#[derive(Debug, Default)]
+struct ConnectBuckets {
+    map: HashMap<AddressKey, Bucket>,
+    sweep_at: usize,
+}
+
+impl ConnectBuckets {
+    const MAX: usize = 1 << 20;
+
+    fn take(&mut self, key: AddressKey, rate: &Rate, now: u64) -> bool {
+        if self.map.len() >= self.sweep_at.max(4096) {
+            self.map.retain(|_, b| !b.is_full(now));
+            self.sweep_at = self.map.len() * 2;
+        }
+        if self.map.len() >= Self::MAX && !self.map.contains_key(&key) {
+            return true;
+        }
+        self.map.entry(key).or_default().take(rate, now).is_ok()
     }
 }
 
@@ -601,6 +650,30 @@ impl LogGate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn connection_buckets_refuse_past_the_burst_and_forget_quiet_addresses() {
+        let rate = Rate::new(1.0, 3, Duration::ZERO).unwrap(); // 60 a minute, 3 at once
+        let mut b = ConnectBuckets::default();
+        let (a, other) = (AddressKey(1), AddressKey(2));
+        assert!((0..3).all(|_| b.take(a, &rate, 0)));
+        assert!(!b.take(a, &rate, 0), "the fourth at once");
+        assert!(b.take(other, &rate, 0), "another address is not affected");
+        assert!(b.take(a, &rate, 1_000_000), "one more after a second");
+        // Many addresses at once, then quiet: once the map has doubled, the sweep forgets them.
+        for k in 10..6000 {
+            b.take(AddressKey(k), &rate, 2_000_000);
+        }
+        assert!(b.map.len() > 5000);
+        for k in 100_000..104_000 {
+            b.take(AddressKey(k), &rate, 60_000_000);
+        }
+        assert!(
+            b.map.len() <= 4000 && b.map.keys().all(|k| k.0 >= 100_000),
+            "only addresses that connected lately are kept ({} are)",
+            b.map.len()
+        );
+    }
+
     #[test]
     fn eviction_takes_the_oldest_of_the_address_holding_the_most() {
         let (a, b, c) = (AddressKey(1), AddressKey(2), AddressKey(3));

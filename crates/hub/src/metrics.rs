@@ -13,6 +13,7 @@ pub struct Metrics {
     pub tls_handshake_failures: AtomicU64,
     pub refused_per_address: AtomicU64,
     pub refused_unregistered: AtomicU64,
+    pub refused_connect_rate: AtomicU64,
     /// Unregistered connections closed to make room for a newcomer.
     pub evicted_unregistered: AtomicU64,
     pub refused_tls_only: AtomicU64,
@@ -99,6 +100,7 @@ impl Metrics {
             &[
                 ("reason=\"per_address\"", g(&self.refused_per_address)),
                 ("reason=\"unregistered\"", g(&self.refused_unregistered)),
+                ("reason=\"connect_rate\"", g(&self.refused_connect_rate)),
                 ("reason=\"tls_only\"", g(&self.refused_tls_only)),
                 ("reason=\"not_chat\"", g(&self.refused_not_chat)),
             ],
@@ -183,7 +185,7 @@ impl Metrics {
         format!(
             "clients={} rooms={} connects={} messages={} deliveries={} slow_consumers={} uptime={}s \
              shed={} queued_bytes={} connections={} sessions_plain={} sessions_irc={} sessions_tls={} \
-             tls_failures={} refused_per_address={} refused_unregistered={} evicted_unregistered={} refused_tls_only={} \
+             tls_failures={} refused_per_address={} refused_unregistered={} refused_connect_rate={} evicted_unregistered={} refused_tls_only={} \
              lines_in={} throttled={} flood_cuts={} registration_timeouts={} oper_failures={}",
             r.clients,
             r.rooms,
@@ -201,6 +203,7 @@ impl Metrics {
             g(&self.tls_handshake_failures),
             g(&self.refused_per_address),
             g(&self.refused_unregistered),
+            g(&self.refused_connect_rate),
             g(&self.evicted_unregistered),
             g(&self.refused_tls_only),
             g(&self.lines_in),

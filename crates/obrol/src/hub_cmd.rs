@@ -97,11 +97,16 @@ pub struct ServeArgs {
     /// Most connections from one address (an IPv4 address, or an IPv6 /64); 0: no limit. [default: 64]
     #[arg(long)]
     pub max_per_address: Option<u32>,
-    /// Most connections that have not registered (IRC) or been admitted (plain) at once. [default: 4096]
+    /// Most connections that have not registered (IRC) or been admitted (plain) at once (when
+    /// full, a newcomer takes the place of the oldest from the address holding the most). [default: 4096]
     #[arg(long)]
     pub max_unregistered: Option<usize>,
+    /// Connections one address (an IPv6 /64) may open a minute, all at once after a quiet
+    /// minute; more are refused with one line; 0: no limit. [default: 60]
+    #[arg(long)]
+    pub connects_per_minute: Option<u32>,
     /// An address or block (ADDR or ADDR/BITS) exempt from the per-address limit, the
-    /// unregistered cap and the line rate (repeatable), e.g. a benchmark's own address.
+    /// connection rate, the unregistered cap and the line rate (repeatable), e.g. a benchmark's own address.
     #[arg(long = "exempt", value_name = "CIDR")]
     pub exempt: Vec<String>,
     /// Lines per second a client may send once its burst is spent (its reading is slowed to

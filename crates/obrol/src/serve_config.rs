@@ -33,6 +33,7 @@ pub struct ServeConfig {
     ping_secs: Option<Spanned<f64>>,
     register_secs: Option<Spanned<f64>>,
     max_per_address: Option<u32>,
+    connects_per_minute: Option<u32>,
     max_unregistered: Option<Spanned<usize>>,
     exempt: Option<Vec<Spanned<String>>>,
     line_rate: Option<Spanned<f64>>,
@@ -226,6 +227,10 @@ pub fn resolve(args: &ServeArgs, file: &ServeConfig) -> Result<Resolved, UsageEr
         "--nick-grace-secs",
     )?;
     settings.max_per_address = args.max_per_address.or(file.max_per_address).unwrap_or(64);
+    settings.connects_per_minute = args
+        .connects_per_minute
+        .or(file.connects_per_minute)
+        .unwrap_or(60);
     settings.max_unregistered = pick(&args.max_unregistered, &file.max_unregistered)
         .map_or(4096, |v| v.0)
         .max(1);

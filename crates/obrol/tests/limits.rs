@@ -216,6 +216,27 @@ fn unregistered_connections_are_capped_and_cannot_shut_the_door() {
     );
 }
 
+/// An address that reconnects in a loop is refused at the door once its burst is spent, and
+/// others are not: witnesses register and chat meanwhile.
+#[test]
+fn an_address_that_reconnects_in_a_loop_is_refused_at_the_door() {
+    let mut hub = Hub::start_full(&["irc://127.0.0.1:0"], &["--connects-per-minute", "5"]);
+    let port = hub.port_of("Irc");
+    for i in 0..5 {
+        let mut c = Irc::register_from(ATTACKER, port, &format!("loop{i}"));
+        c.send("QUIT :again");
+        c.expect_closed();
+    }
+    let mut sixth = connect_from(ATTACKER, port);
+    assert_eq!(
+        read_to_close(&mut sixth),
+        "ERROR :Closing link: your address connects too often; wait a minute\r\n"
+    );
+    witnesses_chat(port, "#loop", "loop");
+    let s = stats(&mut hub);
+    assert_eq!(s["refused_connect_rate"], 1, "{s:?}");
+}
+
 #[test]
 fn a_paste_is_slowed_down_not_lost() {
     let hub = Hub::start_with(&["--line-rate", "20", "--line-burst", "10"]);

@@ -402,7 +402,10 @@ async fn accept_loop(
                 metrics::bump(match refused {
                     limits::Refused::TooManyFromAddress(_) => &shared.metrics.refused_per_address,
                     limits::Refused::TooManyUnregistered => &shared.metrics.refused_unregistered,
-                    limits::Refused::ConnectingTooFast => &shared.metrics.refused_connect_rate,
+                    limits::Refused::ConnectingTooFast
+                    | limits::Refused::StillConnectingTooFast => {
+                        &shared.metrics.refused_connect_rate
+                    }
                 });
                 turn_away(stream, addr, refused, &shared.limits);
                 continue;
@@ -428,6 +431,11 @@ fn turn_away(
     refused: limits::Refused,
     limits: &limits::Limits,
 ) {
+    if refused == limits::Refused::StillConnectingTooFast {
+        // Told already: closed at once with a reset, no line, no log, no lingering.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        return;
+    }
     let _ = stream.try_write(refused.farewell().as_bytes());
     if let Some(held) = limits.refusal_log.pass() {
         tracing::warn!(%addr, "refused a connection: {refused} ({held} more refused since the last report)");

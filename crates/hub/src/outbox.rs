@@ -204,15 +204,17 @@ impl Outbox {
         let mut inner = self.lock();
         let was_empty = self.admit(&mut inner, len)?;
         if inner.blocked {
-            let mut own = bytes::BytesMut::with_capacity(len);
-            if let Some(last) = inner.queue.pop_back() {
-                if last.len() < MERGE_MAX {
-                    // Merged with the previous copy: few buffers, and no slice of a shared one.
-                    own.reserve(last.len());
-                    own.extend_from_slice(&last);
-                } else {
-                    inner.queue.push_back(last);
-                }
+            // Merged with the previous copy if that is small: few buffers, and no slice of a
+            // shared one. Sized exactly: the budget counts bytes queued, so a copy must not
+            // hold spare capacity it does not count.
+            let carried = match inner.queue.back() {
+                Some(last) if last.len() < MERGE_MAX => inner.queue.pop_back(),
+                _ => None,
+            };
+            let extra = carried.as_ref().map_or(0, Bytes::len);
+            let mut own = bytes::BytesMut::with_capacity(len + extra);
+            if let Some(last) = carried {
+                own.extend_from_slice(&last);
             }
             for m in msgs.drain(..) {
                 own.extend_from_slice(&m);

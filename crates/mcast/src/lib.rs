@@ -3,22 +3,24 @@
 //! A [`Peer`] sends lines to a multicast group and turns the group's datagrams into [`Event`]s.
 //! It knows nothing of terminals: the binary reads stdin and prints events, a later TUI can do
 //! the same. The wire format lives in `obrol_wire::mcast`; socket options in [`socket`];
-//! presence and loss accounting in [`roster`].
+//! presence in [`roster`]; loss repair and ordering in [`repair`].
 
+pub mod repair;
 pub mod roster;
 pub mod socket;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use obrol_wire::mcast::{self as wire, Datagram, Frame, FrameError, Kind};
+use obrol_wire::mcast::{self as wire, Datagram, Frame, FrameError, Kind, Nak};
 use thiserror::Error;
 use tokio::net::UdpSocket;
 
-pub use roster::{Counters, Presence, Roster};
+pub use repair::RepairCounters;
+pub use roster::{Presence, Roster};
 pub use socket::{check_group, SocketConfig};
 
 /// Errors of the multicast peer.
@@ -69,6 +71,8 @@ pub enum Event {
     Presence(Presence),
     /// Bare text from a non-obrol sender (the seed's `sender.py`), named by its address.
     Legacy { from: SocketAddr, text: String },
+    /// Messages of `nick` that were lost and could not be repaired.
+    Lost { nick: String, count: u64 },
 }
 
 /// Counts a peer keeps for `--stats`.
@@ -82,8 +86,12 @@ pub struct Stats {
     pub malformed: u64,
     /// Plain-text datagrams from non-obrol senders.
     pub legacy: u64,
-    /// Loss, duplicates, reordering.
-    pub roster: Counters,
+    /// Repairs this peer sent for others' NAKs.
+    pub repairs_sent: u64,
+    /// Newcomers not added to a full roster.
+    pub refused: u64,
+    /// Loss, repair, duplicates, ordering.
+    pub repair: RepairCounters,
 }
 
 /// The biggest UDP payload there can be: a receive buffer this size never truncates a datagram,
@@ -112,18 +120,28 @@ pub struct Peer {
     buf: Vec<u8>,
     /// Encode buffer, reused for every frame.
     out: BytesMut,
-    /// An event decoded together with a presence change and shown right after it.
-    pending: Option<Event>,
+    /// Our recent messages, for repair.
+    outbound: repair::Outbound,
+    /// Others' messages: ordering, gaps, NAKs.
+    inbound: repair::Inbound,
+    /// Actions from `inbound`, reused.
+    actions: Vec<repair::Action>,
+    /// When `inbound` wants to be ticked.
+    inbound_at: Option<Instant>,
+    /// When to send a Hello after our last message, so a lost last message is noticed soon
+    /// (then a second one, later).
+    flush_at: Option<(Instant, u8)>,
+    /// Events decoded and not yet returned, in order.
+    events: VecDeque<Event>,
 }
 
 impl Peer {
     /// Opens the sockets and, unless raw or listen-only, announces us with a hello.
     pub async fn start(cfg: PeerConfig) -> Result<Peer, McastError> {
         check_group(cfg.socket.group)?;
-        let nick_len = cfg.nick.len();
-        if nick_len == 0 || nick_len > wire::MAX_NICK {
+        if wire::check_nick(&cfg.nick).is_err() {
             return Err(McastError::Usage(format!(
-                "nick must be 1 to {} bytes",
+                "nick must be 1 to {} bytes, without spaces or control characters",
                 wire::MAX_NICK
             )));
         }
@@ -151,11 +169,12 @@ impl Peer {
             Some(s) => Some(s.local_addr()?.port()),
             None => None,
         };
+        let id: u64 = rand::random();
         let mut peer = Peer {
             recv,
             send,
             send_port,
-            id: rand::random(),
+            id,
             nick: cfg.nick,
             raw: cfg.raw,
             seq: 0,
@@ -164,7 +183,12 @@ impl Peer {
             local_cache: HashMap::new(),
             buf: vec![0; RECV_BUF],
             out: BytesMut::with_capacity(wire::MAX_DATAGRAM),
-            pending: None,
+            outbound: repair::Outbound::default(),
+            inbound: repair::Inbound::new(id ^ 0x9e37_79b9_7f4a_7c15),
+            actions: Vec::new(),
+            inbound_at: None,
+            flush_at: None,
+            events: VecDeque::new(),
         };
         peer.presence(Kind::Hello).await?;
         Ok(peer)
@@ -180,7 +204,8 @@ impl Peer {
 
     pub fn stats(&self) -> Stats {
         Stats {
-            roster: self.roster.counters(),
+            refused: self.roster.refused(),
+            repair: self.inbound.counters(),
             ..self.stats
         }
     }
@@ -219,10 +244,16 @@ impl Peer {
             send.send(text.as_bytes()).await?;
         } else {
             let kind = if action { Kind::Action } else { Kind::Chat };
+            let mut frame = self.frame(kind, self.seq + 1, text);
             self.out.clear();
-            self.frame(kind, self.seq + 1, text).encode(&mut self.out)?;
+            frame.encode(&mut self.out)?;
             send.send(&self.out).await?;
             self.seq += 1;
+            frame.repair = true;
+            let mut repair = BytesMut::new();
+            frame.encode(&mut repair)?;
+            self.outbound.sent(self.seq, repair.freeze());
+            self.flush_at = Some((Instant::now() + FLUSH_FIRST, 0));
         }
         self.stats.sent += 1;
         Ok(())
@@ -230,9 +261,7 @@ impl Peer {
 
     /// Changes our nick; others see it with our next frame.
     pub async fn set_nick(&mut self, nick: &str) -> Result<(), McastError> {
-        if nick.is_empty() || nick.len() > wire::MAX_NICK {
-            return Err(FrameError::BadNick.into());
-        }
+        wire::check_nick(nick)?;
         nick.clone_into(&mut self.nick);
         self.presence(Kind::Hello).await
     }
@@ -266,6 +295,7 @@ impl Peer {
             .map_or(0, |d| d.as_millis() as u64);
         Frame {
             kind,
+            repair: false,
             sender: self.id,
             seq,
             timestamp_ms,
@@ -276,28 +306,103 @@ impl Peer {
 
     /// Forgets members not heard from within `timeout`.
     pub fn expire(&mut self, timeout: Duration) -> Vec<Event> {
-        self.roster
-            .expire(Instant::now(), timeout)
-            .into_iter()
-            .map(Event::Presence)
+        let gone = self.roster.expire(Instant::now(), timeout);
+        gone.into_iter()
+            .map(|(sender, p)| {
+                self.inbound.forget(sender);
+                Event::Presence(p)
+            })
             .collect()
     }
 
     /// Waits for the next event worth showing. Own echoes, duplicates and malformed datagrams
-    /// are consumed (and counted) here. Pends forever on a send-only peer.
+    /// are consumed (and counted) here, NAKs answered and sent, repairs waited for. Pends
+    /// forever on a send-only peer.
     pub async fn next_event(&mut self) -> Result<Event, McastError> {
-        if let Some(event) = self.pending.take() {
-            return Ok(event);
-        }
         loop {
-            let Some(recv) = &self.recv else {
-                return std::future::pending().await;
-            };
-            let (len, from) = recv.recv_from(&mut self.buf).await?;
-            if let Some(event) = self.accept(len, from) {
+            if let Some(event) = self.events.pop_front() {
                 return Ok(event);
             }
+            let deadline = [self.inbound_at, self.flush_at.map(|(t, _)| t)]
+                .into_iter()
+                .flatten()
+                .min();
+            let woke = {
+                let recv = self.recv.as_ref();
+                let buf = &mut self.buf;
+                let datagram = async move {
+                    match recv {
+                        Some(r) => r.recv_from(buf).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let timer = async move {
+                    match deadline {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = datagram => Some(r?),
+                    () = timer => None,
+                }
+            };
+            match woke {
+                Some((len, from)) => self.accept(len, from).await?,
+                None => self.timers().await?,
+            }
         }
+    }
+
+    /// Runs what is due: NAKs, gaps given up, the Hellos after our last message.
+    async fn timers(&mut self) -> Result<(), McastError> {
+        let now = Instant::now();
+        if let Some((at, stage)) = self.flush_at {
+            if now >= at {
+                self.flush_at = (stage == 0).then(|| (now + FLUSH_SECOND, 1));
+                self.presence(Kind::Hello).await?;
+            }
+        }
+        self.inbound_at = self.inbound.tick(now, &mut self.actions);
+        self.act().await
+    }
+
+    /// Carries out what `inbound` asked for.
+    async fn act(&mut self) -> Result<(), McastError> {
+        let mut actions = std::mem::take(&mut self.actions);
+        for action in actions.drain(..) {
+            match action {
+                repair::Action::Show(f) => self.events.push_back(match f.kind {
+                    Kind::Action => Event::Action {
+                        nick: f.nick,
+                        text: f.text,
+                    },
+                    _ => Event::Chat {
+                        nick: f.nick,
+                        text: f.text,
+                    },
+                }),
+                repair::Action::Lost { nick, count, .. } => {
+                    self.events.push_back(Event::Lost { nick, count });
+                }
+                repair::Action::Nak { target, ranges } => {
+                    // A listen-only peer never sends: it cannot ask, and gets what others
+                    // asked for.
+                    if let Some(send) = &self.send {
+                        self.out.clear();
+                        Nak {
+                            sender: self.id,
+                            target,
+                            ranges,
+                        }
+                        .encode(&mut self.out);
+                        send.send(&self.out).await?;
+                    }
+                }
+            }
+        }
+        self.actions = actions;
+        Ok(())
     }
 
     /// Whether a datagram from `from` is one of our own raw lines looped back.
@@ -311,68 +416,78 @@ impl Peer {
             .or_insert_with(|| socket::is_local(from.ip()))
     }
 
-    fn accept(&mut self, len: usize, from: SocketAddr) -> Option<Event> {
+    async fn accept(&mut self, len: usize, from: SocketAddr) -> Result<(), McastError> {
         let datagram = match wire::decode(&self.buf[..len]) {
             Ok(d) => d,
             Err(err) => {
                 self.stats.received += 1;
                 self.stats.malformed += 1;
                 tracing::debug!(%from, %err, "dropped malformed frame");
-                return None;
+                return Ok(());
             }
         };
+        let now = Instant::now();
         let frame = match datagram {
             Datagram::Legacy(text) => {
                 if self.is_own(from) {
-                    return None;
+                    return Ok(());
                 }
                 self.stats.received += 1;
                 self.stats.legacy += 1;
-                return Some(Event::Legacy { from, text });
+                self.events.push_back(Event::Legacy { from, text });
+                return Ok(());
             }
-            Datagram::Frame(f) if f.sender == self.id => return None,
+            Datagram::Nak(nak) if nak.sender == self.id => return Ok(()),
+            Datagram::Nak(nak) => {
+                self.stats.received += 1;
+                if nak.target == self.id {
+                    let repairs = self.outbound.nak(&nak.ranges, now);
+                    if let Some(send) = &self.send {
+                        for r in &repairs {
+                            send.send(r).await?;
+                            self.stats.repairs_sent += 1;
+                        }
+                    }
+                } else {
+                    self.inbound.heard_nak(nak.target, &nak.ranges, now);
+                }
+                return Ok(());
+            }
+            Datagram::Frame(f) if f.sender == self.id => return Ok(()),
             Datagram::Frame(f) => f,
         };
         self.stats.received += 1;
-        let now = Instant::now();
-        let change = match frame.kind {
+        match frame.kind {
             // A goodbye from someone we never saw is not news.
             Kind::Bye => {
-                self.roster.last_sent(frame.sender, frame.seq);
-                return self.roster.left(frame.sender).map(Event::Presence);
-            }
-            _ => self.roster.heard(frame.sender, &frame.nick, now)?,
-        };
-        let event = match frame.kind {
-            Kind::Hello => {
-                self.roster.last_sent(frame.sender, frame.seq);
-                None
-            }
-            Kind::Chat | Kind::Action => {
-                if self.roster.numbered(frame.sender, frame.seq) == roster::Seen::Duplicate {
-                    None
-                } else if frame.kind == Kind::Chat {
-                    Some(Event::Chat {
-                        nick: frame.nick,
-                        text: frame.text,
-                    })
-                } else {
-                    Some(Event::Action {
-                        nick: frame.nick,
-                        text: frame.text,
-                    })
+                self.inbound
+                    .left(frame.sender, frame.seq, &mut self.actions);
+                self.act().await?;
+                if let Some(p) = self.roster.left(frame.sender) {
+                    self.events.push_back(Event::Presence(p));
                 }
             }
-            Kind::Bye => None,
-        };
-        // A newcomer's join notice comes before its first message; a rename likewise.
-        match (change, event) {
-            (Some(p), Some(e)) => {
-                self.pending = Some(e);
-                Some(Event::Presence(p))
+            Kind::Hello => {
+                if let Some(Some(p)) = self.roster.heard(frame.sender, &frame.nick, now) {
+                    self.events.push_back(Event::Presence(p));
+                }
+                self.inbound
+                    .last_sent(frame.sender, &frame.nick, frame.seq, now);
             }
-            (Some(p), None) => Some(Event::Presence(p)),
-            (None, e) => e,
+            Kind::Chat | Kind::Action => {
+                // A newcomer's join notice comes before its first message; a rename likewise.
+                if let Some(Some(p)) = self.roster.heard(frame.sender, &frame.nick, now) {
+                    self.events.push_back(Event::Presence(p));
+                }
+                self.inbound.frame(frame, now, &mut self.actions);
+                self.act().await?;
+            }
         }
+        self.inbound_at = self.inbound.tick(now, &mut self.actions);
+        self.act().await
     }
 }
+
+/// When the first Hello after a sender's last message goes, and the second after that.
+const FLUSH_FIRST: Duration = Duration::from_millis(50);
+const FLUSH_SECOND: Duration = Duration::from_millis(250);

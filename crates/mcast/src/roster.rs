@@ -1,58 +1,30 @@
-//! Who is in the group, and what we have and have not heard from each of them.
+//! Who is in the group.
 //!
 //! The roster is a pure state machine (no sockets, no clock of its own: callers pass `now`), so
-//! presence and loss accounting are unit-tested directly. Each sender's numbered frames are
-//! tracked with the next expected sequence number and a bounded set of the numbers still
-//! missing: a late arrival fills its gap instead of counting as a duplicate, and the missing set
-//! is what a later repair protocol will ask for.
+//! presence is unit-tested directly. What was heard from each sender, in order, and what is
+//! missing is [`crate::repair`]'s business.
+//!
+//! It is bounded ([`MAX_MEMBERS`]) against a flood of forged sender ids, without letting the
+//! flood hide real peers: a member is *confirmed* once heard a second time (a heartbeat, a
+//! message), and when the roster is full a newcomer takes the place of the longest-waiting
+//! member that never was. A forged Hello is heard once; a real peer keeps talking.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// At most this many missing sequence numbers are remembered per sender; older ones are
-/// forgotten (still counted as lost) so a hostile sender cannot grow our memory.
-pub const MAX_MISSING: usize = 4096;
-
-/// At most this many senders are tracked; frames from further new senders are dropped (and
-/// counted) until someone leaves, so a flood of forged sender ids cannot exhaust memory.
+/// At most this many senders are tracked at once.
 pub const MAX_MEMBERS: usize = 4096;
-
-/// What one sender's frame means for the roster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
-    /// Fresh and in order, or filling an earlier gap: show it.
-    New,
-    /// Already seen: drop it.
-    Duplicate,
-}
 
 /// One peer we have heard from.
 #[derive(Debug, Clone)]
 pub struct Member {
-    /// The nick it last used.
     pub nick: String,
-    /// When we last heard anything from it.
     pub last_heard: Instant,
-    /// The next sequence number we expect from it.
-    next: u64,
-    /// Sequence numbers skipped over and not yet received.
-    missing: BTreeSet<u64>,
+    /// Heard more than once.
+    confirmed: bool,
 }
 
-/// Loss accounting, summed over all senders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Sequence numbers skipped and never (yet) received.
-    pub lost: u64,
-    /// Frames received a second time.
-    pub duplicates: u64,
-    /// Frames that arrived after a later one (they filled a gap).
-    pub reordered: u64,
-    /// Frames dropped because the roster was full.
-    pub refused: u64,
-}
-
-/// A change in the group's membership, to show the user.
+/// A change of membership worth showing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
     Joined(String),
@@ -61,11 +33,15 @@ pub enum Presence {
     TimedOut(String),
 }
 
-/// The group's members as this peer sees them.
+/// Who is in the group, by sender id.
 #[derive(Debug, Default)]
 pub struct Roster {
     members: HashMap<u64, Member>,
-    counters: Counters,
+    /// Members not yet confirmed, oldest first (some may since have been confirmed or gone:
+    /// checked when taken).
+    unconfirmed: VecDeque<u64>,
+    /// Newcomers not added because the roster was full of confirmed members.
+    refused: u64,
 }
 
 impl Roster {
@@ -73,8 +49,9 @@ impl Roster {
         Self::default()
     }
 
-    pub fn counters(&self) -> Counters {
-        self.counters
+    /// Newcomers turned away by a full roster.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     pub fn len(&self) -> usize {
@@ -85,18 +62,20 @@ impl Roster {
         self.members.is_empty()
     }
 
-    /// Nicks of everyone heard from, sorted.
+    /// The nicks of everyone present, sorted.
     pub fn nicks(&self) -> Vec<String> {
         let mut nicks: Vec<_> = self.members.values().map(|m| m.nick.clone()).collect();
         nicks.sort();
         nicks
     }
 
-    /// Records any frame from `sender`, returning the presence change it implies, if any.
-    /// `None` in the outer option means the roster is full and the frame must be dropped.
+    /// Records that `sender` (calling itself `nick`) was heard at `now`. Returns the presence
+    /// change to show, if any; `None` if the roster is full of confirmed members (the sender is
+    /// not tracked, and counted).
     pub fn heard(&mut self, sender: u64, nick: &str, now: Instant) -> Option<Option<Presence>> {
         if let Some(m) = self.members.get_mut(&sender) {
             m.last_heard = now;
+            m.confirmed = true;
             if m.nick != nick {
                 let old = std::mem::replace(&mut m.nick, nick.to_owned());
                 return Some(Some(Presence::Renamed {
@@ -106,8 +85,8 @@ impl Roster {
             }
             return Some(None);
         }
-        if self.members.len() >= MAX_MEMBERS {
-            self.counters.refused += 1;
+        if self.members.len() >= MAX_MEMBERS && !self.make_room() {
+            self.refused += 1;
             return None;
         }
         self.members.insert(
@@ -115,79 +94,61 @@ impl Roster {
             Member {
                 nick: nick.to_owned(),
                 last_heard: now,
-                next: 0, // 0: no baseline yet; sequence numbers start at 1
-                missing: BTreeSet::new(),
+                confirmed: false,
             },
         );
+        self.unconfirmed.push_back(sender);
+        if self.unconfirmed.len() > 2 * MAX_MEMBERS {
+            // Stale entries (confirmed or gone since): drop them.
+            let members = &self.members;
+            self.unconfirmed
+                .retain(|id| members.get(id).is_some_and(|m| !m.confirmed));
+        }
         Some(Some(Presence::Joined(nick.to_owned())))
     }
 
-    /// Records a numbered frame (chat or action) with sequence number `seq`.
-    pub fn numbered(&mut self, sender: u64, seq: u64) -> Seen {
-        let Some(m) = self.members.get_mut(&sender) else {
-            return Seen::New;
-        };
-        if m.next == 0 || seq == m.next {
-            m.next = seq.saturating_add(1);
-            return Seen::New;
+    /// Forgets the longest-waiting unconfirmed member, silently; false if there is none.
+    fn make_room(&mut self) -> bool {
+        while let Some(id) = self.unconfirmed.pop_front() {
+            if self.members.get(&id).is_some_and(|m| !m.confirmed) {
+                self.members.remove(&id);
+                return true;
+            }
         }
-        if seq > m.next {
-            self.counters.lost += seq - m.next;
-            mark_missing(m, m.next, seq);
-            m.next = seq.saturating_add(1);
-            return Seen::New;
-        }
-        if m.missing.remove(&seq) {
-            self.counters.lost = self.counters.lost.saturating_sub(1);
-            self.counters.reordered += 1;
-            Seen::New
-        } else {
-            self.counters.duplicates += 1;
-            Seen::Duplicate
-        }
+        false
     }
 
-    /// Records a presence frame saying `sender` has used sequence numbers up to `last`: any we
-    /// have not seen were lost at the tail of its stream.
-    pub fn last_sent(&mut self, sender: u64, last: u64) {
-        let Some(m) = self.members.get_mut(&sender) else {
-            return;
-        };
-        if m.next == 0 {
-            m.next = last.saturating_add(1);
-        } else if last >= m.next {
-            let end = last.saturating_add(1);
-            self.counters.lost += end - m.next;
-            mark_missing(m, m.next, end);
-            m.next = last.saturating_add(1);
-        }
-    }
-
-    /// Removes a member that said goodbye.
+    /// `sender` said goodbye.
     pub fn left(&mut self, sender: u64) -> Option<Presence> {
-        self.members.remove(&sender).map(|m| Presence::Left(m.nick))
+        let gone = self.members.remove(&sender).map(|m| Presence::Left(m.nick));
+        self.shrink();
+        gone
     }
 
-    /// Removes members not heard from within `timeout`.
-    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<Presence> {
+    /// Forgets members not heard from within `timeout`, with their ids.
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<(u64, Presence)> {
         let mut gone = Vec::new();
-        self.members.retain(|_, m| {
+        self.members.retain(|&id, m| {
             let alive = now.saturating_duration_since(m.last_heard) < timeout;
             if !alive {
-                gone.push(Presence::TimedOut(m.nick.clone()));
+                gone.push((id, Presence::TimedOut(m.nick.clone())));
             }
             alive
         });
+        if !gone.is_empty() {
+            let members = &self.members;
+            self.unconfirmed.retain(|id| members.contains_key(id));
+            self.shrink();
+        }
         gone
     }
-}
 
-fn mark_missing(m: &mut Member, from: u64, to: u64) {
-    // Only the newest MAX_MISSING numbers are worth remembering: older ones are beyond repair.
-    let from = from.max(to.saturating_sub(MAX_MISSING as u64));
-    m.missing.extend(from..to);
-    while m.missing.len() > MAX_MISSING {
-        m.missing.pop_first();
+    /// Gives memory back once most members are gone: a flood that timed out leaves nothing.
+    fn shrink(&mut self) {
+        if self.members.capacity() > 64 && self.members.len() < self.members.capacity() / 4 {
+            self.members.shrink_to_fit();
+            self.unconfirmed.shrink_to_fit();
+        }
     }
 }
 
@@ -195,70 +156,14 @@ fn mark_missing(m: &mut Member, from: u64, to: u64) {
 mod tests {
     use super::*;
 
-    fn roster_with(sender: u64) -> (Roster, Instant) {
+    #[test]
+    fn rename_leave_and_timeout() {
         let mut r = Roster::new();
         let now = Instant::now();
         assert_eq!(
-            r.heard(sender, "ani", now),
+            r.heard(1, "ani", now),
             Some(Some(Presence::Joined("ani".into())))
         );
-        (r, now)
-    }
-
-    #[test]
-    fn in_order_frames_are_new() {
-        let (mut r, _) = roster_with(1);
-        for seq in 1..=5 {
-            assert_eq!(r.numbered(1, seq), Seen::New);
-        }
-        assert_eq!(r.counters(), Counters::default());
-    }
-
-    #[test]
-    fn gaps_count_as_lost_until_filled() {
-        let (mut r, _) = roster_with(1);
-        r.numbered(1, 1);
-        r.numbered(1, 4);
-        assert_eq!(r.counters().lost, 2);
-        assert_eq!(r.numbered(1, 2), Seen::New);
-        assert_eq!(r.counters().lost, 1);
-        assert_eq!(r.counters().reordered, 1);
-        assert_eq!(r.numbered(1, 2), Seen::Duplicate);
-        assert_eq!(r.numbered(1, 4), Seen::Duplicate);
-        assert_eq!(r.counters().duplicates, 2);
-    }
-
-    #[test]
-    fn first_frame_sets_the_baseline() {
-        let (mut r, _) = roster_with(1);
-        assert_eq!(r.numbered(1, 100), Seen::New);
-        assert_eq!(r.counters().lost, 0);
-    }
-
-    #[test]
-    fn presence_reveals_tail_loss() {
-        let (mut r, _) = roster_with(1);
-        r.last_sent(1, 3); // hello: has sent 3 before we joined
-        assert_eq!(r.counters().lost, 0);
-        r.numbered(1, 4);
-        r.last_sent(1, 6); // we missed 5 and 6
-        assert_eq!(r.counters().lost, 2);
-        assert_eq!(r.numbered(1, 6), Seen::New);
-        assert_eq!(r.counters().lost, 1);
-    }
-
-    #[test]
-    fn huge_gap_is_bounded() {
-        let (mut r, _) = roster_with(1);
-        r.numbered(1, 1);
-        r.numbered(1, u64::MAX - 1);
-        assert_eq!(r.counters().lost, u64::MAX - 3);
-        assert!(r.members[&1].missing.len() <= MAX_MISSING);
-    }
-
-    #[test]
-    fn rename_leave_and_timeout() {
-        let (mut r, now) = roster_with(1);
         assert_eq!(
             r.heard(1, "budi", now),
             Some(Some(Presence::Renamed {
@@ -271,19 +176,52 @@ mod tests {
         let later = now + Duration::from_secs(60);
         assert_eq!(
             r.expire(later, Duration::from_secs(30)),
-            vec![Presence::TimedOut("citra".into())]
+            vec![(2, Presence::TimedOut("citra".into()))]
         );
         assert!(r.is_empty());
     }
 
     #[test]
-    fn roster_is_bounded() {
+    fn a_flood_of_forged_ids_cannot_hide_real_peers_or_keep_memory() {
+        let mut r = Roster::new();
+        let now = Instant::now();
+        // Two real peers, heard twice (a hello, then a heartbeat).
+        for id in [1, 2] {
+            r.heard(id, "real", now);
+            r.heard(id, "real", now);
+        }
+        // A flood of forged hellos, each heard once, twice the roster's size.
+        for id in 1000..1000 + 2 * MAX_MEMBERS as u64 {
+            assert!(r.heard(id, "fake", now).is_some());
+        }
+        assert_eq!(r.len(), MAX_MEMBERS);
+        assert!(r.members.contains_key(&1) && r.members.contains_key(&2));
+        // A new real peer still gets in, and once confirmed, stays.
+        assert!(r.heard(3, "late", now).is_some());
+        r.heard(3, "late", now);
+        for id in 100_000..100_000 + MAX_MEMBERS as u64 {
+            r.heard(id, "fake", now);
+        }
+        assert!(r.members.contains_key(&3));
+        // The flood times out; the memory goes with it.
+        for id in [1, 2, 3] {
+            r.heard(id, "real", now + Duration::from_secs(50));
+        }
+        let gone = r.expire(now + Duration::from_secs(60), Duration::from_secs(30));
+        assert_eq!(gone.len(), MAX_MEMBERS - 3);
+        assert_eq!(r.len(), 3);
+        assert!(r.members.capacity() < 64 && r.unconfirmed.capacity() < 64);
+    }
+
+    #[test]
+    fn a_roster_full_of_confirmed_members_refuses_newcomers() {
         let mut r = Roster::new();
         let now = Instant::now();
         for id in 0..MAX_MEMBERS as u64 {
-            assert!(r.heard(id, "x", now).is_some());
+            r.heard(id, "x", now);
+            r.heard(id, "x", now);
         }
         assert_eq!(r.heard(u64::MAX, "y", now), None);
-        assert_eq!(r.counters().refused, 1);
+        assert_eq!(r.refused(), 1);
     }
 }

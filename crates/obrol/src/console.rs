@@ -49,6 +49,13 @@ pub fn stdin_lines() -> mpsc::Receiver<String> {
 /// gets the prefix (so nobody can fake a line from someone else) and control characters are
 /// replaced.
 pub fn print_message(prefix: &str, text: &str) {
+    // The prefix holds a peer's nick: cleaned like the text (a nick with an escape sequence
+    // or a newline must not reach the terminal as one), whatever checked it before.
+    let prefix: String = prefix
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    let prefix = prefix.as_str();
     let mut out = std::io::stdout().lock();
     let mut pieces = text.split('\n').peekable();
     while let Some(piece) = pieces.next() {

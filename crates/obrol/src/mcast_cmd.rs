@@ -39,7 +39,8 @@ pub struct Args {
     /// Send each line as bare UTF-8, exactly what the seed's sender.py sends.
     #[arg(long)]
     raw: bool,
-    /// Print counts of sent, received, lost, duplicate and malformed datagrams on exit.
+    /// Print counts on exit: sent, received, lost (given up), repaired, duplicates, NAKs and
+    /// repairs, malformed datagrams.
     #[arg(long)]
     stats: bool,
     /// Seconds between presence heartbeats; a peer silent for 3.5 heartbeats has left.
@@ -136,14 +137,22 @@ async fn chat(args: Args) -> anyhow::Result<()> {
     if args.stats {
         let s = peer.stats();
         eprintln!(
-            "stats: sent={} received={} lost={} duplicates={} reordered={} malformed={} legacy={} members={}",
+            "stats: sent={} received={} lost={} repaired={} duplicates={} reordered={} \
+             naks_sent={} naks_suppressed={} repairs_sent={} implausible={} malformed={} legacy={} \
+             refused={} members={}",
             s.sent,
             s.received,
-            s.roster.lost,
-            s.roster.duplicates,
-            s.roster.reordered,
+            s.repair.lost,
+            s.repair.repaired,
+            s.repair.duplicates,
+            s.repair.reordered,
+            s.repair.naks_sent,
+            s.repair.naks_suppressed,
+            s.repairs_sent,
+            s.repair.implausible,
             s.malformed,
             s.legacy,
+            s.refused,
             peer.roster().len()
         );
     }
@@ -200,6 +209,10 @@ fn show(event: &Event) {
         Event::Chat { nick, text } => print_message(&format!("<{nick}>"), text),
         Event::Action { nick, text } => print_message(&format!("* {nick}"), text),
         Event::Legacy { from, text } => print_message(&format!("<{from}>"), text),
+        Event::Lost { nick, count } => {
+            let what = if *count == 1 { "message" } else { "messages" };
+            print_message("!", &format!("lost {count} {what} from {nick}"));
+        }
         Event::Presence(p) => match p {
             Presence::Joined(nick) => print_message("*", &format!("{nick} joined")),
             Presence::Left(nick) => print_message("*", &format!("{nick} left")),

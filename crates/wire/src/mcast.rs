@@ -1,10 +1,18 @@
 //! The multicast frame: what `obrol mcast` peers put in each UDP datagram.
 //!
 //! A datagram either starts with [`MAGIC`] and is an obrol frame, or it does not and is a
-//! *legacy* message: the bare UTF-8 text that the seed's `sender.py` sends. Frames are versioned
-//! so later versions (repair, encryption) can be told apart and old peers drop what they cannot
-//! read instead of printing garbage. The layout is specified in `docs/PROTOCOL.md`; this module
-//! is its only implementation.
+//! *legacy* message: the bare UTF-8 text that the seed's `sender.py` sends. The layout is
+//! specified in `docs/PROTOCOL.md`; this module is its only implementation.
+//!
+//! Version 2 frames are text: a header line of ASCII fields, then the message. Every datagram
+//! an obrol peer sends is therefore valid UTF-8, so the seed's `receiver.py` (which decodes
+//! each datagram as UTF-8 and dies on anything else) keeps running on a group shared with obrol
+//! peers; it prints each frame whole, header line first.
+//!
+//! ```text
+//! OBRL2 C 9f3a5c0e12d4b6a8 2a 18c2e4f9a10 ani
+//! halo semua
+//! ```
 //!
 //! Decoding works on one whole datagram (`&[u8]`): UDP preserves message boundaries, so there is
 //! no partial-frame state to keep, unlike the hub's stream codecs.
@@ -16,11 +24,10 @@ use thiserror::Error;
 pub const MAGIC: [u8; 4] = *b"OBRL";
 
 /// The frame version this module writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
-/// Bytes before the nick: magic, version, kind, flags, nick length, sender, seq, timestamp,
-/// text length.
-pub const HEADER_LEN: usize = 4 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 2;
+/// What version-2 frames start with.
+const PREFIX: &[u8] = b"OBRL2 ";
 
 /// Largest datagram a peer sends. 1200 bytes fits the IPv6 minimum MTU (1280) with IP and UDP
 /// headers, so frames are never fragmented by IP on any path.
@@ -29,11 +36,20 @@ pub const MAX_DATAGRAM: usize = 1200;
 /// Longest nick in bytes. Long enough for real names, short enough to leave room for text.
 pub const MAX_NICK: usize = 32;
 
+/// The longest header line, nick aside: prefix, kind and flag, sender (16 hex digits),
+/// sequence and timestamp (up to 16 each), four spaces and the newline.
+pub const MAX_HEADER: usize = PREFIX.len() + 2 + 1 + 16 + 1 + 16 + 1 + 16 + 1 + 1;
+
+/// Most ranges one NAK asks for, and most messages one range may span.
+pub const MAX_NAK_RANGES: usize = 32;
+pub const MAX_NAK_SPAN: u64 = 4096;
+
 /// What a frame means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// Presence: "I am here". Sent at start and as a periodic heartbeat. `seq` carries the last
-    /// chat sequence number used, so receivers can notice lost messages at the tail.
+    /// Presence: "I am here". Sent at start, as a periodic heartbeat and shortly after a
+    /// sender's last message. `seq` carries the last chat sequence number used, so receivers
+    /// notice lost messages at the tail and ask for them.
     Hello,
     /// A chat message. `seq` counts from 1 per sender.
     Chat,
@@ -44,27 +60,27 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn to_byte(self) -> u8 {
+    fn letter(self) -> u8 {
         match self {
-            Kind::Hello => 1,
-            Kind::Chat => 2,
-            Kind::Action => 3,
-            Kind::Bye => 4,
+            Kind::Hello => b'H',
+            Kind::Chat => b'C',
+            Kind::Action => b'A',
+            Kind::Bye => b'B',
         }
     }
 
-    fn from_byte(b: u8) -> Option<Kind> {
+    fn from_letter(b: u8) -> Option<Kind> {
         Some(match b {
-            1 => Kind::Hello,
-            2 => Kind::Chat,
-            3 => Kind::Action,
-            4 => Kind::Bye,
+            b'H' => Kind::Hello,
+            b'C' => Kind::Chat,
+            b'A' => Kind::Action,
+            b'B' => Kind::Bye,
             _ => return None,
         })
     }
 
     /// Whether frames of this kind take a sequence number of their own (and so can be lost,
-    /// duplicated or, later, repaired).
+    /// duplicated and repaired).
     pub fn is_numbered(self) -> bool {
         matches!(self, Kind::Chat | Kind::Action)
     }
@@ -75,20 +91,28 @@ impl Kind {
 pub struct Frame {
     /// What the frame means.
     pub kind: Kind,
+    /// A repair: a numbered frame sent again because a receiver asked (flag `r`).
+    pub repair: bool,
     /// The sender's random 64-bit id, chosen at start: nicks can collide, ids practically can't,
     /// and a peer recognises its own looped-back frames by it.
     pub sender: u64,
-    /// Per-sender sequence number (see [`Kind`]).
+    /// For numbered kinds, this message's number; for presence, the last number used.
     pub seq: u64,
-    /// Sender's wall clock at send time, milliseconds since the Unix epoch.
+    /// The sender's wall clock when it made the frame, in ms since the Unix epoch.
     pub timestamp_ms: u64,
-    /// Sender's nick, 1..=[`MAX_NICK`] bytes of UTF-8.
     pub nick: String,
-    /// Message text (empty for presence frames), UTF-8.
     pub text: String,
 }
 
-/// Why a datagram could not be decoded as a frame, or a frame could not be encoded.
+/// A negative acknowledgement: `sender` asks `target` to send again the messages in `ranges`
+/// (inclusive, each at most [`MAX_NAK_SPAN`] long).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nak {
+    pub sender: u64,
+    pub target: u64,
+    pub ranges: Vec<(u64, u64)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FrameError {
     #[error("frame truncated: {0} bytes")]
@@ -97,117 +121,223 @@ pub enum FrameError {
     UnsupportedVersion(u8),
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
-    #[error("frame length fields disagree with its size")]
-    BadLength,
-    #[error("nick must be 1 to {MAX_NICK} bytes")]
+    #[error("malformed frame header")]
+    BadHeader,
+    #[error("nick must be 1 to {MAX_NICK} bytes of letters, digits and punctuation")]
     BadNick,
-    #[error("frame text or nick is not valid UTF-8")]
+    #[error("frame is not valid UTF-8")]
     InvalidUtf8,
     #[error("message too long: {len} bytes, at most {max} fit in one datagram")]
     TooLong { len: usize, max: usize },
 }
 
-/// A received datagram, classified.
+/// What one datagram holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Datagram {
-    /// An obrol frame.
     Frame(Frame),
-    /// Bare text, as the seed's `sender.py` sends it. Invalid UTF-8 is replaced, never an error:
-    /// the seed's programs send whatever `input()` gave them.
+    Nak(Nak),
+    /// Not an obrol frame: the seed's plain text (invalid UTF-8 replaced).
     Legacy(String),
 }
 
-/// The longest text that fits one datagram next to a nick of `nick_len` bytes.
+/// The longest text that fits in one datagram next to a nick of `nick_len` bytes.
 pub fn max_text(nick_len: usize) -> usize {
-    MAX_DATAGRAM.saturating_sub(HEADER_LEN + nick_len)
+    MAX_DATAGRAM.saturating_sub(MAX_HEADER + nick_len)
+}
+
+/// Why `nick` cannot be a nick, if it cannot: 1 to [`MAX_NICK`] bytes, no spaces, no control
+/// characters (a nick is printed on other people's terminals: an escape sequence there could
+/// retitle or clear them), no invisible or direction-changing characters (a nick must look
+/// like what it is).
+pub fn check_nick(nick: &str) -> Result<(), FrameError> {
+    let bad = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c,
+                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}' | '\u{00AD}')
+    };
+    if nick.is_empty() || nick.len() > MAX_NICK || nick.chars().any(bad) {
+        return Err(FrameError::BadNick);
+    }
+    Ok(())
+}
+
+fn put_hex(out: &mut BytesMut, v: u64, width: usize) {
+    let digits = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut n = 0;
+    let mut v = v;
+    loop {
+        buf[n] = digits[(v & 0xf) as usize];
+        n += 1;
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in n..width {
+        out.put_u8(b'0');
+    }
+    for i in (0..n).rev() {
+        out.put_u8(buf[i]);
+    }
+}
+
+fn parse_hex(field: &[u8]) -> Option<u64> {
+    if field.is_empty() || field.len() > 16 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in field {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u64::from(d);
+    }
+    Some(v)
 }
 
 impl Frame {
-    /// Appends the frame's wire form to `out`.
-    ///
-    /// Fails, writing nothing, if the nick is empty or too long or the frame would exceed
-    /// [`MAX_DATAGRAM`]: the caller reports that to the user rather than sending a datagram that
-    /// IP would fragment.
+    /// Appends the frame's datagram to `out`.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
-        let nick = self.nick.as_bytes();
-        if nick.is_empty() || nick.len() > MAX_NICK {
-            return Err(FrameError::BadNick);
-        }
-        let max = max_text(nick.len());
+        check_nick(&self.nick)?;
+        let max = max_text(self.nick.len());
         if self.text.len() > max {
             return Err(FrameError::TooLong {
                 len: self.text.len(),
                 max,
             });
         }
-        out.reserve(HEADER_LEN + nick.len() + self.text.len());
-        out.put_slice(&MAGIC);
-        out.put_u8(VERSION);
-        out.put_u8(self.kind.to_byte());
-        out.put_u8(0); // flags: none defined in version 1
-        out.put_u8(nick.len() as u8);
-        out.put_u64(self.sender);
-        out.put_u64(self.seq);
-        out.put_u64(self.timestamp_ms);
-        out.put_u16(self.text.len() as u16);
-        out.put_slice(nick);
+        out.reserve(MAX_HEADER + self.nick.len() + self.text.len());
+        out.put_slice(PREFIX);
+        out.put_u8(self.kind.letter());
+        if self.repair {
+            out.put_u8(b'r');
+        }
+        out.put_u8(b' ');
+        put_hex(out, self.sender, 16);
+        out.put_u8(b' ');
+        put_hex(out, self.seq, 1);
+        out.put_u8(b' ');
+        put_hex(out, self.timestamp_ms, 1);
+        out.put_u8(b' ');
+        out.put_slice(self.nick.as_bytes());
+        out.put_u8(b'\n');
         out.put_slice(self.text.as_bytes());
         Ok(())
     }
 }
 
-/// Classifies and decodes one received datagram.
-///
-/// Anything that does not start with [`MAGIC`] is [`Datagram::Legacy`]. A datagram that does
-/// start with it but is not a well-formed version-1 frame is an error: the caller drops and
-/// counts it.
+impl Nak {
+    /// Appends the NAK's datagram to `out`. At most [`MAX_NAK_RANGES`] ranges are written.
+    pub fn encode(&self, out: &mut BytesMut) {
+        out.put_slice(PREFIX);
+        out.put_slice(b"N ");
+        put_hex(out, self.sender, 16);
+        out.put_u8(b' ');
+        put_hex(out, self.target, 16);
+        for (i, &(a, b)) in self.ranges.iter().take(MAX_NAK_RANGES).enumerate() {
+            out.put_u8(if i == 0 { b' ' } else { b',' });
+            put_hex(out, a, 1);
+            out.put_u8(b'-');
+            put_hex(out, b, 1);
+        }
+    }
+}
+
+/// Decodes one datagram. Anything that does not start with [`MAGIC`] is legacy text; a
+/// datagram that starts with it but is not a well-formed frame is an error.
 pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
     if !datagram.starts_with(&MAGIC) {
         return Ok(Datagram::Legacy(
             String::from_utf8_lossy(datagram).into_owned(),
         ));
     }
-    if datagram.len() < HEADER_LEN {
+    if datagram.len() <= MAGIC.len() {
         return Err(FrameError::Truncated(datagram.len()));
     }
-    let version = datagram[4];
-    if version != VERSION {
-        return Err(FrameError::UnsupportedVersion(version));
-    }
-    let kind = Kind::from_byte(datagram[5]).ok_or(FrameError::UnknownKind(datagram[5]))?;
-    // datagram[6] is flags; version 1 defines none and ignores them so that a later minor
-    // addition does not make old peers drop frames.
-    let nick_len = usize::from(datagram[7]);
-    let u64_at = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&datagram[at..at + 8]);
-        u64::from_be_bytes(b)
-    };
-    let sender = u64_at(8);
-    let seq = u64_at(16);
-    let timestamp_ms = u64_at(24);
-    let text_len = usize::from(u16::from_be_bytes([datagram[32], datagram[33]]));
-    if nick_len == 0 || nick_len > MAX_NICK {
-        return Err(FrameError::BadNick);
-    }
-    if datagram.len() != HEADER_LEN + nick_len + text_len {
-        return Err(if datagram.len() < HEADER_LEN + nick_len + text_len {
-            FrameError::Truncated(datagram.len())
-        } else {
-            FrameError::BadLength
+    if !datagram.starts_with(PREFIX) {
+        let v = datagram[4];
+        return Err(match v {
+            b'0'..=b'9' => FrameError::UnsupportedVersion(v - b'0'),
+            1 => FrameError::UnsupportedVersion(1),
+            _ => FrameError::BadHeader,
         });
     }
-    let nick = &datagram[HEADER_LEN..HEADER_LEN + nick_len];
-    let text = &datagram[HEADER_LEN + nick_len..];
-    let nick = std::str::from_utf8(nick).map_err(|_| FrameError::InvalidUtf8)?;
-    let text = std::str::from_utf8(text).map_err(|_| FrameError::InvalidUtf8)?;
+    let text = std::str::from_utf8(datagram).map_err(|_| FrameError::InvalidUtf8)?;
+    let rest = &text[PREFIX.len()..];
+    let (header, body) = match rest.split_once('\n') {
+        Some((h, b)) => (h, Some(b)),
+        None => (rest, None),
+    };
+    let mut fields = header.split(' ');
+    let kind = fields.next().ok_or(FrameError::BadHeader)?.as_bytes();
+    let hex = |f: Option<&str>| f.and_then(|f| parse_hex(f.as_bytes()));
+    if kind == b"N" {
+        let sender = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let target = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let list = fields.next().ok_or(FrameError::BadHeader)?;
+        if fields.next().is_some() || body.is_some() {
+            return Err(FrameError::BadHeader);
+        }
+        let mut ranges = Vec::new();
+        for r in list.split(',') {
+            if ranges.len() == MAX_NAK_RANGES {
+                return Err(FrameError::BadHeader);
+            }
+            let (a, b) = r.split_once('-').ok_or(FrameError::BadHeader)?;
+            let (a, b) = (hex(Some(a)), hex(Some(b)));
+            let (Some(a), Some(b)) = (a, b) else {
+                return Err(FrameError::BadHeader);
+            };
+            if a == 0 || b < a || b - a >= MAX_NAK_SPAN {
+                return Err(FrameError::BadHeader);
+            }
+            ranges.push((a, b));
+        }
+        return Ok(Datagram::Nak(Nak {
+            sender,
+            target,
+            ranges,
+        }));
+    }
+    let (letter, repair) = match kind {
+        [k] => (*k, false),
+        [k, b'r'] => (*k, true),
+        [k, ..] => return Err(FrameError::UnknownKind(*k)),
+        [] => return Err(FrameError::BadHeader),
+    };
+    let kind = Kind::from_letter(letter).ok_or(FrameError::UnknownKind(letter))?;
+    if repair && !kind.is_numbered() {
+        return Err(FrameError::BadHeader);
+    }
+    let sender_field = fields.next().ok_or(FrameError::BadHeader)?;
+    if sender_field.len() != 16 {
+        return Err(FrameError::BadHeader);
+    }
+    let sender = hex(Some(sender_field)).ok_or(FrameError::BadHeader)?;
+    let seq = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+    let timestamp_ms = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+    let nick = fields.next().ok_or(FrameError::BadHeader)?;
+    if fields.next().is_some() {
+        return Err(FrameError::BadHeader);
+    }
+    check_nick(nick)?;
+    let body = body.ok_or(FrameError::Truncated(datagram.len()))?;
+    if kind.is_numbered() && seq == 0 {
+        return Err(FrameError::BadHeader);
+    }
     Ok(Datagram::Frame(Frame {
         kind,
+        repair,
         sender,
         seq,
         timestamp_ms,
         nick: nick.to_owned(),
-        text: text.to_owned(),
+        text: body.to_owned(),
     }))
 }
 
@@ -219,6 +349,7 @@ mod tests {
     fn frame(kind: Kind, nick: &str, text: &str) -> Frame {
         Frame {
             kind,
+            repair: false,
             sender: 0x0102_0304_0506_0708,
             seq: 42,
             timestamp_ms: 1_700_000_000_000,
@@ -237,97 +368,161 @@ mod tests {
     fn chat_round_trips() {
         let f = frame(Kind::Chat, "zafir", "halo semua");
         let bytes = encoded(&f);
-        assert_eq!(bytes.len(), HEADER_LEN + 5 + 10);
-        assert_eq!(&bytes[..4], b"OBRL");
         assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
     }
 
     #[test]
     fn layout_is_as_documented() {
-        let bytes = encoded(&frame(Kind::Hello, "a", ""));
+        let bytes = encoded(&frame(Kind::Chat, "ani", "halo semua"));
         assert_eq!(
             &bytes[..],
-            &[
-                b'O', b'B', b'R', b'L', 1, 1, 0, 1, // magic, version, kind, flags, nick len
-                1, 2, 3, 4, 5, 6, 7, 8, // sender
-                0, 0, 0, 0, 0, 0, 0, 42, // seq
-                0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0, // timestamp 1_700_000_000_000
-                0, 0, // text len
-                b'a'
-            ][..]
+            b"OBRL2 C 0102030405060708 2a 18bcfe56800 ani\nhalo semua"
         );
+        let mut r = frame(Kind::Action, "ani", "waves");
+        r.repair = true;
+        assert!(encoded(&r).starts_with(b"OBRL2 Ar 0102030405060708 2a "));
+        let mut out = BytesMut::new();
+        Nak {
+            sender: 0xab,
+            target: 0x0102_0304_0506_0708,
+            ranges: vec![(3, 5), (9, 9)],
+        }
+        .encode(&mut out);
+        assert_eq!(
+            &out[..],
+            b"OBRL2 N 00000000000000ab 0102030405060708 3-5,9-9"
+        );
+    }
+
+    #[test]
+    fn every_frame_is_utf8_so_the_seed_receiver_survives_it() {
+        let f = frame(Kind::Hello, "ani", "");
+        assert!(std::str::from_utf8(&encoded(&f)).is_ok());
+        let mut out = BytesMut::new();
+        Nak {
+            sender: u64::MAX,
+            target: 1,
+            ranges: vec![(1, 2)],
+        }
+        .encode(&mut out);
+        assert!(std::str::from_utf8(&out).is_ok());
+    }
+
+    #[test]
+    fn nak_round_trips_and_is_bounded() {
+        let n = Nak {
+            sender: 7,
+            target: 8,
+            ranges: vec![(1, 1), (3, 4096)],
+        };
+        let mut out = BytesMut::new();
+        n.encode(&mut out);
+        assert_eq!(decode(&out), Ok(Datagram::Nak(n)));
+        for bad in [
+            &b"OBRL2 N 0000000000000007 0000000000000008 0-1"[..],
+            b"OBRL2 N 0000000000000007 0000000000000008 5-4",
+            b"OBRL2 N 0000000000000007 0000000000000008 1-1001",
+            b"OBRL2 N 0000000000000007 0000000000000008",
+            b"OBRL2 N 0000000000000007 0000000000000008 1-2 x",
+        ] {
+            assert_eq!(decode(bad), Err(FrameError::BadHeader), "{bad:?}");
+        }
+        let many: Vec<String> = (1..=33).map(|i| format!("{i:x}-{i:x}")).collect();
+        let long = format!(
+            "OBRL2 N 0000000000000007 0000000000000008 {}",
+            many.join(",")
+        );
+        assert_eq!(decode(long.as_bytes()), Err(FrameError::BadHeader));
     }
 
     #[test]
     fn plain_text_is_legacy() {
-        assert_eq!(decode(b"halo"), Ok(Datagram::Legacy("halo".into())));
-        assert_eq!(decode(b""), Ok(Datagram::Legacy(String::new())));
         assert_eq!(
-            decode(b"bad \xff utf8"),
-            Ok(Datagram::Legacy("bad \u{fffd} utf8".into()))
+            decode(b"halo dari sender.py"),
+            Ok(Datagram::Legacy("halo dari sender.py".into()))
         );
+        assert_eq!(decode(b""), Ok(Datagram::Legacy(String::new())));
     }
 
     #[test]
-    fn truncated_frames_are_errors() {
-        let bytes = encoded(&frame(Kind::Chat, "nick", "text"));
-        for cut in 4..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    fn truncated_and_malformed_headers_are_errors() {
+        assert_eq!(decode(b"OBRL"), Err(FrameError::Truncated(4)));
+        let bytes = encoded(&frame(Kind::Chat, "ani", "hi"));
+        let header_end = bytes.iter().position(|&b| b == b'\n').unwrap();
+        assert_eq!(
+            decode(&bytes[..header_end]),
+            Err(FrameError::Truncated(header_end))
+        );
+        for bad in [
+            &b"OBRL2 C 01020304 2a 1 ani\nx"[..],
+            b"OBRL2 C 0102030405060708 2A 1 ani\nx",
+            b"OBRL2 C 0102030405060708 0 1 ani\nx",
+            b"OBRL2 C 0102030405060708 1 1 ani extra\nx",
+            b"OBRL2 Hr 0102030405060708 1 1 ani\n",
+            b"OBRL2  0102030405060708 1 1 ani\n",
+        ] {
+            assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
-    fn trailing_garbage_is_an_error() {
-        let mut bytes = encoded(&frame(Kind::Chat, "nick", "text"));
-        bytes.put_u8(0);
-        assert_eq!(decode(&bytes), Err(FrameError::BadLength));
-    }
-
-    #[test]
     fn wrong_version_and_kind_are_errors() {
-        let mut bytes = encoded(&frame(Kind::Chat, "nick", "text"));
-        bytes[4] = 2;
-        assert_eq!(decode(&bytes), Err(FrameError::UnsupportedVersion(2)));
-        bytes[4] = 1;
-        bytes[5] = 99;
-        assert_eq!(decode(&bytes), Err(FrameError::UnknownKind(99)));
+        assert_eq!(
+            decode(b"OBRL\x01\x02\x00\x01"),
+            Err(FrameError::UnsupportedVersion(1))
+        );
+        assert_eq!(
+            decode(b"OBRL3 C 0102030405060708 1 1 ani\nx"),
+            Err(FrameError::UnsupportedVersion(3))
+        );
+        assert_eq!(
+            decode(b"OBRL2 X 0102030405060708 1 1 ani\nx"),
+            Err(FrameError::UnknownKind(b'X'))
+        );
     }
 
     #[test]
     fn invalid_utf8_in_a_frame_is_an_error() {
-        let mut bytes = encoded(&frame(Kind::Chat, "nick", "text"));
-        let last = bytes.len() - 1;
-        bytes[last] = 0xff;
+        let mut bytes = encoded(&frame(Kind::Chat, "ani", "ok")).to_vec();
+        bytes.push(0xff);
         assert_eq!(decode(&bytes), Err(FrameError::InvalidUtf8));
     }
 
     #[test]
     fn too_long_text_is_refused_at_the_sender() {
-        let nick = "n".repeat(MAX_NICK);
-        let max = max_text(MAX_NICK);
-        let ok = frame(Kind::Chat, &nick, &"x".repeat(max));
-        assert_eq!(encoded(&ok).len(), MAX_DATAGRAM);
+        let max = max_text(3);
+        let ok = frame(Kind::Chat, "ani", &"x".repeat(max));
         let mut out = BytesMut::new();
-        let long = frame(Kind::Chat, &nick, &"x".repeat(max + 1));
+        assert!(ok.encode(&mut out).is_ok());
+        assert!(out.len() <= MAX_DATAGRAM);
+        let long = frame(Kind::Chat, "ani", &"x".repeat(max + 1));
         assert_eq!(
-            long.encode(&mut out),
+            long.encode(&mut BytesMut::new()),
             Err(FrameError::TooLong { len: max + 1, max })
         );
-        assert!(out.is_empty());
     }
 
     #[test]
-    fn bad_nicks_are_refused() {
-        let mut out = BytesMut::new();
-        assert_eq!(
-            frame(Kind::Chat, "", "x").encode(&mut out),
-            Err(FrameError::BadNick)
-        );
-        let long = "n".repeat(MAX_NICK + 1);
-        assert_eq!(
-            frame(Kind::Chat, &long, "x").encode(&mut out),
-            Err(FrameError::BadNick)
-        );
+    fn bad_nicks_are_refused_both_ways() {
+        for nick in [
+            "",
+            &"n".repeat(MAX_NICK + 1),
+            "two words",
+            "bell\x07",
+            "\x1b]0;title\x07",
+            "\x1b[2J",
+            "new\nline",
+            "rtl\u{202E}",
+            "zero\u{200B}width",
+        ] {
+            assert_eq!(check_nick(nick), Err(FrameError::BadNick), "{nick:?}");
+            let f = frame(Kind::Chat, nick, "x");
+            assert!(f.encode(&mut BytesMut::new()).is_err());
+        }
+        let forged = b"OBRL2 C 0102030405060708 1 1 \x1b[2J\nx";
+        assert_eq!(decode(forged), Err(FrameError::BadNick));
+        assert!(check_nick("zafir_[away]").is_ok());
+        assert!(check_nick("Ütz").is_ok());
     }
 
     fn any_kind() -> impl Strategy<Value = Kind> {
@@ -335,7 +530,7 @@ mod tests {
             Just(Kind::Hello),
             Just(Kind::Chat),
             Just(Kind::Action),
-            Just(Kind::Bye)
+            Just(Kind::Bye),
         ]
     }
 
@@ -343,18 +538,19 @@ mod tests {
         #[test]
         fn frames_round_trip(
             kind in any_kind(),
-            sender: u64,
-            seq: u64,
-            timestamp_ms: u64,
-            nick in "\\PC{1,8}",
-            text in "\\PC{0,200}",
+            repair in any::<bool>(),
+            sender in any::<u64>(),
+            seq in 1u64..,
+            ts in any::<u64>(),
+            nick in "[a-zA-Z0-9_\\-\\[\\]]{1,32}",
+            text in "\\PC{0,300}",
         ) {
-            let f = Frame { kind, sender, seq, timestamp_ms, nick, text };
+            let f = Frame { kind, repair: repair && kind.is_numbered(), sender, seq,
+                timestamp_ms: ts, nick, text };
             let mut out = BytesMut::new();
-            if f.encode(&mut out).is_ok() {
-                prop_assert!(out.len() <= MAX_DATAGRAM);
-                prop_assert_eq!(decode(&out), Ok(Datagram::Frame(f)));
-            }
+            f.encode(&mut out).unwrap();
+            prop_assert!(out.len() <= MAX_DATAGRAM);
+            prop_assert_eq!(decode(&out), Ok(Datagram::Frame(f)));
         }
 
         #[test]
@@ -363,8 +559,8 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_after_magic_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let mut d = MAGIC.to_vec();
+        fn arbitrary_bytes_after_prefix_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut d = b"OBRL2 ".to_vec();
             d.extend_from_slice(&bytes);
             let _ = decode(&d);
         }

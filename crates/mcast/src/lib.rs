@@ -131,6 +131,8 @@ pub struct Peer {
     /// When to send a Hello after our last message, so a lost last message is noticed soon
     /// (then a second one, later).
     flush_at: Option<(Instant, u8)>,
+    /// When a NAK for our messages last came.
+    last_nak: Option<Instant>,
     /// Events decoded and not yet returned, in order.
     events: VecDeque<Event>,
 }
@@ -188,6 +190,7 @@ impl Peer {
             actions: Vec::new(),
             inbound_at: None,
             flush_at: None,
+            last_nak: None,
             events: VecDeque::new(),
         };
         peer.presence(Kind::Hello).await?;
@@ -273,6 +276,8 @@ impl Peer {
 
     /// Says goodbye; others show that we left.
     pub async fn leave(&mut self) -> Result<(), McastError> {
+        // Twice: a lost goodbye leaves others waiting for a time-out.
+        self.presence(Kind::Bye).await?;
         self.presence(Kind::Bye).await
     }
 
@@ -352,6 +357,15 @@ impl Peer {
                 None => self.timers().await?,
             }
         }
+    }
+
+    /// Whether others can have everything we sent: the Hellos that follow our last message
+    /// have gone out and nobody has asked for a repair for `quiet`. A peer that is leaving
+    /// waits for this (a little while at most) before its goodbye, so its last messages are
+    /// repaired too: receivers give up a sender's gaps when it says goodbye.
+    pub fn settled(&self, quiet: Duration) -> bool {
+        let now = Instant::now();
+        self.flush_at.is_none() && self.last_nak.is_none_or(|t| now >= t + quiet)
     }
 
     /// Runs what is due: NAKs, gaps given up, the Hellos after our last message.
@@ -441,6 +455,7 @@ impl Peer {
             Datagram::Nak(nak) => {
                 self.stats.received += 1;
                 if nak.target == self.id {
+                    self.last_nak = Some(now);
                     let repairs = self.outbound.nak(&nak.ranges, now);
                     if let Some(send) = &self.send {
                         for r in &repairs {

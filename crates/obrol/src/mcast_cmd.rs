@@ -48,6 +48,11 @@ pub struct Args {
     heartbeat: f64,
 }
 
+/// Longest a leaving peer stays to repair its last messages, and how long without a NAK
+/// counts as nobody missing anything.
+const LINGER: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_millis(400);
+
 fn positive_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
@@ -109,12 +114,24 @@ async fn chat(args: Args) -> anyhow::Result<()> {
     let mut lines = (mode != Mode::ListenOnly).then(stdin_lines);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Once input ends (or /quit), the peer stays a little to repair its last messages for
+    // whoever lost them, then says goodbye; a signal ends it at once.
+    let mut leaving: Option<tokio::time::Instant> = None;
+    let mut settle = tokio::time::interval(Duration::from_millis(50));
 
     loop {
         tokio::select! {
-            line = async { lines.as_mut()?.recv().await }, if lines.is_some() => {
-                let Some(line) = line else { break };
-                if !handle_line(&mut peer, &line, args.raw).await {
+            line = async { lines.as_mut()?.recv().await }, if lines.is_some() && leaving.is_none() => {
+                let quit = match line {
+                    Some(line) => !handle_line(&mut peer, &line, args.raw).await,
+                    None => true,
+                };
+                if quit {
+                    leaving = Some(tokio::time::Instant::now() + LINGER);
+                }
+            }
+            _ = settle.tick(), if leaving.is_some() => {
+                if peer.settled(QUIET) || leaving.is_some_and(|end| tokio::time::Instant::now() >= end) {
                     break;
                 }
             }

@@ -312,6 +312,69 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// A LAN of `hosts` namespaces, each with one interface `eth0` (10.78.0.N/24 and a
+    /// link-local IPv6 address, multicast routed through it) plugged into a bridge that lives in
+    /// a namespace of its own (the switch, returned first). The bridge floods multicast to
+    /// every port (no IGMP snooping), as a small switch does.
+    pub fn lan(hosts: usize) -> Option<(Netns, Vec<Netns>)> {
+        let switch = Netns::create()?;
+        switch.lo_up();
+        switch.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        let mut all = Vec::new();
+        for i in 0..hosts {
+            let h = Netns::create()?;
+            h.lo_up();
+            h.disable_dad();
+            let port = format!("p{i}");
+            h.ip(&[
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+                "netns",
+                &switch.name,
+            ]);
+            switch.ip(&["link", "set", &port, "master", "br0", "up"]);
+            h.ip(&[
+                "addr",
+                "add",
+                &format!("10.78.0.{}/24", i + 1),
+                "dev",
+                "eth0",
+            ]);
+            h.ip(&["link", "set", "eth0", "multicast", "on", "up"]);
+            h.ip(&["route", "add", "224.0.0.0/4", "dev", "eth0"]);
+            h.wait_ipv6_ready("eth0");
+            all.push(h);
+        }
+        Some((switch, all))
+    }
+
+    /// Drops `percent`% of the UDP datagrams arriving in this namespace for `port`, at random
+    /// (nftables, `numgen random`).
+    pub fn drop_udp_percent(&self, port: u16, percent: u32) {
+        self.sh(&format!(
+            "nft add table inet loss && \
+             nft add chain inet loss input '{{ type filter hook input priority 0; }}' && \
+             nft add rule inet loss input udp dport {port} numgen random mod 100 lt {percent} counter drop"
+        ));
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _guard = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());

@@ -623,3 +623,170 @@ fn thirty_percent_loss_on_every_receiver_is_repaired_complete_and_in_order() {
     assert!(s["repairs_sent"] <= 2500, "{s:?}");
     assert!(naks <= 300, "{naks} NAKs");
 }
+
+/// A seed `receiver.py` on a group where obrol peers chat in frames keeps running: every
+/// frame is UTF-8, so it prints each one (header line, then the text) instead of dying on
+/// the first. A seed sender's line after that still reaches it.
+#[test]
+fn seed_receiver_survives_framed_obrol_peers_on_its_group() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut seed = Proc::spawn("receiver.py", ns.seed("receiver.py", &[]));
+    let mut a = peer(&ns, "ani", &[]);
+    let mut b = peer(&ns, "budi", &[]);
+    sync(&mut a, &[&b, &seed], "probe");
+    a.send_line("halo budi ☕");
+    b.expect("<ani> halo budi ☕");
+    b.send_line("/me waves");
+    a.expect("* budi waves");
+    for p in [&mut a, &mut b] {
+        p.close_stdin();
+        p.wait_success();
+    }
+    let mut sender = Proc::spawn("sender.py", ns.seed("sender.py", &[]));
+    sender.send_line("from the seed sender");
+    seed.expect("from the seed sender");
+    sender.close_stdin();
+    sender.wait_success();
+    assert!(seed.is_running(), "receiver.py died\n{}", seed.dump());
+    // What it printed for the frames: the header line, then the text.
+    assert!(
+        seed.has_line(|l| l.starts_with("OBRL2 C ") && l.ends_with(" ani"))
+            && seed.has_line(|l| l == "halo budi ☕"),
+        "{}",
+        seed.dump()
+    );
+}
+
+/// A lost last message is noticed from the Hello that follows it, asked for and shown: a
+/// hand-made sender skips message 3, announces 3 as its last, and answers the NAK.
+#[test]
+fn a_lost_last_message_is_repaired_through_the_hello() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut rx = peer(&ns, "rx", &["--stats"]);
+    let mut tx = peer(&ns, "tx", &[]);
+    sync(&mut tx, &[&rx], "probe");
+    run_python_sender(
+        &ns,
+        r#"
+import select
+ghost = 0x0C0C0C0C
+rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+rcv.bind(('', 5004))
+rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY))
+send(frame(HELLO, ghost, 0, 'ghost', ''))
+send(frame(CHAT, ghost, 1, 'ghost', 'one'))
+send(frame(CHAT, ghost, 2, 'ghost', 'two'))
+# message 3 is "lost": only the Hello after it says it exists
+send(frame(HELLO, ghost, 3, 'ghost', ''))
+end = time.time() + 5
+while time.time() < end:
+    r, _, _ = select.select([rcv], [], [], 0.1)
+    if not r:
+        continue
+    data = rcv.recv(2000)
+    if data.startswith(b'OBRL2 N ') and (b' %016x ' % ghost) in data:
+        assert data.endswith(b' 3-3'), data
+        send(frame(CHAT, ghost, 3, 'ghost', 'three', repair=True))
+        break
+else:
+    raise SystemExit('no NAK for message 3')
+"#,
+    );
+    for line in ["<ghost> one", "<ghost> two", "<ghost> three"] {
+        rx.expect(line);
+    }
+    let s = stop_with(&mut rx, libc::SIGINT);
+    assert_eq!((s["lost"], s["repaired"]), (0, 1), "{}", rx.dump());
+    assert!(s["naks_sent"] >= 1, "{s:?}");
+    tx.close_stdin();
+    tx.wait_success();
+}
+
+/// Forgeries anyone on the LAN can send without a key: a Hello with a sniffed sender id and a
+/// sequence number of 2^62 does not silence that sender; nicks with escape sequences are
+/// refused, and a newline ends the nick (text after it is shown under the true nick); 8,192
+/// forged peers neither hide a newcomer nor keep memory once they have timed out.
+#[test]
+fn forgeries_cannot_silence_hide_or_draw() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut rx = peer(&ns, "rx", &["--stats", "--heartbeat", "1"]);
+    let mut tx = peer(&ns, "tx", &["--heartbeat", "1"]);
+    sync(&mut tx, &[&rx], "probe");
+    let rss = |p: &Proc| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = rss(&rx);
+    let mut sniffer = Proc::spawn(
+        "forger",
+        ns.python(&format!(
+            "{PY_SENDER}\n{}",
+            r#"
+rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+rcv.bind(('', 5004))
+rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY))
+while True:
+    data = rcv.recv(2000)
+    fields = data.split(b' ')
+    if data.startswith(b'OBRL2 ') and len(fields) > 5 and fields[5].startswith(b'tx'):
+        victim = int(fields[2], 16)
+        break
+send(frame(HELLO, victim, 1 << 62, 'tx', ''))
+send(frame(CHAT, victim, 1 << 62, 'tx', 'forged far ahead'))
+send(frame(CHAT, 0x0D0D, 1, '\x1b]0;pwned\x07', 'retitle'))
+send(frame(CHAT, 0x0D0E, 1, '\x1b[2J', 'clear'))
+send(frame(CHAT, 0x0D0F, 1, 'two\n<tx> forged', 'line'))
+for i in range(8192):
+    send(frame(HELLO, 0x10000 + i, 0, 'fake%d' % i, ''))
+print('forged', flush=True)
+"#
+        )),
+    );
+    sniffer.expect("forged");
+    sniffer.close_stdin();
+    sniffer.wait_success();
+    // The real sender is heard as before.
+    tx.send_line("after the forgery");
+    rx.expect("<tx> after the forgery");
+    // A newcomer is seen despite the crowd of forged peers.
+    let mut late = peer(&ns, "late", &["--heartbeat", "1"]);
+    rx.expect("* late joined");
+    late.send_line("i am here");
+    rx.expect("<late> i am here");
+    // The forged peers time out (3.5 heartbeats) and their memory goes with them.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        rx.has_line(|l| l.starts_with("* fake") && l.ends_with(" left (timed out)")),
+        "{}",
+        rx.dump()
+    );
+    let after = rss(&rx);
+    assert!(
+        after < before + 4096,
+        "RSS {before} KiB before the flood, {after} KiB after it timed out"
+    );
+    assert!(
+        !rx.has_line(|l| l.contains("forged far ahead")
+            || l.contains("retitle")
+            || l.contains("clear")
+            || l.starts_with("<tx> forged")),
+        "{}",
+        rx.dump()
+    );
+    for p in [&mut tx, &mut late] {
+        p.close_stdin();
+        p.wait_success();
+    }
+    let s = stop_with(&mut rx, libc::SIGINT);
+    assert_eq!(s["malformed"], 2, "{s:?}");
+    assert!(s["implausible"] >= 2, "{s:?}");
+}

@@ -702,7 +702,8 @@ else:
     }
     let s = stop_with(&mut rx, libc::SIGINT);
     assert_eq!((s["lost"], s["repaired"]), (0, 1), "{}", rx.dump());
-    assert!(s["naks_sent"] >= 1, "{s:?}");
+    // It asked, or heard tx (a receiver of the ghost too) ask first and held back.
+    assert!(s["naks_sent"] + s["naks_suppressed"] >= 1, "{s:?}");
     tx.close_stdin();
     tx.wait_success();
 }

@@ -312,12 +312,31 @@ impl Peer {
     /// Forgets members not heard from within `timeout`.
     pub fn expire(&mut self, timeout: Duration) -> Vec<Event> {
         let gone = self.roster.expire(Instant::now(), timeout);
-        gone.into_iter()
-            .map(|(sender, p)| {
-                self.inbound.forget(sender);
-                Event::Presence(p)
-            })
-            .collect()
+        let mut events = Vec::new();
+        for (sender, p) in gone {
+            // Its gaps will not be repaired now: reported lost, and what waited is shown.
+            self.inbound.left(sender, 0, &mut self.actions);
+            for action in self.actions.drain(..) {
+                match action {
+                    repair::Action::Show(f) => events.push(match f.kind {
+                        Kind::Action => Event::Action {
+                            nick: f.nick,
+                            text: f.text,
+                        },
+                        _ => Event::Chat {
+                            nick: f.nick,
+                            text: f.text,
+                        },
+                    }),
+                    repair::Action::Lost { nick, count, .. } => {
+                        events.push(Event::Lost { nick, count });
+                    }
+                    repair::Action::Nak { .. } => {}
+                }
+            }
+            events.push(Event::Presence(p));
+        }
+        events
     }
 
     /// Waits for the next event worth showing. Own echoes, duplicates and malformed datagrams

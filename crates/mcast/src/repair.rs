@@ -33,12 +33,15 @@ pub const MAX_HELD: usize = 4096;
 pub const MAX_JUMP: u64 = 4096;
 /// Longest random wait before a receiver first asks for a gap.
 pub const NAK_BACKOFF: Duration = Duration::from_millis(10);
-/// How long a receiver waits for a repair before asking again.
+/// How long a receiver waits for a repair before asking again; each further attempt for the
+/// same gap waits half as long again, up to [`NAK_RETRY_MAX`]. A sender that is slow to answer
+/// (busy, or far) is not asked ever faster for what it is already sending.
 pub const NAK_RETRY: Duration = Duration::from_millis(60);
+pub const NAK_RETRY_MAX: Duration = Duration::from_millis(500);
 /// How long a gap may stay before its messages are given up as lost.
-pub const GIVE_UP: Duration = Duration::from_secs(3);
+pub const GIVE_UP: Duration = Duration::from_secs(5);
 /// A sender repairs one message at most once per this, however many ask.
-pub const REPAIR_WINDOW: Duration = Duration::from_millis(30);
+pub const REPAIR_WINDOW: Duration = Duration::from_millis(50);
 /// Repairs a sender sends at most per second, after a burst of [`HISTORY`]: a NAK, even a
 /// forged one, cannot make a sender flood the group.
 pub const REPAIR_RATE: u64 = 50_000;
@@ -163,6 +166,11 @@ struct Stream {
     nak_at: Option<Instant>,
     /// Since when every frame heard has been too far ahead (see [`RESYNC_AFTER`]).
     beyond_since: Option<Instant>,
+    /// NAKs sent since `next` last moved.
+    attempts: u32,
+    /// The highest number our last NAK knew of: a gap found beyond it is asked for soon,
+    /// not at the retry of the older ones.
+    asked_upto: u64,
 }
 
 /// The receiving side: every sender's stream.
@@ -251,6 +259,8 @@ impl Inbound {
                     gap_since: None,
                     nak_at: None,
                     beyond_since: None,
+                    attempts: 0,
+                    asked_upto: 0,
                 },
             );
         }
@@ -327,6 +337,8 @@ impl Inbound {
                         gap_since: None,
                         nak_at: None,
                         beyond_since: None,
+                        attempts: 0,
+                        asked_upto: 0,
                     },
                 );
             }
@@ -403,6 +415,7 @@ impl Inbound {
                     if ranges.is_empty() {
                         s.nak_at = None;
                     } else {
+                        s.asked_upto = s.highest;
                         out.push(Action::Nak {
                             target: sender,
                             ranges,
@@ -414,9 +427,11 @@ impl Inbound {
             }
         }
         for sender in retry {
-            let wait = NAK_RETRY + self.jitter(NAK_BACKOFF);
+            let jitter = self.jitter(NAK_BACKOFF);
             if let Some(s) = self.streams.get_mut(&sender) {
-                s.nak_at = Some(now + wait);
+                s.attempts += 1;
+                let wait = NAK_RETRY.mul_f64(1.5f64.powi(s.attempts.min(8) as i32 - 1));
+                s.nak_at = Some(now + wait.min(NAK_RETRY_MAX) + jitter);
             }
         }
         for s in self.streams.values() {
@@ -438,6 +453,7 @@ impl Stream {
             out.push(Action::Show(f));
             self.next += 1;
         }
+        self.attempts = 0;
         if self.next > self.highest {
             self.gap_since = None;
             self.nak_at = None;
@@ -449,6 +465,12 @@ impl Stream {
         if self.next <= self.highest {
             if self.gap_since.is_none() {
                 self.gap_since = Some(now);
+                self.nak_at = Some(now + backoff);
+            } else if self.highest > self.asked_upto
+                && self.nak_at.is_none_or(|at| at > now + backoff)
+            {
+                // A gap the last NAK did not know of: ask soon (the NAK repeats the older
+                // gaps too; the sender ignores what it repaired a moment ago).
                 self.nak_at = Some(now + backoff);
             }
         } else {

@@ -9,6 +9,7 @@ mod bench_cmd;
 mod cert_cmd;
 mod console;
 mod hub_cmd;
+mod mcast_bench;
 mod mcast_cmd;
 mod metrics_http;
 pub mod serve_config;

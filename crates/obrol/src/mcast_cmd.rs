@@ -11,7 +11,10 @@ use crate::console::{print_message, shutdown_signal, stdin_lines, user_name};
 use crate::UsageError;
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<McastCommand>,
     /// Multicast group to chat on (IPv4 224.0.0.0/4 or IPv6 ff00::/8).
     #[arg(long, default_value = "224.1.1.1")]
     group: IpAddr,
@@ -49,9 +52,30 @@ pub struct Args {
 }
 
 /// Longest a leaving peer stays to repair its last messages, and how long without a NAK
-/// counts as nobody missing anything.
-const LINGER: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(400);
+/// counts as nobody missing anything (longer than a receiver's slowest retry).
+const LINGER: Duration = Duration::from_secs(10);
+const QUIET: Duration = obrol_mcast::repair::NAK_RETRY_MAX.saturating_mul(2);
+
+#[derive(clap::Subcommand, Debug)]
+enum McastCommand {
+    /// Measure the group: send stamped messages (--send), or receive and report.
+    Bench {
+        #[command(flatten)]
+        bench: crate::mcast_bench::BenchArgs,
+        /// Multicast group.
+        #[arg(long, default_value = "224.1.1.1")]
+        group: IpAddr,
+        #[arg(long, default_value_t = 5004)]
+        port: u16,
+        #[arg(long, default_value_t = 2)]
+        ttl: u32,
+        /// Interface to join on and send from.
+        #[arg(long)]
+        iface: Option<String>,
+        #[arg(long, default_value = "bench")]
+        nick: String,
+    },
+}
 
 fn positive_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -65,7 +89,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(chat(args))
+    match args.command {
+        Some(McastCommand::Bench {
+            bench,
+            group,
+            port,
+            ttl,
+            iface,
+            nick,
+        }) => {
+            let cfg = PeerConfig {
+                socket: SocketConfig {
+                    group,
+                    port,
+                    ttl,
+                    iface,
+                    // A bench sender does not need its own datagrams back: on a host of its
+                    // own, the copy would only cost it.
+                    loopback: !bench.sends(),
+                },
+                mode: Mode::Both,
+                nick,
+                raw: false,
+            };
+            rt.block_on(crate::mcast_bench::run(cfg, bench))
+        }
+        None => rt.block_on(chat(args)),
+    }
 }
 
 fn usage(err: McastError) -> anyhow::Error {
@@ -133,6 +183,11 @@ async fn chat(args: Args) -> anyhow::Result<()> {
             _ = settle.tick(), if leaving.is_some() => {
                 if peer.settled(QUIET) || leaving.is_some_and(|end| tokio::time::Instant::now() >= end) {
                     break;
+                }
+                // While it waits, a Hello every 50 ms tells receivers that lost our last
+                // messages (and the Hellos right after them) what to ask for.
+                if let Err(err) = peer.heartbeat().await {
+                    tracing::warn!(%err, "heartbeat failed");
                 }
             }
             event = peer.next_event() => match event {

@@ -70,8 +70,12 @@ async fn send(cfg: PeerConfig, args: &BenchArgs) -> anyhow::Result<()> {
     let pad = "x".repeat(args.size);
     let rate = args.rate.max(1) as f64;
     while sent < args.count {
-        // Everything due by now goes (timers are coarser than the gaps between messages).
-        let due = ((start.elapsed().as_secs_f64() * rate) as u64 + 1).min(args.count);
+        // Everything due by now goes (timers are coarser than the gaps between messages), but
+        // at most 64 before NAKs are answered: behind schedule, repairs come first, or history
+        // moves past what receivers ask for.
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64 + 1)
+            .min(args.count)
+            .min(sent + 64);
         while sent < due {
             sent += 1;
             let stamp = format!("b {sent} {} ", now_us());

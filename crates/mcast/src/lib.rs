@@ -5,6 +5,7 @@
 //! the same. The wire format lives in `obrol_wire::mcast`; socket options in [`socket`];
 //! presence in [`roster`]; loss repair and ordering in [`repair`].
 
+pub mod keys;
 pub mod repair;
 pub mod roster;
 pub mod socket;
@@ -15,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use obrol_wire::mcast::{self as wire, Datagram, Frame, FrameError, Kind, Nak};
+use obrol_wire::mcast::{self as wire, Datagram, Frame, FrameError, Kind, Nak, SealedKind};
 use thiserror::Error;
 use tokio::net::UdpSocket;
 
@@ -58,6 +59,9 @@ pub struct PeerConfig {
     /// Send each line as bare UTF-8 (what `sender.py` sends) instead of a frame, and send no
     /// presence frames, which the seed's receivers would print as garbage.
     pub raw: bool,
+    /// The group key: every datagram sealed and authenticated with it, and anything not
+    /// sealed with it refused.
+    pub key: Option<keys::GroupKey>,
 }
 
 /// Where a received message came from.
@@ -90,6 +94,14 @@ pub struct Stats {
     pub repairs_sent: u64,
     /// Newcomers not added to a full roster.
     pub refused: u64,
+    /// With a key: datagrams not sealed (plain frames, legacy text), dropped.
+    pub unauthenticated: u64,
+    /// Sealed datagrams that did not open (another key, no key, altered), dropped.
+    pub undecryptable: u64,
+    /// Sealed datagrams seen before (a capture sent again), dropped.
+    pub replayed: u64,
+    /// Sealed frames whose time is too far from our clock, dropped.
+    pub stale: u64,
     /// Loss, repair, duplicates, ordering.
     pub repair: RepairCounters,
 }
@@ -133,6 +145,9 @@ pub struct Peer {
     flush_at: Option<(Instant, u8)>,
     /// When a NAK for our messages last came.
     last_nak: Option<Instant>,
+    /// With a key: our sealing side, and the receiving side.
+    sealer: Option<keys::Sealer>,
+    opener: Option<keys::Opener>,
     /// Events decoded and not yet returned, in order.
     events: VecDeque<Event>,
 }
@@ -191,6 +206,8 @@ impl Peer {
             inbound_at: None,
             flush_at: None,
             last_nak: None,
+            sealer: cfg.key.as_ref().map(|k| keys::Sealer::new(k, id)),
+            opener: cfg.key.map(keys::Opener::new),
             events: VecDeque::new(),
         };
         peer.presence(Kind::Hello).await?;
@@ -249,13 +266,27 @@ impl Peer {
             let kind = if action { Kind::Action } else { Kind::Chat };
             let mut frame = self.frame(kind, self.seq + 1, text);
             self.out.clear();
-            frame.encode(&mut self.out)?;
+            let repair = match &mut self.sealer {
+                Some(sealer) => {
+                    let pn = sealer.next_pn();
+                    let sealer = &*sealer;
+                    wire::encode_sealed_frame(&frame, pn, &mut self.out, |aad, body| {
+                        sealer.seal(pn, aad, body)
+                    })?;
+                    // A repair is the sealed datagram again, byte for byte.
+                    bytes::Bytes::copy_from_slice(&self.out)
+                }
+                None => {
+                    frame.encode(&mut self.out)?;
+                    frame.repair = true;
+                    let mut repair = BytesMut::new();
+                    frame.encode(&mut repair)?;
+                    repair.freeze()
+                }
+            };
             send.send(&self.out).await?;
             self.seq += 1;
-            frame.repair = true;
-            let mut repair = BytesMut::new();
-            frame.encode(&mut repair)?;
-            self.outbound.sent(self.seq, repair.freeze());
+            self.outbound.sent(self.seq, repair);
             self.flush_at = Some((Instant::now() + FLUSH_FIRST, 0));
         }
         self.stats.sent += 1;
@@ -288,8 +319,18 @@ impl Peer {
         let Some(send) = &self.send else {
             return Ok(());
         };
+        let frame = self.frame(kind, self.seq, "");
         self.out.clear();
-        self.frame(kind, self.seq, "").encode(&mut self.out)?;
+        match &mut self.sealer {
+            Some(sealer) => {
+                let pn = sealer.next_pn();
+                let sealer = &*sealer;
+                wire::encode_sealed_frame(&frame, pn, &mut self.out, |aad, body| {
+                    sealer.seal(pn, aad, body)
+                })?;
+            }
+            None => frame.encode(&mut self.out)?,
+        }
         send.send(&self.out).await?;
         Ok(())
     }
@@ -423,12 +464,21 @@ impl Peer {
                     // asked for.
                     if let Some(send) = &self.send {
                         self.out.clear();
-                        Nak {
+                        let nak = Nak {
                             sender: self.id,
                             target,
                             ranges,
+                        };
+                        match &mut self.sealer {
+                            Some(sealer) => {
+                                let pn = sealer.next_pn();
+                                let sealer = &*sealer;
+                                wire::encode_sealed_nak(&nak, pn, &mut self.out, |aad, body| {
+                                    sealer.seal(pn, aad, body)
+                                });
+                            }
+                            None => nak.encode(&mut self.out),
                         }
-                        .encode(&mut self.out);
                         send.send(&self.out).await?;
                     }
                 }
@@ -460,7 +510,91 @@ impl Peer {
             }
         };
         let now = Instant::now();
+        let datagram = match (datagram, &mut self.opener) {
+            (Datagram::Sealed(sealed), _) if sealed.sender == self.id => return Ok(()),
+            (Datagram::Sealed(_), None) => {
+                self.stats.received += 1;
+                self.stats.undecryptable += 1;
+                return Ok(());
+            }
+            (Datagram::Sealed(mut sealed), Some(opener)) => {
+                self.stats.received += 1;
+                let aad = &self.buf[..sealed.aad_len];
+                let time = match sealed.what {
+                    SealedKind::Frame { timestamp_ms, .. } => Some(timestamp_ms),
+                    SealedKind::Nak { .. } => None,
+                };
+                let now_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                match opener.open(
+                    sealed.sender,
+                    sealed.pn,
+                    aad,
+                    &mut sealed.body,
+                    time,
+                    now_ms,
+                ) {
+                    Ok(()) => {}
+                    Err(keys::Refusal::Forged) => {
+                        self.stats.undecryptable += 1;
+                        return Ok(());
+                    }
+                    Err(keys::Refusal::Replayed) => {
+                        self.stats.replayed += 1;
+                        return Ok(());
+                    }
+                    Err(keys::Refusal::Stale) => {
+                        self.stats.stale += 1;
+                        return Ok(());
+                    }
+                }
+                self.stats.received -= 1; // counted again below, as the datagram it holds
+                match sealed.what {
+                    SealedKind::Nak { target, ranges } => Datagram::Nak(Nak {
+                        sender: sealed.sender,
+                        target,
+                        ranges,
+                    }),
+                    SealedKind::Frame {
+                        kind,
+                        seq,
+                        timestamp_ms,
+                    } => match wire::split_opened(&sealed.body) {
+                        Ok((nick, text)) => Datagram::Frame(Frame {
+                            kind,
+                            repair: false,
+                            sender: sealed.sender,
+                            seq,
+                            timestamp_ms,
+                            nick,
+                            text,
+                        }),
+                        Err(_) => {
+                            self.stats.received += 1;
+                            self.stats.malformed += 1;
+                            return Ok(());
+                        }
+                    },
+                }
+            }
+            (clear, Some(_)) => {
+                // With a key, anything not sealed with it is a stranger's.
+                let own = match &clear {
+                    Datagram::Frame(f) => f.sender == self.id,
+                    Datagram::Nak(n) => n.sender == self.id,
+                    _ => self.is_own(from),
+                };
+                if !own {
+                    self.stats.received += 1;
+                    self.stats.unauthenticated += 1;
+                }
+                return Ok(());
+            }
+            (clear, None) => clear,
+        };
         let frame = match datagram {
+            Datagram::Sealed(_) => return Ok(()),
             Datagram::Legacy(text) => {
                 if self.is_own(from) {
                     return Ok(());

@@ -137,9 +137,10 @@ pub enum Action {
 pub struct RepairCounters {
     /// Messages given up as lost.
     pub lost: u64,
-    /// Messages that filled a gap when they arrived as a repair.
+    /// Messages that filled a gap when they arrived as a repair (flagged, or, sealed, after we
+    /// asked for them).
     pub repaired: u64,
-    /// Messages that arrived after a later one (not as a repair) and were put in order.
+    /// Messages that arrived after a later one, before we asked, and were put in order.
     pub reordered: u64,
     /// Messages seen twice (one copy shown).
     pub duplicates: u64,
@@ -291,8 +292,10 @@ impl Inbound {
             return;
         }
         s.highest = s.highest.max(seq);
+        // A repair says so (or, sealed, is the original resent: then it is one if we asked).
+        let repair = frame.repair || (s.gap_since.is_some() && seq <= s.asked_upto);
         if seq == s.next {
-            if frame.repair && s.gap_since.is_some() {
+            if repair {
                 self.counters.repaired += 1;
             } else if s.gap_since.is_some() {
                 self.counters.reordered += 1;
@@ -303,7 +306,7 @@ impl Inbound {
             s.release(out);
             self.held_total -= before - s.held.len();
         } else {
-            if frame.repair {
+            if repair {
                 self.counters.repaired += 1;
             }
             s.held.insert(seq, frame);

@@ -46,12 +46,12 @@ fn now_us() -> u64 {
 
 /// Runs the sender or the receiver with the peer's socket settings from `cfg`.
 pub async fn run(mut cfg: PeerConfig, args: BenchArgs) -> anyhow::Result<()> {
-    if args.size < 32 || args.size > obrol_wire::mcast::max_text(cfg.nick.len()) {
-        return Err(UsageError(format!(
-            "--size must be 32 to {} bytes",
-            obrol_wire::mcast::max_text(cfg.nick.len())
-        ))
-        .into());
+    let max = match cfg.key {
+        Some(_) => obrol_wire::mcast::max_sealed_text(cfg.nick.len()),
+        None => obrol_wire::mcast::max_text(cfg.nick.len()),
+    };
+    if args.size < 32 || args.size > max {
+        return Err(UsageError(format!("--size must be 32 to {max} bytes")).into());
     }
     if args.send {
         cfg.mode = Mode::Both;

@@ -46,6 +46,18 @@ pub struct Args {
     /// repairs, malformed datagrams.
     #[arg(long)]
     stats: bool,
+    /// The group key, from a file `obrol mcast keygen` wrote: every datagram is sealed with it,
+    /// and whatever is not sealed with it is dropped.
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase_file")]
+    key_file: Option<std::path::PathBuf>,
+    /// Derive the group key from the passphrase in this file (its first line); the
+    /// environment variable OBROL_MCAST_PASSPHRASE works too. Never give it on the command
+    /// line: every local user can read that.
+    #[arg(long, value_name = "PATH")]
+    passphrase_file: Option<std::path::PathBuf>,
+    /// A room name mixed into a passphrase's key: one passphrase, separate rooms.
+    #[arg(long)]
+    room: Option<String>,
     /// Seconds between presence heartbeats; a peer silent for 3.5 heartbeats has left.
     #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
     heartbeat: f64,
@@ -58,6 +70,11 @@ const QUIET: Duration = obrol_mcast::repair::NAK_RETRY_MAX.saturating_mul(2);
 
 #[derive(clap::Subcommand, Debug)]
 enum McastCommand {
+    /// Write a new random group key to PATH (readable by you only), for --key-file.
+    Keygen {
+        /// Where to write the key; an existing file is not overwritten.
+        path: std::path::PathBuf,
+    },
     /// Measure the group: send stamped messages (--send), or receive and report.
     Bench {
         #[command(flatten)]
@@ -74,6 +91,9 @@ enum McastCommand {
         iface: Option<String>,
         #[arg(long, default_value = "bench")]
         nick: String,
+        /// Seal with the group key in this file.
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -90,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     match args.command {
+        Some(McastCommand::Keygen { path }) => keygen(&path),
         Some(McastCommand::Bench {
             bench,
             group,
@@ -97,7 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ttl,
             iface,
             nick,
+            key_file,
         }) => {
+            let key = key_file.as_deref().map(read_key_file).transpose()?;
             let cfg = PeerConfig {
                 socket: SocketConfig {
                     group,
@@ -111,11 +134,61 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 mode: Mode::Both,
                 nick,
                 raw: false,
+                key,
             };
             rt.block_on(crate::mcast_bench::run(cfg, bench))
         }
         None => rt.block_on(chat(args)),
     }
+}
+
+/// Writes a new key to `path`, readable and writable by its owner only.
+fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = obrol_mcast::keys::GroupKey::generate();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", path.display())))?;
+    writeln!(file, "{}", key.to_hex()).context("writing the key")?;
+    eprintln!(
+        "wrote a new group key to {}; give it to the group's members over a safe channel",
+        path.display()
+    );
+    Ok(())
+}
+
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::GroupKey> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read the key file {}: {e}", path.display())))?;
+    obrol_mcast::keys::GroupKey::from_hex(&text)
+        .map_err(|e| UsageError(format!("{}: {e}", path.display())).into())
+}
+
+/// The group key the arguments name: a key file, a passphrase file or the environment.
+fn group_key(args: &Args) -> anyhow::Result<Option<obrol_mcast::keys::GroupKey>> {
+    if let Some(path) = &args.key_file {
+        return read_key_file(path).map(Some);
+    }
+    let passphrase = match &args.passphrase_file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read the passphrase file {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => match std::env::var("OBROL_MCAST_PASSPHRASE") {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        },
+    };
+    let first = passphrase.lines().next().unwrap_or("");
+    obrol_mcast::keys::GroupKey::from_passphrase(first, args.group, args.port, args.room.as_deref())
+        .map(Some)
+        .map_err(|e| UsageError(e.to_string()).into())
 }
 
 fn usage(err: McastError) -> anyhow::Error {
@@ -152,7 +225,13 @@ async fn chat(args: Args) -> anyhow::Result<()> {
         mode,
         nick: args.nick.clone().unwrap_or_else(default_nick),
         raw: args.raw,
+        key: group_key(&args)?,
     };
+    if cfg.key.is_some() && args.raw {
+        return Err(
+            UsageError("--raw sends plain text: it cannot be used with a key".into()).into(),
+        );
+    }
     let mut peer = Peer::start(cfg).await.map_err(usage)?;
     tracing::info!(group = %args.group, port = args.port, id = peer.id(), "peer started");
 
@@ -211,7 +290,7 @@ async fn chat(args: Args) -> anyhow::Result<()> {
         eprintln!(
             "stats: sent={} received={} lost={} repaired={} duplicates={} reordered={} \
              naks_sent={} naks_suppressed={} repairs_sent={} implausible={} malformed={} legacy={} \
-             refused={} members={}",
+             refused={} unauthenticated={} undecryptable={} replayed={} stale={} members={}",
             s.sent,
             s.received,
             s.repair.lost,
@@ -225,6 +304,10 @@ async fn chat(args: Args) -> anyhow::Result<()> {
             s.malformed,
             s.legacy,
             s.refused,
+            s.unauthenticated,
+            s.undecryptable,
+            s.replayed,
+            s.stale,
             peer.roster().len()
         );
     }

@@ -555,16 +555,30 @@ fn port_held_without_reuse_is_a_usage_error() {
 }
 
 /// The issue's LAN: one sender and three receivers, each on its own host on a bridge, every
-/// receiver dropping 30% of the group's datagrams at random (nftables). Every message arrives
-/// at every receiver, complete and in order, with NAKs and repairs within a ceiling.
+/// receiver dropping 30% of the group's datagrams at random (nftables), all sealed with a group
+/// key. Every message arrives at every receiver, complete and in order, with NAKs and repairs
+/// within a ceiling.
 #[test]
 fn thirty_percent_loss_on_every_receiver_is_repaired_complete_and_in_order() {
     let Some((_switch, hosts)) = Netns::lan(4) else {
         return;
     };
+    // Sealed with a group key: repairs are the stored ciphertext resent, which the receivers'
+    // replay windows must accept once.
+    let key = std::env::temp_dir().join(format!("obrol-loss-{}.key", std::process::id()));
+    let _ = std::fs::remove_file(&key);
+    let mut gen = Proc::spawn(
+        "keygen",
+        hosts[0].obrol(&["mcast", "keygen", key.to_str().unwrap()]),
+    );
+    gen.close_stdin();
+    gen.wait_success();
+    let key_arg = key.to_str().unwrap().to_owned();
     let peer_on = |h: &Netns, nick: &str| {
         let mut cmd = h.obrol(&[
             "mcast",
+            "--key-file",
+            &key_arg,
             "--nick",
             nick,
             "--iface",
@@ -622,6 +636,7 @@ fn thirty_percent_loss_on_every_receiver_is_repaired_complete_and_in_order() {
     // receiver that lost it), 64-75 NAKs per receiver (each asks for all its open gaps).
     assert!(s["repairs_sent"] <= 2500, "{s:?}");
     assert!(naks <= 600, "{naks} NAKs");
+    let _ = std::fs::remove_file(&key);
 }
 
 /// A seed `receiver.py` on a group where obrol peers chat in frames keeps running: every
@@ -790,4 +805,126 @@ print('forged', flush=True)
     let s = stop_with(&mut rx, libc::SIGINT);
     assert_eq!(s["malformed"], 2, "{s:?}");
     assert!(s["implausible"] >= 2, "{s:?}");
+}
+
+/// With a group key: members chat; a peer without the key and one with another key see
+/// nothing and count what they drop; a captured datagram sent again (at once, and after its
+/// sender left) is refused; a NAK without the key makes nobody resend anything.
+#[test]
+fn a_group_key_keeps_strangers_out() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("obrol-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("group.key");
+    let other = dir.join("other.key");
+    for k in [&key, &other] {
+        let mut gen = Proc::spawn(
+            "keygen",
+            ns.obrol(&["mcast", "keygen", k.to_str().unwrap()]),
+        );
+        gen.close_stdin();
+        gen.wait_success();
+    }
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the key file is readable by its owner only"
+    );
+    let k = key.to_str().unwrap();
+    // The strangers first: their Hellos go before ani listens, so what ani counts as
+    // unauthenticated below is the forged NAK.
+    let mut stranger = peer(&ns, "eve", &["--stats"]);
+    let mut wrong = peer(
+        &ns,
+        "mallory",
+        &["--key-file", other.to_str().unwrap(), "--stats"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ani = peer(&ns, "ani", &["--key-file", k, "--stats"]);
+    let mut budi = peer(&ns, "budi", &["--key-file", k, "--stats"]);
+    sync(&mut ani, &[&budi], "probe");
+    // A listener that captures ani's datagrams, for replaying.
+    let mut capture = Proc::spawn(
+        "capture",
+        ns.python(&format!(
+            "{PY_SENDER}\n{}",
+            r#"
+import sys, select
+rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+rcv.bind(('', 5004))
+rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY))
+print('ready', flush=True)
+secret = None
+while secret is None:
+    data = rcv.recv(2000)
+    if data.startswith(b'OBRL2 Ce '):
+        secret = data
+send(secret)   # at once
+print('replayed', flush=True)
+# A NAK without the key, asking ani (its id is in the clear header) for message 1.
+send(nak(0x0E0E, int(secret.split(b' ')[2], 16), [(1, 1)]))
+print('asked', flush=True)
+sys.stdin.readline()
+send(secret)   # after ani left
+print('replayed again', flush=True)
+"#
+        )),
+    );
+    capture.expect("ready");
+    ani.send_line("rahasia");
+    budi.expect("<ani> rahasia");
+    capture.expect("replayed");
+    budi.send_line("diterima");
+    ani.expect("<budi> diterima");
+    // A NAK without the key asked ani for its message: nothing was resent.
+    capture.expect("asked");
+    std::thread::sleep(Duration::from_millis(200));
+    ani.close_stdin();
+    ani.wait_success();
+    let sa = ani.stats();
+    assert_eq!(sa["repairs_sent"], 0, "{sa:?}");
+    assert!(sa["unauthenticated"] >= 1, "the forged NAK: {sa:?}");
+    budi.expect_line(|l| l.starts_with("* ani left"), LINE_TIMEOUT);
+    capture.send_line("");
+    capture.expect("replayed again");
+    capture.close_stdin();
+    capture.wait_success();
+    budi.send_line("still here");
+    let s = stop_with(&mut budi, libc::SIGINT);
+    assert_eq!(
+        budi.lines()
+            .iter()
+            .filter(|l| l.as_str() == "<ani> rahasia")
+            .count(),
+        1,
+        "{}",
+        budi.dump()
+    );
+    assert_eq!(
+        budi.lines()
+            .iter()
+            .filter(|l| l.as_str() == "* ani joined")
+            .count(),
+        1,
+        "a replay after ani left brought it back\n{}",
+        budi.dump()
+    );
+    assert!(s["replayed"] >= 2, "{s:?}");
+    assert!(s["unauthenticated"] >= 1, "the stranger's frames: {s:?}");
+    for p in [&mut stranger, &mut wrong] {
+        let st = stop_with(p, libc::SIGINT);
+        assert!(
+            !p.has_line(|l| l.contains("rahasia") || l.contains("diterima") || l.contains("ani")),
+            "{}",
+            p.dump()
+        );
+        assert!(st["undecryptable"] >= 2, "{st:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -131,11 +131,52 @@ pub enum FrameError {
     TooLong { len: usize, max: usize },
 }
 
+/// An encrypted frame or NAK (flag `e`): its clear header, which is also the associated data
+/// of the AEAD, and the sealed body. For a frame the body opens to `nick\ntext`; a NAK's body
+/// opens to nothing (it only authenticates the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Bytes of the datagram that are the associated data (the header line and its newline).
+    pub aad_len: usize,
+    pub what: SealedKind,
+    pub sender: u64,
+    /// The sender's packet number: every datagram a sender seals has its own, the nonce.
+    pub pn: u64,
+    /// Ciphertext and tag.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedKind {
+    Frame {
+        kind: Kind,
+        seq: u64,
+        timestamp_ms: u64,
+    },
+    Nak {
+        target: u64,
+        ranges: Vec<(u64, u64)>,
+    },
+}
+
+/// The longest header line of a sealed frame: a frame's, plus a space and the packet number.
+pub const MAX_SEALED_HEADER: usize = MAX_HEADER + 1 + 16;
+/// Bytes an AEAD tag adds.
+pub const TAG_LEN: usize = 16;
+
+/// The longest text that fits in one sealed datagram next to a nick of `nick_len` bytes (the
+/// body is base64, so every frame stays UTF-8).
+pub fn max_sealed_text(nick_len: usize) -> usize {
+    let b64 = MAX_DATAGRAM.saturating_sub(MAX_SEALED_HEADER);
+    (b64 / 4 * 3).saturating_sub(TAG_LEN + nick_len + 1)
+}
+
 /// What one datagram holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Datagram {
     Frame(Frame),
     Nak(Nak),
+    Sealed(Sealed),
     /// Not an obrol frame: the seed's plain text (invalid UTF-8 replaced).
     Legacy(String),
 }
@@ -248,6 +289,166 @@ impl Nak {
     }
 }
 
+/// Seals a frame: writes its header (with packet number `pn`) to `out`, then calls `seal` with
+/// that header as associated data and the plaintext `nick\ntext` to encrypt in place (appending
+/// the tag), and appends the result in base64.
+pub fn encode_sealed_frame(
+    frame: &Frame,
+    pn: u64,
+    out: &mut BytesMut,
+    seal: impl FnOnce(&[u8], &mut Vec<u8>),
+) -> Result<(), FrameError> {
+    check_nick(&frame.nick)?;
+    let max = max_sealed_text(frame.nick.len());
+    if frame.text.len() > max {
+        return Err(FrameError::TooLong {
+            len: frame.text.len(),
+            max,
+        });
+    }
+    let start = out.len();
+    out.put_slice(PREFIX);
+    out.put_u8(frame.kind.letter());
+    out.put_u8(b'e');
+    out.put_u8(b' ');
+    put_hex(out, frame.sender, 16);
+    out.put_u8(b' ');
+    put_hex(out, frame.seq, 1);
+    out.put_u8(b' ');
+    put_hex(out, frame.timestamp_ms, 1);
+    out.put_u8(b' ');
+    put_hex(out, pn, 1);
+    out.put_u8(b'\n');
+    let mut body = Vec::with_capacity(frame.nick.len() + 1 + frame.text.len() + TAG_LEN);
+    body.extend_from_slice(frame.nick.as_bytes());
+    body.push(b'\n');
+    body.extend_from_slice(frame.text.as_bytes());
+    seal(&out[start..], &mut body);
+    put_base64(out, &body);
+    Ok(())
+}
+
+/// Seals a NAK: header with packet number `pn`, then the base64 tag `seal` makes over it.
+pub fn encode_sealed_nak(
+    nak: &Nak,
+    pn: u64,
+    out: &mut BytesMut,
+    seal: impl FnOnce(&[u8], &mut Vec<u8>),
+) {
+    let start = out.len();
+    out.put_slice(PREFIX);
+    out.put_slice(b"Ne ");
+    put_hex(out, nak.sender, 16);
+    out.put_u8(b' ');
+    put_hex(out, nak.target, 16);
+    out.put_u8(b' ');
+    put_hex(out, pn, 1);
+    for (i, &(a, b)) in nak.ranges.iter().take(MAX_NAK_RANGES).enumerate() {
+        out.put_u8(if i == 0 { b' ' } else { b',' });
+        put_hex(out, a, 1);
+        out.put_u8(b'-');
+        put_hex(out, b, 1);
+    }
+    out.put_u8(b'\n');
+    let mut body = Vec::with_capacity(TAG_LEN);
+    seal(&out[start..], &mut body);
+    put_base64(out, &body);
+}
+
+fn put_base64(out: &mut BytesMut, bytes: &[u8]) {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let at = out.len();
+    out.resize(at + base64::encoded_len(bytes.len(), false).unwrap_or(0), 0);
+    let n = engine
+        .encode_slice(bytes, &mut out[at..])
+        .unwrap_or_default();
+    out.truncate(at + n);
+}
+
+fn parse_ranges(list: &str) -> Result<Vec<(u64, u64)>, FrameError> {
+    let mut ranges = Vec::new();
+    for r in list.split(',') {
+        if ranges.len() == MAX_NAK_RANGES {
+            return Err(FrameError::BadHeader);
+        }
+        let (a, b) = r.split_once('-').ok_or(FrameError::BadHeader)?;
+        let (Some(a), Some(b)) = (parse_hex(a.as_bytes()), parse_hex(b.as_bytes())) else {
+            return Err(FrameError::BadHeader);
+        };
+        if a == 0 || b < a || b - a >= MAX_NAK_SPAN {
+            return Err(FrameError::BadHeader);
+        }
+        ranges.push((a, b));
+    }
+    Ok(ranges)
+}
+
+fn decode_sealed(rest_start: usize, text: &str) -> Result<Datagram, FrameError> {
+    use base64::Engine;
+    let (header, body) = text[rest_start..]
+        .split_once('\n')
+        .ok_or(FrameError::Truncated(text.len()))?;
+    let aad_len = rest_start + header.len() + 1;
+    let mut fields = header.split(' ');
+    let kind = fields.next().ok_or(FrameError::BadHeader)?.as_bytes();
+    let hex = |f: Option<&str>| f.and_then(|f| parse_hex(f.as_bytes()));
+    let sender_field = fields.next().ok_or(FrameError::BadHeader)?;
+    if sender_field.len() != 16 {
+        return Err(FrameError::BadHeader);
+    }
+    let sender = hex(Some(sender_field)).ok_or(FrameError::BadHeader)?;
+    let what = if kind == b"Ne" {
+        let target = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let pn = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let ranges = parse_ranges(fields.next().ok_or(FrameError::BadHeader)?)?;
+        (SealedKind::Nak { target, ranges }, pn)
+    } else {
+        let [letter, b'e'] = kind else {
+            return Err(FrameError::BadHeader);
+        };
+        let kind = Kind::from_letter(*letter).ok_or(FrameError::UnknownKind(*letter))?;
+        let seq = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let timestamp_ms = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let pn = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        if kind.is_numbered() && seq == 0 {
+            return Err(FrameError::BadHeader);
+        }
+        (
+            SealedKind::Frame {
+                kind,
+                seq,
+                timestamp_ms,
+            },
+            pn,
+        )
+    };
+    if fields.next().is_some() {
+        return Err(FrameError::BadHeader);
+    }
+    let body = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(body)
+        .map_err(|_| FrameError::BadHeader)?;
+    if body.len() < TAG_LEN {
+        return Err(FrameError::Truncated(text.len()));
+    }
+    Ok(Datagram::Sealed(Sealed {
+        aad_len,
+        what: what.0,
+        sender,
+        pn: what.1,
+        body,
+    }))
+}
+
+/// The nick and text a sealed frame's body opened to.
+pub fn split_opened(plain: &[u8]) -> Result<(String, String), FrameError> {
+    let plain = std::str::from_utf8(plain).map_err(|_| FrameError::InvalidUtf8)?;
+    let (nick, text) = plain.split_once('\n').ok_or(FrameError::BadHeader)?;
+    check_nick(nick)?;
+    Ok((nick.to_owned(), text.to_owned()))
+}
+
 /// Decodes one datagram. Anything that does not start with [`MAGIC`] is legacy text; a
 /// datagram that starts with it but is not a well-formed frame is an error.
 pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
@@ -269,6 +470,9 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
     }
     let text = std::str::from_utf8(datagram).map_err(|_| FrameError::InvalidUtf8)?;
     let rest = &text[PREFIX.len()..];
+    if rest.as_bytes().get(1) == Some(&b'e') {
+        return decode_sealed(PREFIX.len(), text);
+    }
     let (header, body) = match rest.split_once('\n') {
         Some((h, b)) => (h, Some(b)),
         None => (rest, None),
@@ -283,21 +487,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
         if fields.next().is_some() || body.is_some() {
             return Err(FrameError::BadHeader);
         }
-        let mut ranges = Vec::new();
-        for r in list.split(',') {
-            if ranges.len() == MAX_NAK_RANGES {
-                return Err(FrameError::BadHeader);
-            }
-            let (a, b) = r.split_once('-').ok_or(FrameError::BadHeader)?;
-            let (a, b) = (hex(Some(a)), hex(Some(b)));
-            let (Some(a), Some(b)) = (a, b) else {
-                return Err(FrameError::BadHeader);
-            };
-            if a == 0 || b < a || b - a >= MAX_NAK_SPAN {
-                return Err(FrameError::BadHeader);
-            }
-            ranges.push((a, b));
-        }
+        let ranges = parse_ranges(list)?;
         return Ok(Datagram::Nak(Nak {
             sender,
             target,

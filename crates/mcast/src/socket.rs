@@ -10,7 +10,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
 use crate::McastError;
 
@@ -27,6 +27,9 @@ pub struct SocketConfig {
     pub iface: Option<String>,
     /// Whether this host's own receivers (including other peers on it) get our datagrams.
     pub loopback: bool,
+    /// Source-specific multicast: hear only datagrams this address sends to the group
+    /// (IGMPv3 / MLDv2 source filter). Same family as the group.
+    pub source: Option<IpAddr>,
 }
 
 /// The interface a user named, resolved for both address families.
@@ -133,8 +136,21 @@ pub(crate) fn open_receiver(
                 Some(i) => InterfaceIndexOrAddress::Index(i.index),
                 None => InterfaceIndexOrAddress::Address(Ipv4Addr::UNSPECIFIED),
             };
-            sock.join_multicast_v4_n(&group, &how)
-                .map_err(|e| classify(e, "join group", cfg))?;
+            match cfg.source {
+                Some(IpAddr::V4(source)) => {
+                    let on = iface.and_then(|i| i.v4).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                    sock.join_ssm_v4(&source, &group, &on)
+                        .map_err(|e| classify(e, "join group for source", cfg))?;
+                }
+                Some(IpAddr::V6(_)) => {
+                    return Err(McastError::Usage(
+                        "--source must be an IPv4 address for an IPv4 group".into(),
+                    ))
+                }
+                None => sock
+                    .join_multicast_v4_n(&group, &how)
+                    .map_err(|e| classify(e, "join group", cfg))?,
+            }
         }
         IpAddr::V6(group) => {
             sock.set_only_v6(true)
@@ -146,13 +162,71 @@ pub(crate) fn open_receiver(
             let bind = std::net::SocketAddrV6::new(group, cfg.port, 0, scope);
             sock.bind(&SocketAddr::V6(bind).into())
                 .map_err(|e| classify(e, "bind", cfg))?;
-            sock.join_multicast_v6(&group, scope)
-                .map_err(|e| classify(e, "join group", cfg))?;
+            match cfg.source {
+                Some(IpAddr::V6(source)) => join_ssm_v6(&sock, group, source, scope)
+                    .map_err(|e| classify(e, "join group for source", cfg))?,
+                Some(IpAddr::V4(_)) => {
+                    return Err(McastError::Usage(
+                        "--source must be an IPv6 address for an IPv6 group".into(),
+                    ))
+                }
+                None => sock
+                    .join_multicast_v6(&group, scope)
+                    .map_err(|e| classify(e, "join group", cfg))?,
+            }
         }
     }
     sock.set_nonblocking(true)
         .map_err(|e| classify(e, "nonblocking", cfg))?;
     Ok(sock.into())
+}
+
+/// Joins IPv6 `group` for `source` only on interface `scope` (MCAST_JOIN_SOURCE_GROUP, RFC
+/// 3678): socket2 has no call for it.
+fn join_ssm_v6(
+    sock: &Socket,
+    group: std::net::Ipv6Addr,
+    source: std::net::Ipv6Addr,
+    scope: u32,
+) -> std::io::Result<()> {
+    use nix::libc;
+    use std::os::fd::AsRawFd;
+    let storage = |addr: std::net::Ipv6Addr| {
+        let sa = SockAddr::from(SocketAddr::V6(std::net::SocketAddrV6::new(
+            addr, 0, 0, scope,
+        )));
+        // SAFETY: `sockaddr_storage` is plain data, all zeroes is a valid value, and the copy
+        // is no longer than either buffer.
+        unsafe {
+            let mut out: libc::sockaddr_storage = std::mem::zeroed();
+            std::ptr::copy_nonoverlapping(
+                sa.as_ptr().cast::<u8>(),
+                (&mut out as *mut libc::sockaddr_storage).cast::<u8>(),
+                (sa.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
+            );
+            out
+        }
+    };
+    let req = libc::group_source_req {
+        gsr_interface: scope,
+        gsr_group: storage(group),
+        gsr_source: storage(source),
+    };
+    // SAFETY: a valid socket, and a `group_source_req` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::MCAST_JOIN_SOURCE_GROUP,
+            (&req as *const libc::group_source_req).cast(),
+            std::mem::size_of::<libc::group_source_req>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Opens the socket that sends to the group, connected to it.

@@ -27,6 +27,10 @@ pub struct Args {
     /// Interface to join on and send from, by name (eth0) or address.
     #[arg(long)]
     iface: Option<String>,
+    /// Source-specific multicast: hear only what this address sends to the group (IGMPv3 or
+    /// MLDv2 source filter; same family as the group).
+    #[arg(long, value_name = "ADDR")]
+    source: Option<IpAddr>,
     /// Do not loop our datagrams back to this host (peers on this host will not see us).
     #[arg(long)]
     no_loop: bool,
@@ -130,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     // A bench sender does not need its own datagrams back: on a host of its
                     // own, the copy would only cost it.
                     loopback: !bench.sends(),
+                    source: None,
                 },
                 mode: Mode::Both,
                 nick,
@@ -221,6 +226,7 @@ async fn chat(args: Args) -> anyhow::Result<()> {
             ttl: args.ttl,
             iface: args.iface.clone(),
             loopback: !args.no_loop,
+            source: args.source,
         },
         mode,
         nick: args.nick.clone().unwrap_or_else(default_nick),

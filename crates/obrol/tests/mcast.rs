@@ -928,3 +928,53 @@ print('replayed again', flush=True)
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Source-specific multicast on a LAN of three hosts, IPv4 and IPv6: a peer joined for A's
+/// address hears A and never B, while a peer joined for the whole group hears both.
+#[test]
+fn a_source_specific_peer_hears_only_its_source_v4_and_v6() {
+    let Some((_switch, hosts)) = Netns::lan(3) else {
+        return;
+    };
+    let link_local = |h: &Netns| -> String {
+        let out = h.sh("ip -6 -o addr show dev eth0 scope link");
+        let addr = out
+            .split_whitespace()
+            .find(|w| w.starts_with("fe80:"))
+            .expect("a link-local address");
+        addr.split('/').next().unwrap().to_owned()
+    };
+    for (group, source) in [
+        ("224.1.1.1", "10.78.0.1".to_owned()),
+        ("ff12::1:1", link_local(&hosts[0])),
+    ] {
+        let on = |h: &Netns, nick: &str, extra: &[&str]| {
+            let mut args = vec!["mcast", "--nick", nick, "--group", group, "--iface", "eth0"];
+            args.extend_from_slice(extra);
+            Proc::spawn(nick, h.obrol(&args))
+        };
+        let mut all = on(&hosts[2], "all", &[]);
+        let mut only_a = on(&hosts[2], "only_a", &["--source", &source, "--listen-only"]);
+        let mut a = on(&hosts[0], "a", &[]);
+        let mut b = on(&hosts[1], "b", &[]);
+        sync(&mut a, &[&all, &only_a], "probe-a");
+        sync(&mut b, &[&all], "probe-b");
+        b.send_line("from b");
+        a.send_line("from a");
+        all.expect("<b> from b");
+        all.expect("<a> from a");
+        only_a.expect("<a> from a");
+        only_a.assert_no_line_for(|l| l.contains("from b") || l.contains("probe-b"), QUIET);
+        assert!(
+            !only_a.has_line(|l| l.contains("* b joined")),
+            "{}",
+            only_a.dump()
+        );
+        for p in [&mut a, &mut b, &mut all] {
+            p.close_stdin();
+            p.wait_success();
+        }
+        only_a.signal(libc::SIGINT);
+        only_a.wait_success();
+    }
+}

@@ -82,17 +82,30 @@ pub fn line_framing(data: &[u8]) {
 /// Multicast datagrams: decoding never panics, and a decoded frame encodes and decodes back
 /// to itself.
 pub fn mcast_frame(data: &[u8]) {
-    use obrol_wire::mcast::{decode, Datagram};
-    let Ok(Datagram::Frame(frame)) = decode(data) else {
-        return;
-    };
-    let mut out = BytesMut::new();
-    if frame.encode(&mut out).is_err() {
-        return;
-    }
-    match decode(&out) {
-        Ok(Datagram::Frame(back)) => assert_eq!(back, frame),
-        other => panic!("a re-encoded frame decodes as {other:?}"),
+    use obrol_wire::mcast::{decode, Datagram, TAG_LEN};
+    match decode(data) {
+        Ok(Datagram::Frame(frame)) => {
+            let mut out = BytesMut::new();
+            if frame.encode(&mut out).is_err() {
+                return;
+            }
+            match decode(&out) {
+                Ok(Datagram::Frame(back)) => assert_eq!(back, frame),
+                other => panic!("a re-encoded frame decodes as {other:?}"),
+            }
+        }
+        Ok(Datagram::Nak(nak)) => {
+            let mut out = BytesMut::new();
+            nak.encode(&mut out);
+            assert_eq!(decode(&out), Ok(Datagram::Nak(nak)));
+        }
+        Ok(Datagram::Sealed(sealed)) => {
+            // The associated data is a prefix of the datagram ending in the header's newline,
+            // and the body holds at least a tag.
+            assert!(sealed.aad_len <= data.len() && data[sealed.aad_len - 1] == b'\n');
+            assert!(sealed.body.len() >= TAG_LEN);
+        }
+        Ok(Datagram::Legacy(_)) | Err(_) => {}
     }
 }
 

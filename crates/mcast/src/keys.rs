@@ -136,6 +136,24 @@ impl Sealer {
         self.pn
     }
 
+    /// Appends `frame`, sealed under the next packet number, to `out`.
+    pub fn frame(
+        &mut self,
+        frame: &obrol_wire::mcast::Frame,
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), obrol_wire::mcast::FrameError> {
+        let pn = self.next_pn();
+        let me = &*self;
+        obrol_wire::mcast::encode_sealed_frame(frame, pn, out, |aad, body| me.seal(pn, aad, body))
+    }
+
+    /// Appends `nak`, sealed under the next packet number, to `out`.
+    pub fn nak(&mut self, nak: &obrol_wire::mcast::Nak, out: &mut bytes::BytesMut) {
+        let pn = self.next_pn();
+        let me = &*self;
+        obrol_wire::mcast::encode_sealed_nak(nak, pn, out, |aad, body| me.seal(pn, aad, body));
+    }
+
     /// Encrypts `body` in place and appends the tag, with `aad` authenticated.
     pub fn seal(&self, pn: u64, aad: &[u8], body: &mut Vec<u8>) {
         match self.cipher.encrypt_in_place_detached(&nonce(pn), aad, body) {

@@ -268,11 +268,7 @@ impl Peer {
             self.out.clear();
             let repair = match &mut self.sealer {
                 Some(sealer) => {
-                    let pn = sealer.next_pn();
-                    let sealer = &*sealer;
-                    wire::encode_sealed_frame(&frame, pn, &mut self.out, |aad, body| {
-                        sealer.seal(pn, aad, body)
-                    })?;
+                    sealer.frame(&frame, &mut self.out)?;
                     // A repair is the sealed datagram again, byte for byte.
                     bytes::Bytes::copy_from_slice(&self.out)
                 }
@@ -322,13 +318,7 @@ impl Peer {
         let frame = self.frame(kind, self.seq, "");
         self.out.clear();
         match &mut self.sealer {
-            Some(sealer) => {
-                let pn = sealer.next_pn();
-                let sealer = &*sealer;
-                wire::encode_sealed_frame(&frame, pn, &mut self.out, |aad, body| {
-                    sealer.seal(pn, aad, body)
-                })?;
-            }
+            Some(sealer) => sealer.frame(&frame, &mut self.out)?,
             None => frame.encode(&mut self.out)?,
         }
         send.send(&self.out).await?;
@@ -357,24 +347,8 @@ impl Peer {
         for (sender, p) in gone {
             // Its gaps will not be repaired now: reported lost, and what waited is shown.
             self.inbound.left(sender, 0, &mut self.actions);
-            for action in self.actions.drain(..) {
-                match action {
-                    repair::Action::Show(f) => events.push(match f.kind {
-                        Kind::Action => Event::Action {
-                            nick: f.nick,
-                            text: f.text,
-                        },
-                        _ => Event::Chat {
-                            nick: f.nick,
-                            text: f.text,
-                        },
-                    }),
-                    repair::Action::Lost { nick, count, .. } => {
-                        events.push(Event::Lost { nick, count });
-                    }
-                    repair::Action::Nak { .. } => {}
-                }
-            }
+            // Giving up asks nothing of anyone: only events come of it.
+            events.extend(self.actions.drain(..).filter_map(shown));
             events.push(Event::Presence(p));
         }
         events
@@ -446,19 +420,6 @@ impl Peer {
         let mut actions = std::mem::take(&mut self.actions);
         for action in actions.drain(..) {
             match action {
-                repair::Action::Show(f) => self.events.push_back(match f.kind {
-                    Kind::Action => Event::Action {
-                        nick: f.nick,
-                        text: f.text,
-                    },
-                    _ => Event::Chat {
-                        nick: f.nick,
-                        text: f.text,
-                    },
-                }),
-                repair::Action::Lost { nick, count, .. } => {
-                    self.events.push_back(Event::Lost { nick, count });
-                }
                 repair::Action::Nak { target, ranges } => {
                     // A listen-only peer never sends: it cannot ask, and gets what others
                     // asked for.
@@ -470,18 +431,13 @@ impl Peer {
                             ranges,
                         };
                         match &mut self.sealer {
-                            Some(sealer) => {
-                                let pn = sealer.next_pn();
-                                let sealer = &*sealer;
-                                wire::encode_sealed_nak(&nak, pn, &mut self.out, |aad, body| {
-                                    sealer.seal(pn, aad, body)
-                                });
-                            }
+                            Some(sealer) => sealer.nak(&nak, &mut self.out),
                             None => nak.encode(&mut self.out),
                         }
                         send.send(&self.out).await?;
                     }
                 }
+                shown_or_not => self.events.extend(shown(shown_or_not)),
             }
         }
         self.actions = actions;
@@ -653,6 +609,24 @@ impl Peer {
         }
         self.inbound_at = self.inbound.tick(now, &mut self.actions);
         self.act().await
+    }
+}
+
+/// The event an action of [`repair::Inbound`] shows, if it shows one (a NAK does not).
+fn shown(action: repair::Action) -> Option<Event> {
+    match action {
+        repair::Action::Show(f) => Some(match f.kind {
+            Kind::Action => Event::Action {
+                nick: f.nick,
+                text: f.text,
+            },
+            _ => Event::Chat {
+                nick: f.nick,
+                text: f.text,
+            },
+        }),
+        repair::Action::Lost { nick, count, .. } => Some(Event::Lost { nick, count }),
+        repair::Action::Nak { .. } => None,
     }
 }
 

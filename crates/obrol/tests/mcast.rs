@@ -57,6 +57,13 @@ def nak(sender, target, ranges):
     return ('OBRL2 N %016x %016x %s' % (sender, target, ','.join('%x-%x' % r for r in ranges))).encode()
 def send(data):
     sock.sendto(data, ('224.1.1.1', 5004))
+def listen():
+    rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rcv.bind(('', 5004))
+    mreq = struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY)
+    rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    return rcv
 "#;
 
 /// Runs `PY_SENDER` followed by `body` in `ns` and waits for it to finish.
@@ -689,10 +696,7 @@ fn a_lost_last_message_is_repaired_through_the_hello() {
         r#"
 import select
 ghost = 0x0C0C0C0C
-rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-rcv.bind(('', 5004))
-rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY))
+rcv = listen()
 send(frame(HELLO, ghost, 0, 'ghost', ''))
 send(frame(CHAT, ghost, 1, 'ghost', 'one'))
 send(frame(CHAT, ghost, 2, 'ghost', 'two'))
@@ -746,10 +750,7 @@ fn forgeries_cannot_silence_hide_or_draw() {
         ns.python(&format!(
             "{PY_SENDER}\n{}",
             r#"
-rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-rcv.bind(('', 5004))
-rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY))
+rcv = listen()
 while True:
     data = rcv.recv(2000)
     fields = data.split(b' ')
@@ -855,10 +856,7 @@ fn a_group_key_keeps_strangers_out() {
             "{PY_SENDER}\n{}",
             r#"
 import sys, select
-rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-rcv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-rcv.bind(('', 5004))
-rcv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4sl', socket.inet_aton('224.1.1.1'), socket.INADDR_ANY))
+rcv = listen()
 print('ready', flush=True)
 secret = None
 while secret is None:

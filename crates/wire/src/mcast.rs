@@ -241,6 +241,31 @@ fn parse_hex(field: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// Writes a frame's header fields after the prefix: kind and `flag`, sender, sequence, time.
+fn put_frame_header(out: &mut BytesMut, frame: &Frame, flag: Option<u8>) {
+    out.put_slice(PREFIX);
+    out.put_u8(frame.kind.letter());
+    if let Some(f) = flag {
+        out.put_u8(f);
+    }
+    out.put_u8(b' ');
+    put_hex(out, frame.sender, 16);
+    out.put_u8(b' ');
+    put_hex(out, frame.seq, 1);
+    out.put_u8(b' ');
+    put_hex(out, frame.timestamp_ms, 1);
+}
+
+/// Writes NAK ranges: ` a-b,c-d` (at most [`MAX_NAK_RANGES`]).
+fn put_ranges(out: &mut BytesMut, ranges: &[(u64, u64)]) {
+    for (i, &(a, b)) in ranges.iter().take(MAX_NAK_RANGES).enumerate() {
+        out.put_u8(if i == 0 { b' ' } else { b',' });
+        put_hex(out, a, 1);
+        out.put_u8(b'-');
+        put_hex(out, b, 1);
+    }
+}
+
 impl Frame {
     /// Appends the frame's datagram to `out`.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
@@ -253,17 +278,7 @@ impl Frame {
             });
         }
         out.reserve(MAX_HEADER + self.nick.len() + self.text.len());
-        out.put_slice(PREFIX);
-        out.put_u8(self.kind.letter());
-        if self.repair {
-            out.put_u8(b'r');
-        }
-        out.put_u8(b' ');
-        put_hex(out, self.sender, 16);
-        out.put_u8(b' ');
-        put_hex(out, self.seq, 1);
-        out.put_u8(b' ');
-        put_hex(out, self.timestamp_ms, 1);
+        put_frame_header(out, self, self.repair.then_some(b'r'));
         out.put_u8(b' ');
         out.put_slice(self.nick.as_bytes());
         out.put_u8(b'\n');
@@ -280,12 +295,7 @@ impl Nak {
         put_hex(out, self.sender, 16);
         out.put_u8(b' ');
         put_hex(out, self.target, 16);
-        for (i, &(a, b)) in self.ranges.iter().take(MAX_NAK_RANGES).enumerate() {
-            out.put_u8(if i == 0 { b' ' } else { b',' });
-            put_hex(out, a, 1);
-            out.put_u8(b'-');
-            put_hex(out, b, 1);
-        }
+        put_ranges(out, &self.ranges);
     }
 }
 
@@ -307,15 +317,7 @@ pub fn encode_sealed_frame(
         });
     }
     let start = out.len();
-    out.put_slice(PREFIX);
-    out.put_u8(frame.kind.letter());
-    out.put_u8(b'e');
-    out.put_u8(b' ');
-    put_hex(out, frame.sender, 16);
-    out.put_u8(b' ');
-    put_hex(out, frame.seq, 1);
-    out.put_u8(b' ');
-    put_hex(out, frame.timestamp_ms, 1);
+    put_frame_header(out, frame, Some(b'e'));
     out.put_u8(b' ');
     put_hex(out, pn, 1);
     out.put_u8(b'\n');
@@ -343,12 +345,7 @@ pub fn encode_sealed_nak(
     put_hex(out, nak.target, 16);
     out.put_u8(b' ');
     put_hex(out, pn, 1);
-    for (i, &(a, b)) in nak.ranges.iter().take(MAX_NAK_RANGES).enumerate() {
-        out.put_u8(if i == 0 { b' ' } else { b',' });
-        put_hex(out, a, 1);
-        out.put_u8(b'-');
-        put_hex(out, b, 1);
-    }
+    put_ranges(out, &nak.ranges);
     out.put_u8(b'\n');
     let mut body = Vec::with_capacity(TAG_LEN);
     seal(&out[start..], &mut body);

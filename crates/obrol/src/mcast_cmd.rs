@@ -59,6 +59,9 @@ pub struct Args {
     /// line: every local user can read that.
     #[arg(long, value_name = "PATH")]
     passphrase_file: Option<std::path::PathBuf>,
+    /// Ask for the passphrase on the terminal (not echoed), and derive the group key from it.
+    #[arg(long, conflicts_with_all = ["key_file", "passphrase_file"])]
+    ask_passphrase: bool,
     /// A room name mixed into a passphrase's key: one passphrase, separate rooms.
     #[arg(long)]
     room: Option<String>,
@@ -185,6 +188,7 @@ fn group_key(args: &Args) -> anyhow::Result<Option<obrol_mcast::keys::GroupKey>>
                 path.display()
             ))
         })?,
+        None if args.ask_passphrase => ask_passphrase()?,
         None => match std::env::var("OBROL_MCAST_PASSPHRASE") {
             Ok(p) => p,
             Err(_) => return Ok(None),
@@ -194,6 +198,41 @@ fn group_key(args: &Args) -> anyhow::Result<Option<obrol_mcast::keys::GroupKey>>
     obrol_mcast::keys::GroupKey::from_passphrase(first, args.group, args.port, args.room.as_deref())
         .map(Some)
         .map_err(|e| UsageError(e.to_string()).into())
+}
+
+/// Reads a passphrase from the controlling terminal with echo off (restored however the read
+/// ends).
+fn ask_passphrase() -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| UsageError(format!("--ask-passphrase needs a terminal: {e}")))?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: `termios` is plain data; tcgetattr fills it for a terminal fd we hold open.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+        return Err(UsageError("--ask-passphrase needs a terminal".into()).into());
+    }
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    // SAFETY: as above; the settings come from tcgetattr.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let mut line = String::new();
+    let read = (|| -> std::io::Result<()> {
+        let mut out = &tty;
+        out.write_all(b"passphrase: ")?;
+        out.flush()?;
+        std::io::BufReader::new(&tty).read_line(&mut line)?;
+        Ok(())
+    })();
+    // SAFETY: restores what tcgetattr returned.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read.context("reading the passphrase")?;
+    Ok(line)
 }
 
 fn usage(err: McastError) -> anyhow::Error {

@@ -980,3 +980,53 @@ fn a_source_specific_peer_hears_only_its_source_v4_and_v6() {
         only_a.wait_success();
     }
 }
+
+/// `--ask-passphrase` reads the passphrase from the terminal without echoing it, and derives
+/// the same key as the environment variable does (same group, port and room).
+#[test]
+fn a_passphrase_asked_on_the_terminal_is_not_echoed_and_gives_the_groups_key() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let mut cmd = ns.obrol(&["mcast", "--nick", "budi", "--room", "lab"]);
+    cmd.env("OBROL_MCAST_PASSPHRASE", "kuda baterai staples benar");
+    let mut budi = Proc::spawn("budi", cmd);
+    let bin = common::OBROL;
+    let mut ani = Proc::spawn(
+        "ani-on-a-terminal",
+        ns.python(&format!(
+            r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv({bin:?}, [{bin:?}, 'mcast', '--nick', 'ani', '--room', 'lab', '--ask-passphrase'])
+seen = b''
+def read_for(secs):
+    global seen
+    end = time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                return
+read_for(1.0)
+assert b'passphrase: ' in seen, seen
+os.write(fd, b'kuda baterai staples benar\n')
+read_for(4.0)   # Argon2id takes a moment
+os.write(fd, b'halo dari terminal\n')
+read_for(1.0)
+print('echoed' if b'staples' in seen else 'not echoed', flush=True)
+os.write(fd, b'\x04')
+read_for(3.0)
+"#
+        )),
+    );
+    budi.expect_line(|l| l == "<ani> halo dari terminal", Duration::from_secs(15));
+    ani.expect("not echoed");
+    ani.close_stdin();
+    ani.wait_success();
+    budi.close_stdin();
+    budi.wait_success();
+}

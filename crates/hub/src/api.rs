@@ -89,6 +89,9 @@ pub struct Newcomer {
     pub caps: u32,
     /// The account the client logged in to before registering (IRC SASL).
     pub account: Option<String>,
+    /// A multicast bridge's member (see `crate::local`): its nick must be a bridge nick
+    /// (`domain::names::BRIDGE_SUFFIX`), which nobody else may have.
+    pub bridged: bool,
 }
 
 /// What a client asked to hear beyond the basics, as bits. IRC clients negotiate these as IRCv3

@@ -12,6 +12,7 @@ pub mod conn;
 pub mod domain;
 pub mod event;
 pub mod limits;
+pub mod local;
 pub mod metrics;
 pub mod outbox;
 pub mod proto;
@@ -167,6 +168,9 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 #[derive(Clone)]
 pub struct HubHandle {
     requests: mpsc::Sender<Request>,
+    /// Client ids, shared with the accept loops (local clients take theirs here too).
+    next_id: Arc<AtomicU64>,
+    settings: Arc<Settings>,
     limits: Arc<limits::Limits>,
     gate: Arc<router::Gate>,
 }
@@ -212,6 +216,8 @@ pub struct Hub {
     permits: Arc<Semaphore>,
     /// Accept loops waiting with a permit (see [`Shared::accepting`]).
     accepting: Arc<AtomicUsize>,
+    /// The next client id (connections and local clients alike).
+    next_id: Arc<AtomicU64>,
     inbox: Option<mpsc::Receiver<Request>>,
     limits: Arc<limits::Limits>,
     tls: Option<Arc<tls::Tls>>,
@@ -260,6 +266,7 @@ impl Hub {
             gate: router.gate(),
             permits: router.permits(),
             accepting: router.accepting(),
+            next_id: Arc::new(AtomicU64::new(1)),
             router: Some(router),
             settings,
             requests,
@@ -291,6 +298,8 @@ impl Hub {
     pub fn handle(&self) -> HubHandle {
         HubHandle {
             requests: self.requests.clone(),
+            next_id: self.next_id.clone(),
+            settings: self.settings.clone(),
             limits: self.limits.clone(),
             gate: self.gate.clone(),
         }
@@ -303,7 +312,7 @@ impl Hub {
             tokio::spawn(router.run(inbox));
         }
         let permits = self.permits.clone();
-        let next_id = Arc::new(AtomicU64::new(1));
+        let next_id = self.next_id.clone();
         let mut accepting = tokio::task::JoinSet::new();
         for (listener, kind) in std::mem::take(&mut self.listeners) {
             accepting.spawn(accept_loop(

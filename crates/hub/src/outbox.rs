@@ -50,6 +50,9 @@ struct Inner {
     /// The connection is gone: nobody will take from this outbox again, so no round may wait
     /// for it.
     retired: bool,
+    /// Nobody reads this outbox (a bridge's member that only speaks): what is pushed is
+    /// dropped, and no round waits for it.
+    sink: bool,
     /// The writer waits for its socket to take more: it takes again only once the socket has,
     /// which may be never (a client that stopped reading), so no round may wait for it either.
     blocked: bool,
@@ -122,6 +125,18 @@ impl Outbox {
         }
     }
 
+    /// An outbox for a member that speaks and never reads (a multicast bridge's member for a
+    /// peer on the group): everything pushed to it is dropped at once.
+    pub fn sink(gate: Arc<Gate>) -> Self {
+        let outbox = Outbox::new(0, gate);
+        {
+            let mut inner = outbox.lock();
+            inner.sink = true;
+            inner.retired = true;
+        }
+        outbox
+    }
+
     /// Records that the client just sent something.
     pub fn heard(&self) {
         self.heard.store(clock_ms(), Ordering::Relaxed);
@@ -155,6 +170,12 @@ impl Outbox {
     /// before the router knows the client; the router queues through [`Outbox::push_all`].
     pub fn push(&self, msg: Bytes) -> Result<(), PushError> {
         let mut inner = self.lock();
+        if inner.sink {
+            return match inner.closed {
+                Some(_) => Err(PushError::Closed),
+                None => Ok(()),
+            };
+        }
         let was_empty = self.admit(&mut inner, msg.len())?;
         inner.queue.push_back(msg);
         if was_empty {
@@ -202,6 +223,13 @@ impl Outbox {
     pub fn push_all(&self, msgs: &mut Vec<Bytes>) -> Result<bool, PushError> {
         let len: usize = msgs.iter().map(Bytes::len).sum();
         let mut inner = self.lock();
+        if inner.sink {
+            msgs.clear();
+            return match inner.closed {
+                Some(_) => Err(PushError::Closed),
+                None => Ok(false),
+            };
+        }
         let was_empty = self.admit(&mut inner, len)?;
         if inner.blocked {
             // Merged with the previous copy if that is small: few buffers, and no slice of a
@@ -450,6 +478,20 @@ mod tests {
         big.push(Bytes::from_static(b"a")).unwrap();
         big.abort();
         assert_eq!(gate.queued(), 0);
+    }
+
+    #[test]
+    fn a_sink_drops_everything_and_never_joins_a_round() {
+        let gate = Arc::new(Gate::default());
+        let o = Outbox::sink(gate.clone());
+        assert_eq!(o.push(Bytes::from(vec![b'x'; 4096])), Ok(()));
+        let mut msgs = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        assert_eq!(o.push_all(&mut msgs), Ok(false), "nobody to wake");
+        assert!(msgs.is_empty());
+        assert_eq!(gate.queued(), 0);
+        assert!(!o.join_round(1));
+        o.close(Bytes::new());
+        assert_eq!(o.push(Bytes::from_static(b"c")), Err(PushError::Closed));
     }
 
     #[tokio::test]

@@ -232,6 +232,84 @@ async fn the_idle_sweep_pings_the_silent_and_drops_those_that_stay_silent() {
         .starts_with("clients=2 rooms=2 "));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_bridges_members_speak_in_rooms_keep_their_nicks_to_themselves_and_are_never_pinged() {
+    let mut settings = settings();
+    settings.ping_interval = Duration::from_secs(90);
+    let mut hub = Hub::start(settings);
+    hub.patience = Duration::from_secs(3600);
+    let ivy = hub.connect(Protocol::Irc, "ivy", 0).await;
+    hub.join(ivy, "lobby").await;
+    hub.settle().await;
+    hub.clear();
+    // Only a bridge's member may have a bridge nick, and it may have no other.
+    assert_eq!(hub.connect_bridged("ani").await, None);
+    let ani = hub.connect_bridged("ani|mc").await.expect("a bridge nick");
+    assert_eq!(
+        hub.connect_bridged("ANI|MC").await,
+        None,
+        "taken, case-folded"
+    );
+    let join = Command::Join {
+        room: "lobby".into(),
+        key: None,
+    };
+    hub.request(Request::Command { id: ani, cmd: join }).await;
+    let say = Command::SayTo {
+        target: "#lobby".into(),
+        text: "halo".into(),
+        action: false,
+        notice: false,
+        tags: Vec::new(),
+    };
+    hub.request(Request::Command { id: ani, cmd: say }).await;
+    hub.settle().await;
+    assert_eq!(
+        hub.lines(ivy),
+        strings(&[
+            ":ani|mc!mcast@224.1.1.1 JOIN #lobby",
+            ":ani|mc!mcast@224.1.1.1 PRIVMSG #lobby :halo",
+        ])
+    );
+    hub.command(ivy, Command::Nick("bob|mc".into())).await;
+    hub.request(Request::Command {
+        id: ani,
+        cmd: Command::Nick("bob".into()),
+    })
+    .await;
+    hub.settle().await;
+    assert_eq!(
+        hub.lines(ivy),
+        strings(&[&format!(":{SERVER} 432 ivy bob|mc :Nickname is reserved")])
+    );
+    hub.msg(ivy, "#lobby", "still ivy").await;
+    hub.settle().await;
+    hub.clear();
+    // Hours of silence: ivy is pinged (and answers), the bridge's member never.
+    for _ in 0..3 {
+        assert_eq!(
+            hub.wait_for(ivy).await,
+            strings(&[&format!("PING :{SERVER}")])
+        );
+        hub.outbox(ivy).heard();
+    }
+    hub.request(Request::Command {
+        id: ani,
+        cmd: Command::SayTo {
+            target: "#lobby".into(),
+            text: "masih di sini".into(),
+            action: false,
+            notice: false,
+            tags: Vec::new(),
+        },
+    })
+    .await;
+    assert_eq!(
+        hub.wait_for(ivy).await,
+        strings(&[":ani|mc!mcast@224.1.1.1 PRIVMSG #lobby :masih di sini"])
+    );
+}
+
 /// Three plain clients in the lobby: a sender, a reader and one more, all read up to now.
 async fn three_in_the_lobby(settings: Settings) -> (Hub, C, C, C) {
     let mut hub = Hub::start(settings);

@@ -73,6 +73,12 @@ pub enum Event {
     Action { nick: String, text: String },
     /// A membership change.
     Presence(Presence),
+    /// A message a bridge relayed from elsewhere (a hub room): `nick` is `author@origin`.
+    Relayed {
+        nick: String,
+        text: String,
+        action: bool,
+    },
     /// Bare text from a non-obrol sender (the seed's `sender.py`), named by its address.
     Legacy { from: SocketAddr, text: String },
     /// Messages of `nick` that were lost and could not be repaired.
@@ -234,6 +240,15 @@ impl Peer {
         &self.roster
     }
 
+    /// The longest text one message under a nick of `nick_len` bytes can hold (less with a
+    /// key: sealed text is longer on the wire).
+    pub fn max_text(&self, nick_len: usize) -> usize {
+        match self.sealer {
+            Some(_) => wire::max_sealed_text(nick_len),
+            None => wire::max_text(nick_len),
+        }
+    }
+
     /// Whether this peer can send.
     pub fn can_send(&self) -> bool {
         self.send.is_some()
@@ -262,29 +277,62 @@ impl Peer {
                 .into());
             }
             send.send(text.as_bytes()).await?;
-        } else {
-            let kind = if action { Kind::Action } else { Kind::Chat };
-            let mut frame = self.frame(kind, self.seq + 1, text);
-            self.out.clear();
-            let repair = match &mut self.sealer {
-                Some(sealer) => {
-                    sealer.frame(&frame, &mut self.out)?;
-                    // A repair is the sealed datagram again, byte for byte.
-                    bytes::Bytes::copy_from_slice(&self.out)
-                }
-                None => {
-                    frame.encode(&mut self.out)?;
-                    frame.repair = true;
-                    let mut repair = BytesMut::new();
-                    frame.encode(&mut repair)?;
-                    repair.freeze()
-                }
-            };
-            send.send(&self.out).await?;
-            self.seq += 1;
-            self.outbound.sent(self.seq, repair);
-            self.flush_at = Some((Instant::now() + FLUSH_FIRST, 0));
+            self.stats.sent += 1;
+            return Ok(());
         }
+        let kind = if action { Kind::Action } else { Kind::Chat };
+        let frame = self.frame(kind, self.seq + 1, text);
+        self.send_numbered(frame).await
+    }
+
+    /// Sends a message someone said elsewhere (a bridge relaying a hub room): `author` is
+    /// `nick@origin` (see [`wire::check_relayed_nick`]). Numbered, repaired and sealed like
+    /// our own messages; receivers show it as the author's and leave our presence alone.
+    pub async fn relay(
+        &mut self,
+        author: &str,
+        text: &str,
+        action: bool,
+    ) -> Result<(), McastError> {
+        if self.send.is_none() || self.raw {
+            return Err(McastError::Usage(
+                "a relaying peer must send framed messages".into(),
+            ));
+        }
+        let kind = if action {
+            Kind::RelayAction
+        } else {
+            Kind::Relay
+        };
+        let mut frame = self.frame(kind, self.seq + 1, text);
+        frame.nick = author.to_owned();
+        self.send_numbered(frame).await
+    }
+
+    /// Sends a numbered frame (its `seq` the next one) and keeps it for repair.
+    async fn send_numbered(&mut self, mut frame: Frame) -> Result<(), McastError> {
+        let Some(send) = &self.send else {
+            return Err(McastError::Usage("this peer is listen-only".into()));
+        };
+        self.out.clear();
+        let repair = match &mut self.sealer {
+            Some(sealer) => {
+                sealer.frame(&frame, &mut self.out)?;
+                // A repair is the sealed datagram again, byte for byte.
+                bytes::Bytes::copy_from_slice(&self.out)
+            }
+            None => {
+                frame.encode(&mut self.out)?;
+                frame.repair = true;
+                let mut repair = BytesMut::new();
+                frame.encode(&mut repair)?;
+                repair.freeze()
+            }
+        };
+        send.send(&self.out).await?;
+        self.seq += 1;
+        self.outbound.sent(self.seq, repair);
+        self.flush_at = Some((Instant::now() + FLUSH_FIRST, 0));
         self.stats.sent += 1;
         Ok(())
     }
@@ -516,7 +564,7 @@ impl Peer {
                         kind,
                         seq,
                         timestamp_ms,
-                    } => match wire::split_opened(&sealed.body) {
+                    } => match wire::split_opened(kind, &sealed.body) {
                         Ok((nick, text)) => Datagram::Frame(Frame {
                             kind,
                             repair: false,
@@ -598,10 +646,14 @@ impl Peer {
                 self.inbound
                     .last_sent(frame.sender, &frame.nick, frame.seq, now);
             }
-            Kind::Chat | Kind::Action => {
+            Kind::Chat | Kind::Action | Kind::Relay | Kind::RelayAction => {
                 // A newcomer's join notice comes before its first message; a rename likewise.
-                if let Some(Some(p)) = self.roster.heard(frame.sender, &frame.nick, now) {
-                    self.events.push_back(Event::Presence(p));
+                // A relayed message names its author, not its sender: the sender's presence
+                // is what its Hellos say.
+                if !frame.kind.is_relayed() {
+                    if let Some(Some(p)) = self.roster.heard(frame.sender, &frame.nick, now) {
+                        self.events.push_back(Event::Presence(p));
+                    }
                 }
                 self.inbound.frame(frame, now, &mut self.actions);
                 self.act().await?;
@@ -616,6 +668,11 @@ impl Peer {
 fn shown(action: repair::Action) -> Option<Event> {
     match action {
         repair::Action::Show(f) => Some(match f.kind {
+            Kind::Relay | Kind::RelayAction => Event::Relayed {
+                action: f.kind == Kind::RelayAction,
+                nick: f.nick,
+                text: f.text,
+            },
             Kind::Action => Event::Action {
                 nick: f.nick,
                 text: f.text,

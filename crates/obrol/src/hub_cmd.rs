@@ -123,6 +123,49 @@ pub struct ServeArgs {
     /// the largest backlogs (those that do not read first) are disconnected. [default: 268435456]
     #[arg(long)]
     pub max_queued_total: Option<usize>,
+    /// Relay between a multicast group and a room, both ways (repeatable): GROUP:PORT=ROOM,
+    /// e.g. 224.1.1.1:5004=lobby or [ff02::1:2]:5004=dev. Multicast peers appear in the room as
+    /// NICK|mc (a suffix nobody else may take); the room's members appear on the group as
+    /// NICK@SERVER.
+    #[arg(long = "bridge", value_name = "GROUP:PORT=ROOM")]
+    pub bridges: Vec<String>,
+    /// Interface the bridges join on and send from, by name or address.
+    #[arg(long, value_name = "IFACE")]
+    pub bridge_iface: Option<String>,
+    /// TTL (IPv4) or hop limit (IPv6) of what the bridges send.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=255))]
+    pub bridge_ttl: u32,
+    /// The bridges' group key, from a file `obrol mcast keygen` wrote (as `obrol mcast
+    /// --key-file`).
+    #[arg(long, value_name = "PATH", conflicts_with = "bridge_passphrase_file")]
+    pub bridge_key_file: Option<std::path::PathBuf>,
+    /// Derive the bridges' group key from the passphrase in this file (as `obrol mcast
+    /// --passphrase-file`, without --room).
+    #[arg(long, value_name = "PATH")]
+    pub bridge_passphrase_file: Option<std::path::PathBuf>,
+}
+
+/// The key for a bridge on `group`, from the bridge flags.
+fn bridge_key(
+    args: &ServeArgs,
+    group: SocketAddr,
+) -> anyhow::Result<Option<obrol_mcast::keys::GroupKey>> {
+    if let Some(path) = &args.bridge_key_file {
+        return crate::mcast_cmd::read_key_file(path).map(Some);
+    }
+    let Some(path) = &args.bridge_passphrase_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read the passphrase file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let first = text.lines().next().unwrap_or("");
+    obrol_mcast::keys::GroupKey::from_passphrase(first, group.ip(), group.port(), None)
+        .map(Some)
+        .map_err(|e| UsageError(e.to_string()).into())
 }
 
 pub(crate) fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> {
@@ -157,6 +200,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => crate::serve_config::ServeConfig::default(),
     };
     let resolved = crate::serve_config::resolve(&args, &file)?;
+    let bridges = args
+        .bridges
+        .iter()
+        .map(|s| crate::bridge::parse_spec(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = resolved.threads {
         rt.worker_threads(n.max(1));
@@ -180,6 +228,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .into());
         }
         let settings = resolved.settings;
+        let (bridge_origin, bridge_rate) = (settings.name.clone(), settings.line_rate);
         let mut hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
         })?;
@@ -209,6 +258,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             tokio::spawn(crate::metrics_http::serve(listener, hub.handle()));
         }
+        let mut relays = tokio::task::JoinSet::new();
+        for spec in bridges {
+            let options = crate::bridge::BridgeOptions {
+                iface: args.bridge_iface.clone(),
+                ttl: args.bridge_ttl,
+                key: bridge_key(&args, spec.group)?,
+                heartbeat: std::time::Duration::from_secs(10),
+            };
+            let peer = crate::bridge::open(&spec, &options).await?;
+            let (handle, name, rate) = (hub.handle(), bridge_origin.clone(), bridge_rate);
+            relays.spawn(async move {
+                crate::bridge::run(peer, spec, options, handle, &name, rate).await;
+            });
+        }
         // Registered here, before anything listens: a SIGHUP that arrived before the handler
         // would end the process (its default action).
         #[cfg(unix)]
@@ -232,6 +295,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tokio::spawn(give_back_memory());
         hub.run(shutdown_signal()).await;
+        // The bridges say goodbye on their groups (they stop once the hub is gone).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while relays.join_next().await.is_some() {}
+        })
+        .await;
         // Room changes made just before the end are written before the process goes.
         if let Some(accounts) = store {
             if !accounts.flush(std::time::Duration::from_secs(10)) {

@@ -6,6 +6,7 @@
 //! one-line caller) so that the config file's decoder can be fuzzed like the others.
 
 mod bench_cmd;
+mod bridge;
 mod cert_cmd;
 mod console;
 mod hub_cmd;

@@ -169,7 +169,7 @@ fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_key_file(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::GroupKey> {
+pub(crate) fn read_key_file(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::GroupKey> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read the key file {}: {e}", path.display())))?;
     obrol_mcast::keys::GroupKey::from_hex(&text)
@@ -408,6 +408,16 @@ fn show(event: &Event) {
     match event {
         Event::Chat { nick, text } => print_message(&format!("<{nick}>"), text),
         Event::Action { nick, text } => print_message(&format!("* {nick}"), text),
+        Event::Relayed {
+            nick,
+            text,
+            action: false,
+        } => print_message(&format!("<{nick}>"), text),
+        Event::Relayed {
+            nick,
+            text,
+            action: true,
+        } => print_message(&format!("* {nick}"), text),
         Event::Legacy { from, text } => print_message(&format!("<{from}>"), text),
         Event::Lost { nick, count } => {
             let what = if *count == 1 { "message" } else { "messages" };

@@ -57,6 +57,12 @@ pub enum Kind {
     Action,
     /// Presence: "I am leaving". `seq` as in [`Kind::Hello`].
     Bye,
+    /// A chat message a bridge relays from somewhere else (a hub room): the frame's nick is
+    /// the author's, `nick@origin` (see [`check_relayed_nick`]), not the sender's. Numbered in
+    /// the bridge's own sequence.
+    Relay,
+    /// An action a bridge relays, like [`Kind::Relay`].
+    RelayAction,
 }
 
 impl Kind {
@@ -66,6 +72,8 @@ impl Kind {
             Kind::Chat => b'C',
             Kind::Action => b'A',
             Kind::Bye => b'B',
+            Kind::Relay => b'R',
+            Kind::RelayAction => b'E',
         }
     }
 
@@ -75,6 +83,8 @@ impl Kind {
             b'C' => Kind::Chat,
             b'A' => Kind::Action,
             b'B' => Kind::Bye,
+            b'R' => Kind::Relay,
+            b'E' => Kind::RelayAction,
             _ => return None,
         })
     }
@@ -82,7 +92,15 @@ impl Kind {
     /// Whether frames of this kind take a sequence number of their own (and so can be lost,
     /// duplicated and repaired).
     pub fn is_numbered(self) -> bool {
-        matches!(self, Kind::Chat | Kind::Action)
+        matches!(
+            self,
+            Kind::Chat | Kind::Action | Kind::Relay | Kind::RelayAction
+        )
+    }
+
+    /// Whether the frame's nick names its author elsewhere rather than its sender.
+    pub fn is_relayed(self) -> bool {
+        matches!(self, Kind::Relay | Kind::RelayAction)
     }
 }
 
@@ -123,7 +141,7 @@ pub enum FrameError {
     UnknownKind(u8),
     #[error("malformed frame header")]
     BadHeader,
-    #[error("nick must be 1 to {MAX_NICK} bytes of letters, digits and punctuation")]
+    #[error("nick must be 1 to {MAX_NICK} bytes of letters, digits and punctuation, without `@`")]
     BadNick,
     #[error("frame is not valid UTF-8")]
     InvalidUtf8,
@@ -189,8 +207,38 @@ pub fn max_text(nick_len: usize) -> usize {
 /// Why `nick` cannot be a nick, if it cannot: 1 to [`MAX_NICK`] bytes, no spaces, no control
 /// characters (a nick is printed on other people's terminals: an escape sequence there could
 /// retitle or clear them), no invisible or direction-changing characters (a nick must look
-/// like what it is).
+/// like what it is), and no `@`: that marks the authors a bridge relays (`bob@hub`, see
+/// [`check_relayed_nick`]), whom a peer must not pose as.
 pub fn check_nick(nick: &str) -> Result<(), FrameError> {
+    if nick.contains('@') {
+        return Err(FrameError::BadNick);
+    }
+    check_name(nick, MAX_NICK)
+}
+
+/// Longest `nick@origin` of a relayed frame.
+pub const MAX_RELAYED_NICK: usize = 2 * MAX_NICK + 1;
+
+/// Why `nick` cannot be a relayed author, if it cannot: `nick@origin`, both parts non-empty,
+/// at most [`MAX_RELAYED_NICK`] bytes, the characters of [`check_nick`].
+pub fn check_relayed_nick(nick: &str) -> Result<(), FrameError> {
+    match nick.rsplit_once('@') {
+        Some((who, origin)) if !who.is_empty() && !origin.is_empty() => {
+            check_name(nick, MAX_RELAYED_NICK)
+        }
+        _ => Err(FrameError::BadNick),
+    }
+}
+
+/// The nick check that applies to frames of `kind`.
+pub fn check_frame_nick(kind: Kind, nick: &str) -> Result<(), FrameError> {
+    match kind.is_relayed() {
+        true => check_relayed_nick(nick),
+        false => check_nick(nick),
+    }
+}
+
+fn check_name(nick: &str, max: usize) -> Result<(), FrameError> {
     let bad = |c: char| {
         c.is_whitespace()
             || c.is_control()
@@ -198,7 +246,7 @@ pub fn check_nick(nick: &str) -> Result<(), FrameError> {
                 '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
                 | '\u{FEFF}' | '\u{00AD}')
     };
-    if nick.is_empty() || nick.len() > MAX_NICK || nick.chars().any(bad) {
+    if nick.is_empty() || nick.len() > max || nick.chars().any(bad) {
         return Err(FrameError::BadNick);
     }
     Ok(())
@@ -269,7 +317,7 @@ fn put_ranges(out: &mut BytesMut, ranges: &[(u64, u64)]) {
 impl Frame {
     /// Appends the frame's datagram to `out`.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
-        check_nick(&self.nick)?;
+        check_frame_nick(self.kind, &self.nick)?;
         let max = max_text(self.nick.len());
         if self.text.len() > max {
             return Err(FrameError::TooLong {
@@ -308,7 +356,7 @@ pub fn encode_sealed_frame(
     out: &mut BytesMut,
     seal: impl FnOnce(&[u8], &mut Vec<u8>),
 ) -> Result<(), FrameError> {
-    check_nick(&frame.nick)?;
+    check_frame_nick(frame.kind, &frame.nick)?;
     let max = max_sealed_text(frame.nick.len());
     if frame.text.len() > max {
         return Err(FrameError::TooLong {
@@ -438,11 +486,11 @@ fn decode_sealed(rest_start: usize, text: &str) -> Result<Datagram, FrameError> 
     }))
 }
 
-/// The nick and text a sealed frame's body opened to.
-pub fn split_opened(plain: &[u8]) -> Result<(String, String), FrameError> {
+/// The nick and text a sealed frame of `kind` opened to.
+pub fn split_opened(kind: Kind, plain: &[u8]) -> Result<(String, String), FrameError> {
     let plain = std::str::from_utf8(plain).map_err(|_| FrameError::InvalidUtf8)?;
     let (nick, text) = plain.split_once('\n').ok_or(FrameError::BadHeader)?;
-    check_nick(nick)?;
+    check_frame_nick(kind, nick)?;
     Ok((nick.to_owned(), text.to_owned()))
 }
 
@@ -512,7 +560,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
     if fields.next().is_some() {
         return Err(FrameError::BadHeader);
     }
-    check_nick(nick)?;
+    check_frame_nick(kind, nick)?;
     let body = body.ok_or(FrameError::Truncated(datagram.len()))?;
     if kind.is_numbered() && seq == 0 {
         return Err(FrameError::BadHeader);
@@ -710,6 +758,43 @@ mod tests {
         assert_eq!(decode(forged), Err(FrameError::BadNick));
         assert!(check_nick("zafir_[away]").is_ok());
         assert!(check_nick("Ütz").is_ok());
+    }
+
+    #[test]
+    fn only_relayed_frames_name_authors_elsewhere() {
+        // A peer may not pose as someone a bridge relays...
+        assert_eq!(check_nick("bob@hub"), Err(FrameError::BadNick));
+        let posing = b"OBRL2 C 0102030405060708 1 1 bob@hub\nx";
+        assert_eq!(decode(posing), Err(FrameError::BadNick));
+        // ... and a relayed frame must say where its author is.
+        for nick in ["bob", "@hub", "bob@", "two words@hub"] {
+            assert_eq!(
+                check_relayed_nick(nick),
+                Err(FrameError::BadNick),
+                "{nick:?}"
+            );
+            assert!(frame(Kind::Relay, nick, "x")
+                .encode(&mut BytesMut::new())
+                .is_err());
+        }
+        let long = format!("{}@{}", "b".repeat(MAX_NICK), "h".repeat(MAX_NICK));
+        for kind in [Kind::Relay, Kind::RelayAction] {
+            let f = frame(kind, &long, "halo dari hub");
+            let bytes = encoded(&f);
+            assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
+        }
+        assert_eq!(
+            decode(b"OBRL2 R 0102030405060708 1 1 bob@irc.example.net\nhi"),
+            Ok(Datagram::Frame(Frame {
+                kind: Kind::Relay,
+                repair: false,
+                sender: 0x0102030405060708,
+                seq: 1,
+                timestamp_ms: 1,
+                nick: "bob@irc.example.net".into(),
+                text: "hi".into(),
+            }))
+        );
     }
 
     fn any_kind() -> impl Strategy<Value = Kind> {

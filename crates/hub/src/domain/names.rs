@@ -20,9 +20,34 @@ const RESERVED_NICKS: &[&str] = &[
     "botserv", "saslserv", "global", "services",
 ];
 
-/// Whether `nick` is reserved (see [`RESERVED_NICKS`]), compared case-folded.
+/// What the nicks of a multicast bridge's members end with (`ani|mc`): nobody else may take
+/// one, so nobody on the hub can pose as someone on a multicast group.
+pub const BRIDGE_SUFFIX: &str = "|mc";
+
+/// Whether `nick` is a bridge member's (see [`BRIDGE_SUFFIX`]), compared case-folded.
+pub fn bridge_nick(nick: &str) -> bool {
+    let n = BRIDGE_SUFFIX.len();
+    nick.len() > n
+        && nick.is_char_boundary(nick.len() - n)
+        && nick[nick.len() - n..].eq_ignore_ascii_case(BRIDGE_SUFFIX)
+}
+
+/// Whether `nick` is reserved (see [`RESERVED_NICKS`]) or a bridge member's, compared
+/// case-folded.
 pub fn reserved_nick(nick: &str) -> bool {
-    RESERVED_NICKS.iter().any(|r| r.eq_ignore_ascii_case(nick))
+    RESERVED_NICKS.iter().any(|r| r.eq_ignore_ascii_case(nick)) || bridge_nick(nick)
+}
+
+/// Whether a member may have `nick`: a valid nick that is not reserved; a bridge's members
+/// (`bridged`) may have bridge nicks only.
+pub fn nick_allowed(nick: &str, bridged: bool) -> bool {
+    valid_nick(nick)
+        && match bridged {
+            true => {
+                bridge_nick(nick) && !RESERVED_NICKS.iter().any(|r| r.eq_ignore_ascii_case(nick))
+            }
+            false => !reserved_nick(nick),
+        }
 }
 
 /// Whether `room` (without IRC's `#`) is an acceptable room name: printable, no spaces, commas,

@@ -249,6 +249,7 @@ impl Session {
                 realname: None,
                 caps: 0,
                 account: None,
+                bridged: false,
             },
             reply,
         };

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::api::{caps, ClientId};
-use crate::domain::names::{fold, reserved_nick, valid_nick, valid_room};
+use crate::domain::names::{fold, valid_nick, valid_room};
 use obrol_wire::irc::Tag;
 
 use crate::event::{Command, Event, Identity, OperVerdict, Refusal};
@@ -523,7 +523,8 @@ impl Router {
         if !valid_nick(new) {
             return self.refuse(id, Refusal::BadNick(new.to_owned()));
         }
-        if reserved_nick(new) {
+        let bridged = self.members.get(&id).is_some_and(|m| m.bridged);
+        if !crate::domain::names::nick_allowed(new, bridged) {
             return self.refuse(id, Refusal::ReservedNick(new.to_owned()));
         }
         match self.nicks.owner(new) {

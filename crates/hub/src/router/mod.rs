@@ -32,7 +32,7 @@ use smallvec::SmallVec;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{ClientId, Newcomer, Request};
-use crate::domain::names::{reserved_nick, valid_nick, Name};
+use crate::domain::names::{nick_allowed, Name};
 use crate::domain::nicks::Nicks;
 use crate::domain::room::Room;
 use crate::domain::unix_now;
@@ -85,6 +85,8 @@ struct Member {
     pinged_at: u64,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
+    /// A multicast bridge's member: has a bridge nick (and may rename to bridge nicks only).
+    bridged: bool,
     /// When a member using a registered nick without being logged in to it is renamed, in
     /// seconds of [`crate::outbox::clock_ms`]; 0 if it is not.
     rename_at: u32,
@@ -320,7 +322,7 @@ impl Router {
         }
         let wanted = new
             .nick
-            .filter(|n| valid_nick(n) && !reserved_nick(n) && !self.nicks.is_taken(n));
+            .filter(|n| nick_allowed(n, new.bridged) && !self.nicks.is_taken(n));
         let nick = match (wanted, reply) {
             (Some(n), Some(reply)) => {
                 let _ = reply.send(true);
@@ -358,6 +360,7 @@ impl Router {
                 last_spoke: Instant::now(),
                 oper: false,
                 wallops: false,
+                bridged: new.bridged,
                 pinged_at: 0,
                 rename_at: 0,
                 chain: Chain::default(),

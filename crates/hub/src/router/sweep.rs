@@ -14,7 +14,8 @@ impl Router {
         let mut ping = Vec::new();
         let mut dead = Vec::new();
         for (&id, m) in self.members.iter_mut() {
-            if !m.proto.pings_idle() {
+            // A bridge's members live in this process: nothing to lose track of.
+            if !m.proto.pings_idle() || m.bridged {
                 continue;
             }
             let heard = m.outbox.last_heard();

@@ -146,6 +146,7 @@ impl Hub {
                 realname: irc.then(|| format!("{nick}'s real name")),
                 caps,
                 account: None,
+                bridged: false,
             },
             reply: Some(reply),
         })
@@ -170,6 +171,31 @@ impl Hub {
         let welcome = self.lines(c);
         assert!(!welcome.is_empty(), "{nick} got no welcome");
         c
+    }
+
+    /// Asks the router to admit a bridge's member (sink outbox, never read) under `nick`;
+    /// returns its id if the nick was accepted.
+    pub async fn connect_bridged(&mut self, nick: &str) -> Option<ClientId> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (reply, accepted) = oneshot::channel();
+        self.request(Request::Connect {
+            id,
+            newcomer: Newcomer {
+                proto: Protocol::Irc,
+                addr: "224.1.1.1:5004".parse().expect("an address"),
+                outbox: Arc::new(Outbox::sink(self.gate.clone())),
+                nick: Some(nick.to_owned()),
+                user: Some("mcast".into()),
+                realname: Some("multicast".into()),
+                caps: 0,
+                account: None,
+                bridged: true,
+            },
+            reply: Some(reply),
+        })
+        .await;
+        accepted.await.expect("the router answers").then_some(id)
     }
 
     pub fn id(&self, c: C) -> ClientId {

@@ -776,6 +776,7 @@ impl Session {
             realname: Some(realname),
             caps: self.caps,
             account: self.auth.as_ref().and_then(|a| a.account.clone()),
+            bridged: false,
         };
         let req = Request::Connect {
             id: link.id,

@@ -310,31 +310,81 @@ impl Peer {
     }
 
     /// Sends a numbered frame (its `seq` the next one) and keeps it for repair.
-    async fn send_numbered(&mut self, mut frame: Frame) -> Result<(), McastError> {
-        let Some(send) = &self.send else {
+    async fn send_numbered(&mut self, frame: Frame) -> Result<(), McastError> {
+        if self.send.is_none() {
             return Err(McastError::Usage("this peer is listen-only".into()));
-        };
+        }
+        let datagram = self.numbered(frame)?;
+        if let Some(send) = &self.send {
+            send.send(&datagram).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends several chat lines (or actions) at once: each numbered and kept for repair as by
+    /// [`Peer::say`], all handed to the kernel in batches (see [`socket::send_all`]), which
+    /// costs the sender and the receivers much less than one at a time. Lines that cannot be
+    /// sent (too long) are skipped and returned with their index; an I/O error is the error.
+    pub async fn say_many<'a>(
+        &mut self,
+        texts: impl IntoIterator<Item = &'a str>,
+        action: bool,
+    ) -> Result<Vec<(usize, McastError)>, McastError> {
+        if self.send.is_none() {
+            return Err(McastError::Usage("this peer is listen-only".into()));
+        }
+        let mut refused = Vec::new();
+        if self.raw {
+            for (i, text) in texts.into_iter().enumerate() {
+                match self.say(text, action).await {
+                    Err(McastError::Io(e)) => return Err(McastError::Io(e)),
+                    Err(e) => refused.push((i, e)),
+                    Ok(()) => {}
+                }
+            }
+            return Ok(refused);
+        }
+        let kind = if action { Kind::Action } else { Kind::Chat };
+        let mut datagrams = Vec::new();
+        for (i, text) in texts.into_iter().enumerate() {
+            let frame = self.frame(kind, self.seq + 1, text);
+            match self.numbered(frame) {
+                Ok(d) => datagrams.push(d),
+                Err(e) => refused.push((i, e)),
+            }
+        }
+        if let Some(send) = &self.send {
+            socket::send_all(send, &datagrams).await?;
+        }
+        Ok(refused)
+    }
+
+    /// Numbers `frame` (its `seq` must be the next one), encodes (and seals) it, keeps its
+    /// repair copy, and returns the datagram to send.
+    fn numbered(&mut self, mut frame: Frame) -> Result<bytes::Bytes, McastError> {
         self.out.clear();
-        let repair = match &mut self.sealer {
+        self.out.reserve(wire::MAX_DATAGRAM);
+        let datagram = match &mut self.sealer {
             Some(sealer) => {
                 sealer.frame(&frame, &mut self.out)?;
-                // A repair is the sealed datagram again, byte for byte.
-                bytes::Bytes::copy_from_slice(&self.out)
+                // A repair is the sealed datagram again, byte for byte: one buffer for both.
+                let d = self.out.split().freeze();
+                self.outbound.sent(self.seq + 1, d.clone());
+                d
             }
             None => {
                 frame.encode(&mut self.out)?;
+                let d = self.out.split().freeze();
                 frame.repair = true;
-                let mut repair = BytesMut::new();
-                frame.encode(&mut repair)?;
-                repair.freeze()
+                frame.encode(&mut self.out)?;
+                self.outbound.sent(self.seq + 1, self.out.split().freeze());
+                d
             }
         };
-        send.send(&self.out).await?;
         self.seq += 1;
-        self.outbound.sent(self.seq, repair);
         self.flush_at = Some((Instant::now() + FLUSH_FIRST, 0));
         self.stats.sent += 1;
-        Ok(())
+        Ok(datagram)
     }
 
     /// Changes our nick; others see it with our next frame.

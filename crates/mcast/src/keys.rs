@@ -169,8 +169,12 @@ impl Sealer {
 pub enum Refusal {
     /// It did not authenticate: another key, or altered.
     Forged,
-    /// Its packet number was seen before (or is too old to tell).
+    /// Its packet number was seen before.
     Replayed,
+    /// Its packet number is too old for the replay window to tell: authentic, but whether it
+    /// was seen before is for the caller to decide (a repair the receiver is waiting for is
+    /// welcome; anything else is refused as replayed).
+    BeyondWindow,
     /// Its sealed time is too far from our clock.
     Stale,
 }
@@ -261,7 +265,10 @@ impl Opener {
             return Ok(());
         }
         let back = w.highest - pn;
-        if back >= REPLAY_WINDOW || get_bit(&w.seen[..], back) {
+        if back >= REPLAY_WINDOW {
+            return Err(Refusal::BeyondWindow);
+        }
+        if get_bit(&w.seen[..], back) {
             return Err(Refusal::Replayed);
         }
         set_bit(&mut w.seen[..], back);
@@ -392,8 +399,8 @@ mod tests {
         assert_eq!(o.check_replay(1, 9_000), Err(Refusal::Replayed));
         assert_eq!(
             o.check_replay(1, 5),
-            Err(Refusal::Replayed),
-            "too old to tell"
+            Err(Refusal::BeyondWindow),
+            "too old to tell: the caller decides"
         );
         assert_eq!(o.check_replay(1, 10_001), Ok(()));
         assert_eq!(o.check_replay(1, 10_000), Err(Refusal::Replayed));

@@ -112,9 +112,9 @@ pub struct Stats {
     pub repair: RepairCounters,
 }
 
-/// The biggest UDP payload there can be: a receive buffer this size never truncates a datagram,
-/// so a 64 KiB garbage datagram is seen whole and counted, not silently cut.
-const RECV_BUF: usize = 65_536;
+/// Room for one datagram as [`Peer::accept`] reads it: a batch slot (longer datagrams are cut
+/// to it, so a 64 KiB garbage datagram is counted as what its first bytes make it).
+const RECV_BUF: usize = socket::RECV_SLOT;
 
 /// A multicast chat peer.
 pub struct Peer {
@@ -134,8 +134,10 @@ pub struct Peer {
     stats: Stats,
     /// Source addresses already checked for being this host's own (see [`socket::is_local`]).
     local_cache: HashMap<IpAddr, bool>,
-    /// Receive buffer, allocated once.
+    /// The datagram being accepted (copied from `batch`).
     buf: Vec<u8>,
+    /// Datagrams received together (`recvmmsg`), handed out one at a time.
+    batch: socket::RecvBatch,
     /// Encode buffer, reused for every frame.
     out: BytesMut,
     /// Our recent messages, for repair.
@@ -205,6 +207,7 @@ impl Peer {
             stats: Stats::default(),
             local_cache: HashMap::new(),
             buf: vec![0; RECV_BUF],
+            batch: socket::RecvBatch::default(),
             out: BytesMut::with_capacity(wire::MAX_DATAGRAM),
             outbound: repair::Outbound::default(),
             inbound: repair::Inbound::new(id ^ 0x9e37_79b9_7f4a_7c15),
@@ -369,7 +372,7 @@ impl Peer {
                 sealer.frame(&frame, &mut self.out)?;
                 // A repair is the sealed datagram again, byte for byte: one buffer for both.
                 let d = self.out.split().freeze();
-                self.outbound.sent(self.seq + 1, d.clone());
+                self.outbound.sent(self.seq + 1, d.clone(), Instant::now());
                 d
             }
             None => {
@@ -377,7 +380,8 @@ impl Peer {
                 let d = self.out.split().freeze();
                 frame.repair = true;
                 frame.encode(&mut self.out)?;
-                self.outbound.sent(self.seq + 1, self.out.split().freeze());
+                self.outbound
+                    .sent(self.seq + 1, self.out.split().freeze(), Instant::now());
                 d
             }
         };
@@ -460,16 +464,23 @@ impl Peer {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
             }
+            // What the last batch brought, one datagram at a time (copied: at most a slot).
+            if let Some((data, from, _cut)) = self.batch.take_next() {
+                let len = data.len();
+                self.buf[..len].copy_from_slice(data);
+                self.accept(len, from).await?;
+                continue;
+            }
             let deadline = [self.inbound_at, self.flush_at.map(|(t, _)| t)]
                 .into_iter()
                 .flatten()
                 .min();
             let woke = {
                 let recv = self.recv.as_ref();
-                let buf = &mut self.buf;
-                let datagram = async move {
+                let batch = &mut self.batch;
+                let datagrams = async move {
                     match recv {
-                        Some(r) => r.recv_from(buf).await,
+                        Some(r) => batch.fill(r).await,
                         None => std::future::pending().await,
                     }
                 };
@@ -480,13 +491,12 @@ impl Peer {
                     }
                 };
                 tokio::select! {
-                    r = datagram => Some(r?),
-                    () = timer => None,
+                    r = datagrams => { r?; true }
+                    () = timer => false,
                 }
             };
-            match woke {
-                Some((len, from)) => self.accept(len, from).await?,
-                None => self.timers().await?,
+            if !woke {
+                self.timers().await?;
             }
         }
     }
@@ -594,7 +604,13 @@ impl Peer {
                         self.stats.undecryptable += 1;
                         return Ok(());
                     }
-                    Err(keys::Refusal::Replayed) => {
+                    // Too old for the replay window: a repair of a message we wait for is
+                    // welcome (authentic, and repair shows each message once); anything else
+                    // may be a capture sent again.
+                    Err(keys::Refusal::BeyondWindow)
+                        if matches!(sealed.what, SealedKind::Frame { kind, seq, .. }
+                            if kind.is_numbered() && self.inbound.wants(sealed.sender, seq)) => {}
+                    Err(keys::Refusal::Replayed | keys::Refusal::BeyondWindow) => {
                         self.stats.replayed += 1;
                         return Ok(());
                     }

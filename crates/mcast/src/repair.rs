@@ -25,10 +25,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use obrol_wire::mcast::{Frame, MAX_NAK_RANGES, MAX_NAK_SPAN};
 
-/// Messages a sender keeps for repair.
+/// Messages a sender keeps for repair, at least.
 pub const HISTORY: usize = 4096;
-/// Messages a receiver holds back per sender while a gap before them is repaired.
-pub const MAX_HELD: usize = 4096;
+/// Beyond [`HISTORY`], a sender keeps what it sent within this long (a fast sender's last 4096
+/// messages go by faster than a lost repair is asked for again), up to [`HISTORY_MAX`]
+/// messages and [`HISTORY_BYTES`].
+pub const HISTORY_TIME: Duration = Duration::from_secs(2);
+pub const HISTORY_MAX: usize = 65_536;
+pub const HISTORY_BYTES: usize = 32 << 20;
+/// Messages a receiver holds back per sender while a gap before them is repaired (a repair
+/// that is itself lost takes a few retries: at 30,000 messages a second that is thousands).
+pub const MAX_HELD: usize = 16_384;
 /// How far beyond the highest number known a sender's next number may be.
 pub const MAX_JUMP: u64 = 4096;
 /// Longest random wait before a receiver first asks for a gap.
@@ -52,8 +59,10 @@ pub const RESYNC_AFTER: Duration = Duration::from_secs(15);
 /// The sending side: recent messages, kept for repair.
 #[derive(Debug)]
 pub struct Outbound {
-    /// (sequence, the repair datagram, when last repaired).
-    history: VecDeque<(u64, Bytes, Option<Instant>)>,
+    /// (sequence, the repair datagram, when last repaired, when sent).
+    history: VecDeque<(u64, Bytes, Option<Instant>, Instant)>,
+    /// Bytes of the datagrams in `history`.
+    bytes: usize,
     /// Repair budget: when it is full again (a GCRA "theoretical arrival time").
     budget_tat: Option<Instant>,
 }
@@ -62,24 +71,45 @@ impl Default for Outbound {
     fn default() -> Self {
         Outbound {
             history: VecDeque::with_capacity(64),
+            bytes: 0,
             budget_tat: None,
         }
     }
 }
 
 impl Outbound {
-    /// Keeps `repair`, the datagram that repairs message `seq`.
-    pub fn sent(&mut self, seq: u64, repair: Bytes) {
-        if self.history.len() == HISTORY {
+    /// Keeps `repair`, the datagram that repairs message `seq`, sent at `now`; forgets what
+    /// is past keeping (see [`HISTORY`]).
+    pub fn sent(&mut self, seq: u64, repair: Bytes, now: Instant) {
+        self.bytes += repair.len();
+        self.history.push_back((seq, repair, None, now));
+        while let Some((oldest, at)) = self.history.front().map(|e| (e.1.len(), e.3)) {
+            let len = self.history.len();
+            let keep = len <= HISTORY
+                || (len <= HISTORY_MAX
+                    && self.bytes <= HISTORY_BYTES
+                    && now.saturating_duration_since(at) < HISTORY_TIME);
+            if keep {
+                break;
+            }
+            self.bytes -= oldest;
             self.history.pop_front();
         }
-        self.history.push_back((seq, repair, None));
+    }
+
+    /// Messages kept for repair.
+    pub fn len(&self) -> usize {
+        self.history.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.history.is_empty()
     }
 
     /// The repairs to send for a NAK asking for `ranges`, at `now`.
     pub fn nak(&mut self, ranges: &[(u64, u64)], now: Instant) -> Vec<Bytes> {
         let mut out = Vec::new();
-        let Some(&(first, _, _)) = self.history.front() else {
+        let Some(&(first, _, _, _)) = self.history.front() else {
             return out;
         };
         for &(a, b) in ranges.iter().take(MAX_NAK_RANGES) {
@@ -187,7 +217,7 @@ pub struct Inbound {
 
 /// Messages held back for all senders together: past it, the gap of the sender holding the
 /// most is given up. A crowd of forged senders cannot make a receiver hold more.
-pub const MAX_HELD_TOTAL: usize = 16_384;
+pub const MAX_HELD_TOTAL: usize = 65_536;
 
 /// Most senders tracked at once: beyond, frames are shown as they come, unrepaired.
 pub const MAX_STREAMS: usize = 4096;
@@ -198,6 +228,14 @@ impl Inbound {
             rng: seed | 1,
             ..Default::default()
         }
+    }
+
+    /// Whether message `seq` of `sender` is one this receiver is waiting for: in a gap of a
+    /// stream it follows, not shown and not held.
+    pub fn wants(&self, sender: u64, seq: u64) -> bool {
+        self.streams.get(&sender).is_some_and(|s| {
+            s.next != 0 && seq >= s.next && seq <= s.highest && !s.held.contains_key(&seq)
+        })
     }
 
     pub fn counters(&self) -> RepairCounters {
@@ -305,6 +343,12 @@ impl Inbound {
             let before = s.held.len();
             s.release(out);
             self.held_total -= before - s.held.len();
+            if s.next <= s.highest && s.gap_since.is_some() {
+                // The gap that held things up is filled; the next one has its own time to be
+                // repaired (under steady loss there is always a gap, and the first one's
+                // clock would give up a later one early).
+                s.gap_since = Some(now);
+            }
         } else {
             if repair {
                 self.counters.repaired += 1;
@@ -750,12 +794,33 @@ mod tests {
     }
 
     #[test]
+    fn under_steady_loss_each_gap_gets_its_own_time() {
+        let mut r = Inbound::new(1);
+        let mut out = Vec::new();
+        let t0 = Instant::now();
+        r.frame(chat(1, 1), t0, &mut out);
+        // Every second for 20 s a message is lost and repaired a second later, after the next
+        // loss: there is always a gap, but none waits more than a second.
+        for k in 1..=20u64 {
+            let t = t0 + Duration::from_secs(k);
+            r.frame(chat(1, 2 * k + 1), t, &mut out); // 2k is lost
+            if k >= 2 {
+                r.frame(chat(1, 2 * k - 2), t, &mut out); // the previous loss, repaired
+            }
+            r.tick(t, &mut out);
+        }
+        r.frame(chat(1, 40), t0 + Duration::from_secs(21), &mut out);
+        assert_eq!(r.counters().lost, 0, "no gap waited more than a second");
+        assert_eq!(shown(&out).len(), 41);
+    }
+
+    #[test]
     fn a_sender_repairs_once_per_window_and_only_what_it_sent() {
         let mut s = Outbound::default();
-        for seq in 1..=5 {
-            s.sent(seq, Bytes::from(format!("r{seq}")));
-        }
         let t0 = Instant::now();
+        for seq in 1..=5 {
+            s.sent(seq, Bytes::from(format!("r{seq}")), t0);
+        }
         assert_eq!(s.nak(&[(2, 3), (5, 9)], t0).len(), 3);
         assert!(
             s.nak(&[(2, 3)], t0 + REPAIR_WINDOW / 2).is_empty(),
@@ -763,20 +828,45 @@ mod tests {
         );
         assert_eq!(s.nak(&[(2, 3)], t0 + REPAIR_WINDOW).len(), 2);
         assert!(s.nak(&[(100, 200)], t0).is_empty(), "never sent");
-        // History is bounded: the oldest go.
+        // History is bounded: past HISTORY, what is older than HISTORY_TIME goes...
+        let later = t0 + HISTORY_TIME;
         for seq in 6..=(HISTORY as u64 + 10) {
-            s.sent(seq, Bytes::new());
+            s.sent(seq, Bytes::new(), later);
         }
-        assert!(s.nak(&[(1, 5)], t0 + REPAIR_WINDOW * 4).is_empty());
+        assert_eq!(
+            s.len(),
+            HISTORY + 5,
+            "the first five (older) went, the rest are recent"
+        );
+        assert!(s.nak(&[(1, 5)], later + REPAIR_WINDOW).is_empty());
+        // ... while what a fast sender sent within it stays, up to HISTORY_MAX messages...
+        let mut s = Outbound::default();
+        for seq in 1..=(HISTORY_MAX as u64 + 100) {
+            s.sent(seq, Bytes::from_static(b"x"), t0);
+        }
+        assert_eq!(s.len(), HISTORY_MAX);
+        assert_eq!(s.nak(&[(101, 101)], t0).len(), 1);
+        assert!(s.nak(&[(100, 100)], t0).is_empty());
+        // ... and HISTORY_BYTES.
+        let mut s = Outbound::default();
+        let big = Bytes::from(vec![0u8; 1200]);
+        for seq in 1..=(HISTORY_MAX as u64) {
+            s.sent(seq, big.clone(), t0);
+        }
+        assert!(
+            s.len() * 1200 <= HISTORY_BYTES && s.len() > HISTORY,
+            "{}",
+            s.len()
+        );
     }
 
     #[test]
     fn repairs_stay_within_the_budget_whatever_is_asked() {
         let mut s = Outbound::default();
-        for seq in 1..=HISTORY as u64 {
-            s.sent(seq, Bytes::new());
-        }
         let t0 = Instant::now();
+        for seq in 1..=HISTORY as u64 {
+            s.sent(seq, Bytes::new(), t0);
+        }
         let mut sent = 0;
         for i in 0..100u32 {
             let t = t0 + REPAIR_WINDOW * i;

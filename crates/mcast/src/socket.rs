@@ -125,6 +125,9 @@ pub(crate) fn open_receiver(
     // Several peers (and the seed's receivers) on one host share the port.
     sock.set_reuse_address(true)
         .map_err(|e| classify(e, "SO_REUSEADDR", cfg))?;
+    // Room for a burst while the peer is busy: the kernel caps this at net.core.rmem_max
+    // (4 MiB here, 208 KiB on many systems); whatever it grants is better than the default.
+    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
     match cfg.group {
         IpAddr::V4(group) => {
             #[cfg(target_os = "linux")]
@@ -302,6 +305,127 @@ pub(crate) fn is_local(ip: IpAddr) -> bool {
     ip != unspecified && std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
+/// Receive buffer asked for (see `open_receiver`).
+const RECV_BUFFER: usize = 1 << 20;
+
+/// Most datagrams taken from the kernel in one `recvmmsg`, and the room for each: obrol's
+/// frames are at most 1200 bytes; a longer datagram is cut to this (and flagged).
+pub const RECV_BATCH: usize = 32;
+pub const RECV_SLOT: usize = 4096;
+
+/// Datagrams received in one batch: their bytes, lengths, senders and whether each was cut.
+pub struct RecvBatch {
+    buf: Vec<u8>,
+    lens: [usize; RECV_BATCH],
+    from: [Option<SocketAddr>; RECV_BATCH],
+    truncated: [bool; RECV_BATCH],
+    count: usize,
+    /// The next datagram to hand out.
+    next: usize,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        RecvBatch {
+            buf: vec![0; RECV_BATCH * RECV_SLOT],
+            lens: [0; RECV_BATCH],
+            from: [None; RECV_BATCH],
+            truncated: [false; RECV_BATCH],
+            count: 0,
+            next: 0,
+        }
+    }
+}
+
+impl RecvBatch {
+    /// The next datagram not yet handed out: its bytes, sender, and whether it was cut.
+    pub fn take_next(&mut self) -> Option<(&[u8], SocketAddr, bool)> {
+        while self.next < self.count {
+            let i = self.next;
+            self.next += 1;
+            if let Some(from) = self.from[i] {
+                let start = i * RECV_SLOT;
+                return Some((
+                    &self.buf[start..start + self.lens[i]],
+                    from,
+                    self.truncated[i],
+                ));
+            }
+        }
+        None
+    }
+
+    /// Fills the batch with what `sock` has (at least one datagram), waiting for the first.
+    pub async fn fill(&mut self, sock: &tokio::net::UdpSocket) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.count = 0;
+        self.next = 0;
+        let buf = &mut self.buf;
+        let (lens, truncated, from) = (&mut self.lens, &mut self.truncated, &mut self.from);
+        // Built inside the call (no raw pointers held across an await: the future stays
+        // `Send`), which is cheap next to the system call.
+        let n = sock
+            .async_io(tokio::io::Interest::READABLE, || {
+                let mut iov: Vec<libc::iovec> = buf
+                    .chunks_mut(RECV_SLOT)
+                    .map(|slot| libc::iovec {
+                        iov_base: slot.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: slot.len(),
+                    })
+                    .collect();
+                // SAFETY: all-zero `sockaddr_storage` and `mmsghdr` are valid values.
+                let mut addrs: Vec<libc::sockaddr_storage> = (0..RECV_BATCH)
+                    .map(|_| unsafe { std::mem::zeroed() })
+                    .collect();
+                let mut headers: Vec<libc::mmsghdr> = iov
+                    .iter_mut()
+                    .zip(addrs.iter_mut())
+                    .map(|(v, a)| {
+                        // SAFETY: as above.
+                        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                        h.msg_hdr.msg_iov = v as *mut libc::iovec;
+                        h.msg_hdr.msg_iovlen = 1;
+                        h.msg_hdr.msg_name = a as *mut libc::sockaddr_storage as *mut libc::c_void;
+                        h.msg_hdr.msg_namelen =
+                            std::mem::size_of::<libc::sockaddr_storage>() as u32;
+                        h
+                    })
+                    .collect();
+                // SAFETY: every header points at a slot of `buf` and an address of `addrs`,
+                // both alive and unaliased for the call; the count matches.
+                let n = unsafe {
+                    libc::recvmmsg(
+                        sock.as_raw_fd(),
+                        headers.as_mut_ptr(),
+                        headers.len() as libc::c_uint,
+                        libc::MSG_DONTWAIT,
+                        std::ptr::null_mut(),
+                    )
+                };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let n = n as usize;
+                for (i, h) in headers.iter().take(n).enumerate() {
+                    lens[i] = (h.msg_len as usize).min(RECV_SLOT);
+                    truncated[i] = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+                    // SAFETY: the kernel wrote a socket address of `msg_namelen` bytes.
+                    from[i] = unsafe {
+                        socket2::SockAddr::new(
+                            std::ptr::read(&addrs[i]),
+                            h.msg_hdr.msg_namelen as libc::socklen_t,
+                        )
+                    }
+                    .as_socket();
+                }
+                Ok(n)
+            })
+            .await?;
+        self.count = n;
+        Ok(())
+    }
+}
+
 /// Most datagrams handed to the kernel in one `sendmmsg`.
 pub const SEND_BATCH: usize = 64;
 
@@ -315,26 +439,27 @@ pub async fn send_all(sock: &tokio::net::UdpSocket, datagrams: &[bytes::Bytes]) 
     let mut rest = datagrams;
     while !rest.is_empty() {
         let batch = &rest[..rest.len().min(SEND_BATCH)];
-        let mut iov: Vec<libc::iovec> = batch
-            .iter()
-            .map(|d| libc::iovec {
-                iov_base: d.as_ptr() as *mut libc::c_void,
-                iov_len: d.len(),
-            })
-            .collect();
-        // SAFETY: zeroed `mmsghdr`s are valid (no address: the socket is connected; no
-        // control data); each points at one iovec of `iov`, which outlives the call.
-        let mut headers: Vec<libc::mmsghdr> = iov
-            .iter_mut()
-            .map(|v| {
-                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                h.msg_hdr.msg_iov = v as *mut libc::iovec;
-                h.msg_hdr.msg_iovlen = 1;
-                h
-            })
-            .collect();
         let sent = sock
             .async_io(tokio::io::Interest::WRITABLE, || {
+                // Built inside the call: no raw pointers held across an await.
+                let mut iov: Vec<libc::iovec> = batch
+                    .iter()
+                    .map(|d| libc::iovec {
+                        iov_base: d.as_ptr() as *mut libc::c_void,
+                        iov_len: d.len(),
+                    })
+                    .collect();
+                // SAFETY: zeroed `mmsghdr`s are valid (no address: the socket is connected;
+                // no control data); each points at one iovec of `iov`.
+                let mut headers: Vec<libc::mmsghdr> = iov
+                    .iter_mut()
+                    .map(|v| {
+                        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                        h.msg_hdr.msg_iov = v as *mut libc::iovec;
+                        h.msg_hdr.msg_iovlen = 1;
+                        h
+                    })
+                    .collect();
                 // SAFETY: `headers` holds `headers.len()` initialised entries whose buffers
                 // (`batch`, borrowed) stay alive and unchanged during the call.
                 let n = unsafe {

@@ -297,7 +297,20 @@ async fn chat(args: Args) -> anyhow::Result<()> {
         tokio::select! {
             line = async { lines.as_mut()?.recv().await }, if lines.is_some() && leaving.is_none() => {
                 let quit = match line {
-                    Some(line) => !handle_line(&mut peer, &line, args.raw).await,
+                    Some(line) => {
+                        // Lines that are already waiting (a paste, a pipe) go out together:
+                        // one system call for a batch (see `Peer::say_many`).
+                        let mut waiting = vec![line];
+                        if let Some(rx) = lines.as_mut() {
+                            while waiting.len() < obrol_mcast::socket::SEND_BATCH {
+                                match rx.try_recv() {
+                                    Ok(more) => waiting.push(more),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        !handle_lines(&mut peer, &waiting, args.raw).await
+                    }
                     None => true,
                 };
                 if quit {
@@ -357,6 +370,45 @@ async fn chat(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Acts on typed lines in order, sending runs of chat lines as one batch; returns false when
+/// the user asked to quit (lines after that are not sent).
+async fn handle_lines(peer: &mut Peer, lines: &[String], raw: bool) -> bool {
+    let is_chat = |l: &str| {
+        raw || matches!(obrol_wire::plain::parse(l), obrol_wire::plain::Command::Say(t) if !t.is_empty())
+    };
+    let mut rest = lines;
+    while let Some(first) = rest.first() {
+        let run = rest.iter().take_while(|l| is_chat(l)).count();
+        if run > 1 {
+            let texts = rest[..run].iter().map(|l| {
+                if raw {
+                    l.as_str()
+                } else {
+                    match obrol_wire::plain::parse(l) {
+                        obrol_wire::plain::Command::Say(t) => t,
+                        _ => l.as_str(),
+                    }
+                }
+            });
+            match peer.say_many(texts, false).await {
+                Ok(refused) => {
+                    for (_, err) in refused {
+                        print_message("!", &err.to_string());
+                    }
+                }
+                Err(err) => print_message("!", &err.to_string()),
+            }
+            rest = &rest[run..];
+            continue;
+        }
+        if !handle_line(peer, first, raw).await {
+            return false;
+        }
+        rest = &rest[1..];
+    }
+    true
 }
 
 /// Acts on one typed line; returns false when the user asked to quit.

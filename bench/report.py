@@ -331,8 +331,9 @@ def summary(meta, runs, kinds):
         if key in ("s", "w") and not pick(runs, key):
             continue
         if key == "g":
-            rows.append("| %s | not yet: `obrol mcast bench` does not exist |%s" % (
-                text, " |" * (len(ks) - 1)))
+            # Measured by bench/mcast/run, not by this driver: see section (g).
+            rows.append("| %s | see section (g): measured by `bench/mcast/run` |%s" % (
+                text, " (no multicast) |" * (len(ks) - 1)))
             continue
         out = []
         for k in ks:

@@ -99,6 +99,12 @@ pub fn mcast_frame(data: &[u8]) {
             nak.encode(&mut out);
             assert_eq!(decode(&out), Ok(Datagram::Nak(nak)));
         }
+        Ok(Datagram::Parity(parity)) => {
+            let mut out = BytesMut::new();
+            if parity.encode(&mut out).is_ok() {
+                assert_eq!(decode(&out), Ok(Datagram::Parity(parity)));
+            }
+        }
         Ok(Datagram::Sealed(sealed)) => {
             // The associated data is a prefix of the datagram ending in the header's newline,
             // and the body holds at least a tag.

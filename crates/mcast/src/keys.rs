@@ -154,6 +154,17 @@ impl Sealer {
         obrol_wire::mcast::encode_sealed_nak(nak, pn, out, |aad, body| me.seal(pn, aad, body));
     }
 
+    /// Appends `parity`, sealed under the next packet number, to `out`.
+    pub fn parity(
+        &mut self,
+        parity: &obrol_wire::mcast::Parity,
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), obrol_wire::mcast::FrameError> {
+        let pn = self.next_pn();
+        let me = &*self;
+        obrol_wire::mcast::encode_sealed_parity(parity, pn, out, |aad, body| me.seal(pn, aad, body))
+    }
+
     /// Encrypts `body` in place and appends the tag, with `aad` authenticated.
     pub fn seal(&self, pn: u64, aad: &[u8], body: &mut Vec<u8>) {
         match self.cipher.encrypt_in_place_detached(&nonce(pn), aad, body) {

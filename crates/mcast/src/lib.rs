@@ -5,6 +5,7 @@
 //! the same. The wire format lives in `obrol_wire::mcast`; socket options in [`socket`];
 //! presence in [`roster`]; loss repair and ordering in [`repair`].
 
+pub mod fec;
 pub mod keys;
 pub mod repair;
 pub mod roster;
@@ -16,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use obrol_wire::mcast::{self as wire, Datagram, Frame, FrameError, Kind, Nak, SealedKind};
+use obrol_wire::mcast::{self as wire, Datagram, Frame, FrameError, Kind, Nak, Parity, SealedKind};
 use thiserror::Error;
 use tokio::net::UdpSocket;
 
@@ -96,8 +97,12 @@ pub struct Stats {
     pub malformed: u64,
     /// Plain-text datagrams from non-obrol senders.
     pub legacy: u64,
-    /// Repairs this peer sent for others' NAKs.
+    /// Repairs this peer sent for others' NAKs (parity datagrams included).
     pub repairs_sent: u64,
+    /// Of those, parity datagrams (see [`fec`]).
+    pub parity_sent: u64,
+    /// Messages rebuilt here from parity.
+    pub recovered: u64,
     /// Newcomers not added to a full roster.
     pub refused: u64,
     /// With a key: datagrams not sealed (plain frames, legacy text), dropped.
@@ -138,6 +143,10 @@ pub struct Peer {
     buf: Vec<u8>,
     /// Datagrams received together (`recvmmsg`), handed out one at a time.
     batch: socket::RecvBatch,
+    /// Shards of others' blocks with gaps, for rebuilding from parity.
+    decoder: fec::Decoder,
+    /// Datagrams rebuilt from parity, to be taken as if they had arrived (from that address).
+    rebuilt: VecDeque<(bytes::Bytes, SocketAddr)>,
     /// Encode buffer, reused for every frame.
     out: BytesMut,
     /// Our recent messages, for repair.
@@ -208,6 +217,8 @@ impl Peer {
             local_cache: HashMap::new(),
             buf: vec![0; RECV_BUF],
             batch: socket::RecvBatch::default(),
+            decoder: fec::Decoder::default(),
+            rebuilt: VecDeque::new(),
             out: BytesMut::with_capacity(wire::MAX_DATAGRAM),
             outbound: repair::Outbound::default(),
             inbound: repair::Inbound::new(id ^ 0x9e37_79b9_7f4a_7c15),
@@ -234,6 +245,7 @@ impl Peer {
     pub fn stats(&self) -> Stats {
         Stats {
             refused: self.roster.refused(),
+            recovered: self.decoder.recovered,
             repair: self.inbound.counters(),
             ..self.stats
         }
@@ -464,7 +476,14 @@ impl Peer {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
             }
-            // What the last batch brought, one datagram at a time (copied: at most a slot).
+            // What parity rebuilt, then what the last batch brought, one datagram at a time
+            // (copied: at most a slot).
+            if let Some((data, from)) = self.rebuilt.pop_front() {
+                let len = data.len().min(self.buf.len());
+                self.buf[..len].copy_from_slice(&data[..len]);
+                self.accept(len, from).await?;
+                continue;
+            }
             if let Some((data, from, _cut)) = self.batch.take_next() {
                 let len = data.len();
                 self.buf[..len].copy_from_slice(data);
@@ -552,6 +571,45 @@ impl Peer {
         Ok(())
     }
 
+    /// Sends what a NAK for our messages in `ranges` calls for: parity shards where a block
+    /// can have them, the messages again for the rest.
+    async fn answer_nak(&mut self, ranges: &[(u64, u64)], now: Instant) -> Result<(), McastError> {
+        let Some(send) = &self.send else {
+            return Ok(());
+        };
+        let max_shard = wire::max_shard(self.sealer.is_some());
+        let repairs = self.outbound.answer(ranges, now, Some(max_shard));
+        let mut datagrams = Vec::with_capacity(repairs.len());
+        for r in repairs {
+            match r {
+                repair::Repair::Resend(d) => datagrams.push(d),
+                repair::Repair::Parity {
+                    block,
+                    index,
+                    shard,
+                } => {
+                    let p = Parity {
+                        sender: self.id,
+                        block,
+                        index,
+                        k: fec::K as u8,
+                        shard,
+                    };
+                    let mut out = BytesMut::with_capacity(wire::MAX_DATAGRAM);
+                    match &mut self.sealer {
+                        Some(sealer) => sealer.parity(&p, &mut out)?,
+                        None => p.encode(&mut out)?,
+                    }
+                    datagrams.push(out.freeze());
+                    self.stats.parity_sent += 1;
+                }
+            }
+        }
+        self.stats.repairs_sent += datagrams.len() as u64;
+        socket::send_all(send, &datagrams).await?;
+        Ok(())
+    }
+
     /// Whether a datagram from `from` is one of our own raw lines looped back.
     fn is_own(&mut self, from: SocketAddr) -> bool {
         if self.send_port != Some(from.port()) {
@@ -586,7 +644,7 @@ impl Peer {
                 let aad = &self.buf[..sealed.aad_len];
                 let time = match sealed.what {
                     SealedKind::Frame { timestamp_ms, .. } => Some(timestamp_ms),
-                    SealedKind::Nak { .. } => None,
+                    SealedKind::Nak { .. } | SealedKind::Parity { .. } => None,
                 };
                 let now_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -626,6 +684,13 @@ impl Peer {
                         target,
                         ranges,
                     }),
+                    SealedKind::Parity { block, index, k } => Datagram::Parity(Parity {
+                        sender: sealed.sender,
+                        block,
+                        index,
+                        k,
+                        shard: sealed.body,
+                    }),
                     SealedKind::Frame {
                         kind,
                         seq,
@@ -653,6 +718,7 @@ impl Peer {
                 let own = match &clear {
                     Datagram::Frame(f) => f.sender == self.id,
                     Datagram::Nak(n) => n.sender == self.id,
+                    Datagram::Parity(p) => p.sender == self.id,
                     _ => self.is_own(from),
                 };
                 if !own {
@@ -674,18 +740,21 @@ impl Peer {
                 self.events.push_back(Event::Legacy { from, text });
                 return Ok(());
             }
+            Datagram::Parity(p) if p.sender == self.id => return Ok(()),
+            Datagram::Parity(p) => {
+                self.stats.received += 1;
+                let rebuilt = self
+                    .decoder
+                    .parity(p.sender, p.block, p.index, p.k, p.shard);
+                self.rebuilt.extend(rebuilt.into_iter().map(|d| (d, from)));
+                return Ok(());
+            }
             Datagram::Nak(nak) if nak.sender == self.id => return Ok(()),
             Datagram::Nak(nak) => {
                 self.stats.received += 1;
                 if nak.target == self.id {
                     self.last_nak = Some(now);
-                    let repairs = self.outbound.nak(&nak.ranges, now);
-                    if let Some(send) = &self.send {
-                        for r in &repairs {
-                            send.send(r).await?;
-                            self.stats.repairs_sent += 1;
-                        }
-                    }
+                    self.answer_nak(&nak.ranges, now).await?;
                 } else {
                     self.inbound.heard_nak(nak.target, &nak.ranges, now);
                 }
@@ -695,6 +764,12 @@ impl Peer {
             Datagram::Frame(f) => f,
         };
         self.stats.received += 1;
+        if frame.kind.is_numbered() {
+            // Kept while its block may need it to rebuild others from parity.
+            if let Some(c) = fec::canonical(&self.buf[..len]) {
+                self.decoder.data(frame.sender, frame.seq, c);
+            }
+        }
         match frame.kind {
             // A goodbye from someone we never saw is not news.
             Kind::Bye => {

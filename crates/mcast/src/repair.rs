@@ -56,6 +56,18 @@ pub const REPAIR_RATE: u64 = 50_000;
 /// receiver starts over from them (a long outage, not a forgery).
 pub const RESYNC_AFTER: Duration = Duration::from_secs(15);
 
+/// What a sender sends for a NAK: a message again, or a parity shard of a block of them (see
+/// [`crate::fec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    Resend(Bytes),
+    Parity {
+        block: u64,
+        index: u8,
+        shard: Vec<u8>,
+    },
+}
+
 /// The sending side: recent messages, kept for repair.
 #[derive(Debug)]
 pub struct Outbound {
@@ -63,6 +75,8 @@ pub struct Outbound {
     history: VecDeque<(u64, Bytes, Option<Instant>, Instant)>,
     /// Bytes of the datagrams in `history`.
     bytes: usize,
+    /// Parity of the blocks receivers ask about.
+    fec: crate::fec::Encoder,
     /// Repair budget: when it is full again (a GCRA "theoretical arrival time").
     budget_tat: Option<Instant>,
 }
@@ -72,6 +86,7 @@ impl Default for Outbound {
         Outbound {
             history: VecDeque::with_capacity(64),
             bytes: 0,
+            fec: crate::fec::Encoder::default(),
             budget_tat: None,
         }
     }
@@ -106,17 +121,67 @@ impl Outbound {
         self.history.is_empty()
     }
 
-    /// The repairs to send for a NAK asking for `ranges`, at `now`.
+    /// The messages to send again for a NAK asking for `ranges`, at `now` (no parity).
     pub fn nak(&mut self, ranges: &[(u64, u64)], now: Instant) -> Vec<Bytes> {
+        self.answer(ranges, now, None)
+            .into_iter()
+            .filter_map(|r| match r {
+                Repair::Resend(b) => Some(b),
+                Repair::Parity { .. } => None,
+            })
+            .collect()
+    }
+
+    /// What to send for a NAK asking for `ranges`, at `now`: parity shards for the blocks that
+    /// can have them (complete, kept, their shards at most `max_shard` bytes; `None`: no
+    /// parity), the messages again for the rest. Within the repair budget.
+    pub fn answer(
+        &mut self,
+        ranges: &[(u64, u64)],
+        now: Instant,
+        max_shard: Option<usize>,
+    ) -> Vec<Repair> {
         let mut out = Vec::new();
-        let Some(&(first, _, _, _)) = self.history.front() else {
+        let (Some(&(first, _, _, _)), Some(&(last, _, _, _))) =
+            (self.history.front(), self.history.back())
+        else {
             return out;
         };
+        // The messages asked for that we have, by block.
+        let mut by_block: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for &(a, b) in ranges.iter().take(MAX_NAK_RANGES) {
-            let b = b.min(a.saturating_add(MAX_NAK_SPAN - 1));
+            let b = b.min(a.saturating_add(MAX_NAK_SPAN - 1)).min(last);
             for seq in a.max(first)..=b {
+                by_block
+                    .entry(crate::fec::block_of(seq))
+                    .or_default()
+                    .push(seq);
+            }
+        }
+        for (block, seqs) in by_block {
+            let start = crate::fec::first_of(block);
+            let end = start + crate::fec::K as u64 - 1;
+            if let Some(max) = max_shard.filter(|_| start >= first && end <= last) {
+                let data: Vec<&Bytes> = (start..=end)
+                    .filter_map(|s| self.history.get((s - first) as usize).map(|e| &e.1))
+                    .collect();
+                if let Some(shards) = self.fec.answer(block, &data, seqs.len(), now, max) {
+                    for (index, shard) in shards {
+                        if !take_budget(&mut self.budget_tat, now) {
+                            return out;
+                        }
+                        out.push(Repair::Parity {
+                            block,
+                            index,
+                            shard,
+                        });
+                    }
+                    continue;
+                }
+            }
+            for seq in seqs {
                 let Some(entry) = self.history.get_mut((seq - first) as usize) else {
-                    break; // beyond what was sent: nothing to repair
+                    break;
                 };
                 debug_assert_eq!(entry.0, seq);
                 if entry.2.is_some_and(|at| now < at + REPAIR_WINDOW) {
@@ -126,7 +191,7 @@ impl Outbound {
                     return out;
                 }
                 entry.2 = Some(now);
-                out.push(entry.1.clone());
+                out.push(Repair::Resend(entry.1.clone()));
             }
         }
         out

@@ -63,8 +63,12 @@ pub async fn run(mut cfg: PeerConfig, args: BenchArgs) -> anyhow::Result<()> {
 
 async fn send(cfg: PeerConfig, args: &BenchArgs) -> anyhow::Result<()> {
     let mut peer = Peer::start(cfg).await?;
-    // Receivers need a moment to see us before the first message counts.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Receivers need a moment to see us before the first message counts: a few Hellos (any
+    // one of them tells a receiver where we start, however lossy the group).
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peer.heartbeat().await?;
+    }
     let start = tokio::time::Instant::now();
     let mut sent = 0u64;
     let pad = "x".repeat(args.size);
@@ -131,6 +135,7 @@ async fn send(cfg: PeerConfig, args: &BenchArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "role": "sender", "sent": sent, "secs": elapsed.as_secs_f64(),
                 "messages_per_sec": rate, "repairs_sent": s.repairs_sent,
+                "parity_sent": s.parity_sent,
                 "datagrams_per_message": (sent + s.repairs_sent) as f64 / sent.max(1) as f64,
             })
         );
@@ -199,6 +204,7 @@ async fn receive(cfg: PeerConfig, args: &BenchArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "role": "receiver", "expected": args.count, "received": got,
                 "lost": r.lost.max(lost_reported), "repaired": r.repaired,
+                "recovered": s.recovered,
                 "reordered": r.reordered, "duplicates": r.duplicates,
                 "out_of_order_shown": out_of_order,
                 "datagrams_received": s.received,

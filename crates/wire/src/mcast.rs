@@ -131,6 +131,98 @@ pub struct Nak {
     pub ranges: Vec<(u64, u64)>,
 }
 
+/// A parity datagram (forward error correction): shard `index` of the Reed-Solomon parity of
+/// `sender`'s block `block` (its messages `block * k + 1 ..= block * k + k`, each as the datagram
+/// that repairs it, see `obrol_mcast::fec`). Whoever misses up to n messages of the block and
+/// holds the rest rebuilds them from any n parity shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parity {
+    pub sender: u64,
+    pub block: u64,
+    pub index: u8,
+    pub k: u8,
+    pub shard: Vec<u8>,
+}
+
+/// Most data shards in a block, and most parity shards for one.
+pub const MAX_FEC_SHARDS: u8 = 64;
+
+/// The longest parity shard that fits in one datagram (base64 after the header), clear or
+/// sealed (with its packet number and tag).
+pub fn max_shard(sealed: bool) -> usize {
+    // "OBRL2 Pe " + sender + block + index + k + pn, spaces, newline.
+    let header = PREFIX.len() + 3 + 16 + 1 + 16 + 1 + 2 + 1 + 2 + 1 + 16 + 1;
+    let b64 = MAX_DATAGRAM.saturating_sub(header);
+    let raw = b64 / 4 * 3;
+    if sealed {
+        raw.saturating_sub(TAG_LEN)
+    } else {
+        raw
+    }
+}
+
+impl Parity {
+    fn put_header(&self, out: &mut BytesMut, sealed: bool) {
+        out.put_slice(PREFIX);
+        out.put_slice(if sealed { b"Pe " } else { b"P " });
+        put_hex(out, self.sender, 16);
+        out.put_u8(b' ');
+        put_hex(out, self.block, 1);
+        out.put_u8(b' ');
+        put_hex(out, u64::from(self.index), 1);
+        out.put_u8(b' ');
+        put_hex(out, u64::from(self.k), 1);
+    }
+
+    /// Appends the parity datagram to `out`.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
+        if self.shard.len() > max_shard(false) {
+            return Err(FrameError::TooLong {
+                len: self.shard.len(),
+                max: max_shard(false),
+            });
+        }
+        self.put_header(out, false);
+        out.put_u8(b'\n');
+        put_base64(out, &self.shard);
+        Ok(())
+    }
+}
+
+/// Seals a parity datagram: header with packet number `pn` as associated data, the shard
+/// encrypted in place by `seal` (appending the tag), in base64.
+pub fn encode_sealed_parity(
+    parity: &Parity,
+    pn: u64,
+    out: &mut BytesMut,
+    seal: impl FnOnce(&[u8], &mut Vec<u8>),
+) -> Result<(), FrameError> {
+    if parity.shard.len() > max_shard(true) {
+        return Err(FrameError::TooLong {
+            len: parity.shard.len(),
+            max: max_shard(true),
+        });
+    }
+    let start = out.len();
+    parity.put_header(out, true);
+    out.put_u8(b' ');
+    put_hex(out, pn, 1);
+    out.put_u8(b'\n');
+    let mut body = Vec::with_capacity(parity.shard.len() + TAG_LEN);
+    body.extend_from_slice(&parity.shard);
+    seal(&out[start..], &mut body);
+    put_base64(out, &body);
+    Ok(())
+}
+
+fn check_fec(index: u64, k: u64) -> Result<(u8, u8), FrameError> {
+    let max = u64::from(MAX_FEC_SHARDS);
+    if k == 0 || k > max || index >= max {
+        return Err(FrameError::BadHeader);
+    }
+    Ok((index as u8, k as u8))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FrameError {
     #[error("frame truncated: {0} bytes")]
@@ -175,6 +267,8 @@ pub enum SealedKind {
         target: u64,
         ranges: Vec<(u64, u64)>,
     },
+    /// The body opens to the shard.
+    Parity { block: u64, index: u8, k: u8 },
 }
 
 /// The longest header line of a sealed frame: a frame's, plus a space and the packet number.
@@ -194,6 +288,7 @@ pub fn max_sealed_text(nick_len: usize) -> usize {
 pub enum Datagram {
     Frame(Frame),
     Nak(Nak),
+    Parity(Parity),
     Sealed(Sealed),
     /// Not an obrol frame: the seed's plain text (invalid UTF-8 replaced).
     Legacy(String),
@@ -448,6 +543,13 @@ fn decode_sealed(rest_start: usize, text: &str) -> Result<Datagram, FrameError> 
         let pn = hex(fields.next()).ok_or(FrameError::BadHeader)?;
         let ranges = parse_ranges(fields.next().ok_or(FrameError::BadHeader)?)?;
         (SealedKind::Nak { target, ranges }, pn)
+    } else if kind == b"Pe" {
+        let block = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let index = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let k = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let pn = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let (index, k) = check_fec(index, k)?;
+        (SealedKind::Parity { block, index, k }, pn)
     } else {
         let [letter, b'e'] = kind else {
             return Err(FrameError::BadHeader);
@@ -525,6 +627,32 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
     let mut fields = header.split(' ');
     let kind = fields.next().ok_or(FrameError::BadHeader)?.as_bytes();
     let hex = |f: Option<&str>| f.and_then(|f| parse_hex(f.as_bytes()));
+    if kind == b"P" {
+        use base64::Engine;
+        let sender_field = fields.next().ok_or(FrameError::BadHeader)?;
+        if sender_field.len() != 16 {
+            return Err(FrameError::BadHeader);
+        }
+        let sender = hex(Some(sender_field)).ok_or(FrameError::BadHeader)?;
+        let block = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let index = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        let k = hex(fields.next()).ok_or(FrameError::BadHeader)?;
+        if fields.next().is_some() {
+            return Err(FrameError::BadHeader);
+        }
+        let (index, k) = check_fec(index, k)?;
+        let body = body.ok_or(FrameError::Truncated(datagram.len()))?;
+        let shard = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(body)
+            .map_err(|_| FrameError::BadHeader)?;
+        return Ok(Datagram::Parity(Parity {
+            sender,
+            block,
+            index,
+            k,
+            shard,
+        }));
+    }
     if kind == b"N" {
         let sender = hex(fields.next()).ok_or(FrameError::BadHeader)?;
         let target = hex(fields.next()).ok_or(FrameError::BadHeader)?;
@@ -758,6 +886,54 @@ mod tests {
         assert_eq!(decode(forged), Err(FrameError::BadNick));
         assert!(check_nick("zafir_[away]").is_ok());
         assert!(check_nick("Ütz").is_ok());
+    }
+
+    #[test]
+    fn parity_round_trips_clear_and_sealed_and_bad_ones_are_refused() {
+        let p = Parity {
+            sender: 0x0102_0304_0506_0708,
+            block: 0x1234,
+            index: 3,
+            k: 16,
+            shard: (0..=255u8).cycle().take(max_shard(false)).collect(),
+        };
+        let mut out = BytesMut::new();
+        p.encode(&mut out).unwrap();
+        assert!(out.len() <= MAX_DATAGRAM, "{}", out.len());
+        assert_eq!(decode(&out), Ok(Datagram::Parity(p.clone())));
+        let mut long = p.clone();
+        long.shard.push(0);
+        assert!(long.encode(&mut BytesMut::new()).is_err());
+
+        let mut sealed = p.clone();
+        sealed.shard.truncate(max_shard(true));
+        let mut out = BytesMut::new();
+        encode_sealed_parity(&sealed, 9, &mut out, |_, body| {
+            body.extend_from_slice(&[7; TAG_LEN])
+        })
+        .unwrap();
+        assert!(out.len() <= MAX_DATAGRAM, "{}", out.len());
+        let Ok(Datagram::Sealed(s)) = decode(&out) else {
+            panic!("not sealed: {out:?}");
+        };
+        assert_eq!(
+            s.what,
+            SealedKind::Parity {
+                block: 0x1234,
+                index: 3,
+                k: 16
+            }
+        );
+        assert_eq!((s.pn, s.body.len()), (9, sealed.shard.len() + TAG_LEN));
+
+        for bad in [
+            &b"OBRL2 P 0102030405060708 1 40 10\nAAAA"[..], // index 64
+            b"OBRL2 P 0102030405060708 1 1 0\nAAAA",        // k 0
+            b"OBRL2 P 0102030405060708 1 1 10",             // no body
+            b"OBRL2 P 0102 1 1 10\nAAAA",                   // short sender
+        ] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

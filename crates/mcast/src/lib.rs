@@ -668,6 +668,13 @@ impl Peer {
                     Err(keys::Refusal::BeyondWindow)
                         if matches!(sealed.what, SealedKind::Frame { kind, seq, .. }
                             if kind.is_numbered() && self.inbound.wants(sealed.sender, seq)) => {}
+                    // A repair that someone else asked for, of a message we have.
+                    Err(keys::Refusal::Replayed | keys::Refusal::BeyondWindow)
+                        if matches!(sealed.what, SealedKind::Frame { kind, seq, .. }
+                            if kind.is_numbered() && self.inbound.has(sealed.sender, seq)) =>
+                    {
+                        return Ok(());
+                    }
                     Err(keys::Refusal::Replayed | keys::Refusal::BeyondWindow) => {
                         self.stats.replayed += 1;
                         return Ok(());

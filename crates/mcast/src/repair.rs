@@ -303,6 +303,20 @@ impl Inbound {
         })
     }
 
+    /// Whether message `seq` of `sender` was shown or is held: a sealed copy of it that
+    /// arrives again is a repair someone else asked for (counted as a duplicate), not a
+    /// replay.
+    pub fn has(&mut self, sender: u64, seq: u64) -> bool {
+        let had = self
+            .streams
+            .get(&sender)
+            .is_some_and(|s| s.next != 0 && (seq < s.next || s.held.contains_key(&seq)));
+        if had {
+            self.counters.duplicates += 1;
+        }
+        had
+    }
+
     pub fn counters(&self) -> RepairCounters {
         self.counters
     }

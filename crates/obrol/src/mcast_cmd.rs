@@ -347,7 +347,8 @@ async fn chat(args: Args) -> anyhow::Result<()> {
         let s = peer.stats();
         eprintln!(
             "stats: sent={} received={} lost={} repaired={} duplicates={} reordered={} \
-             naks_sent={} naks_suppressed={} repairs_sent={} implausible={} malformed={} legacy={} \
+             naks_sent={} naks_suppressed={} repairs_sent={} parity_sent={} recovered={} \
+             implausible={} malformed={} legacy={} \
              refused={} unauthenticated={} undecryptable={} replayed={} stale={} members={}",
             s.sent,
             s.received,
@@ -358,6 +359,8 @@ async fn chat(args: Args) -> anyhow::Result<()> {
             s.repair.naks_sent,
             s.repair.naks_suppressed,
             s.repairs_sent,
+            s.parity_sent,
+            s.recovered,
             s.repair.implausible,
             s.malformed,
             s.legacy,

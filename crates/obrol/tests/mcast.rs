@@ -633,11 +633,14 @@ fn thirty_percent_loss_on_every_receiver_is_repaired_complete_and_in_order() {
         let s = stop_with(r, libc::SIGTERM);
         assert_eq!((s["lost"], s["duplicates"] > 0), (0, s["duplicates"] > 0));
         assert!(s["repaired"] >= 200, "{s:?}");
+        // Most repairs were rebuilt from parity (blocks of 16, see the fec module).
+        assert!(s["recovered"] >= 100, "{s:?}");
         println!("{}: {s:?}", r.name());
         naks += s["naks_sent"];
     }
     let s = sender.stats();
     println!("sender: {s:?}");
+    assert!(s["parity_sent"] > 0, "{s:?}");
     // Each message is lost at one receiver or more with probability 1 - 0.7^3 (66%), and
     // repairs are lost too: ~1,000 repairs were measured (one multicast repair serves every
     // receiver that lost it), 64-75 NAKs per receiver (each asks for all its open gaps).
@@ -913,7 +916,10 @@ print('replayed again', flush=True)
         "a replay after ani left brought it back\n{}",
         budi.dump()
     );
-    assert!(s["replayed"] >= 2, "{s:?}");
+    // The capture sent again while ani was there cannot be told from a repair someone else
+    // asked for (a duplicate); after ani left it is a replay. Either way, shown once.
+    assert!(s["replayed"] >= 1, "{s:?}");
+    assert!(s["replayed"] + s["duplicates"] >= 2, "{s:?}");
     assert!(s["unauthenticated"] >= 1, "the stranger's frames: {s:?}");
     for p in [&mut stranger, &mut wrong] {
         let st = stop_with(p, libc::SIGINT);

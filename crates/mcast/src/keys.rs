@@ -10,6 +10,15 @@
 //! - ChaCha20-Poly1305 authenticates the clear header (kind, sender, sequence, time, packet
 //!   number) as associated data, so repair logic runs on it without decrypting, and a repair is
 //!   the stored datagram resent byte for byte.
+//! - Every sealed frame is **signed** by its sender (Ed25519): members hold the group key, so
+//!   the AEAD alone would let any member write as any other. A peer's sender id is made from its
+//!   public key and a salt fresh each session (the first 8 bytes of SHA-256 of both), and each
+//!   frame carries the key, the salt and a signature of its header and contents, so a receiver
+//!   checks, with no state and whatever it missed, that the frame comes from the holder of the
+//!   key its sender id names; another member cannot find a key and salt that make someone
+//!   else's id. The key's **fingerprint** (the first 8 bytes of its SHA-256) is shown with the
+//!   nick, and stays the same across sessions with `--identity FILE`: a nick anyone can take,
+//!   a fingerprint nobody can.
 //! - Receivers keep a **replay window** per sender (the highest packet number and a bitmap of
 //!   the 8,192 before it), also for senders that left (a few minutes' worth), and refuse frames
 //!   whose sealed time is more than [`MAX_SKEW`] from their own clock: a datagram captured and
@@ -21,6 +30,8 @@ use std::time::Duration;
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use ed25519_dalek::Signer;
+use sha2::Digest;
 use thiserror::Error;
 
 /// How far a sealed frame's time may be from the receiver's clock.
@@ -39,6 +50,108 @@ pub enum KeyError {
     EmptyPassphrase,
     #[error("deriving the key from the passphrase failed: {0}")]
     Derive(String),
+    #[error("an identity is 64 hex digits (what `obrol mcast --identity` writes)")]
+    BadIdentity,
+}
+
+/// A peer's signing key (Ed25519): new for each session, or kept in a file (`--identity`) so
+/// that its fingerprint stays the same and others can recognise it.
+#[derive(Clone)]
+pub struct Identity {
+    key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({})", show_fingerprint(self.fingerprint()))
+    }
+}
+
+impl Identity {
+    pub fn generate() -> Identity {
+        Identity {
+            key: ed25519_dalek::SigningKey::from_bytes(&rand::random()),
+        }
+    }
+
+    /// Reads the hex form `to_hex` writes (the 32-byte secret seed).
+    pub fn from_hex(text: &str) -> Result<Identity, KeyError> {
+        let seed = GroupKey::from_hex(text).map_err(|_| KeyError::BadIdentity)?;
+        Ok(Identity {
+            key: ed25519_dalek::SigningKey::from_bytes(&seed.0),
+        })
+    }
+
+    pub fn to_hex(&self) -> String {
+        GroupKey(self.key.to_bytes()).to_hex()
+    }
+
+    pub fn public(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The first 8 bytes of the public key's SHA-256: what others are shown.
+    pub fn fingerprint(&self) -> u64 {
+        fingerprint(&self.public())
+    }
+
+    /// A sender id for a session: made from the public key and `salt` (see the module
+    /// documentation).
+    pub fn sender_id(&self, salt: u64) -> u64 {
+        sender_id(&self.public(), salt)
+    }
+}
+
+/// The fingerprint of a public signing key.
+pub fn fingerprint(public: &[u8; 32]) -> u64 {
+    let digest = sha2::Sha256::digest(public);
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// A fingerprint as people read it: four groups of four hex digits.
+pub fn show_fingerprint(fp: u64) -> String {
+    let hex = format!("{fp:016x}");
+    format!(
+        "{}-{}-{}-{}",
+        &hex[..4],
+        &hex[4..8],
+        &hex[8..12],
+        &hex[12..]
+    )
+}
+
+fn sender_id(public: &[u8; 32], salt: u64) -> u64 {
+    let mut h = sha2::Sha256::new();
+    h.update(b"obrol-mcast-v2 sender id");
+    h.update(public);
+    h.update(salt.to_be_bytes());
+    u64::from_be_bytes(h.finalize()[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// Checks the signature block at the start of a sealed frame's plaintext `plain`, whose header
+/// line is `aad`, for sender id `sender`. Returns the signer's fingerprint and where the rest
+/// (`nick \n text`) starts.
+pub fn check_signed(sender: u64, aad: &[u8], plain: &[u8]) -> Result<(u64, usize), Refusal> {
+    use obrol_wire::mcast::SIGNATURE_BLOCK;
+    if plain.len() < SIGNATURE_BLOCK {
+        return Err(Refusal::Impostor);
+    }
+    let public: [u8; 32] = plain[..32].try_into().map_err(|_| Refusal::Impostor)?;
+    let salt = u64::from_be_bytes(plain[32..40].try_into().map_err(|_| Refusal::Impostor)?);
+    if sender_id(&public, salt) != sender {
+        return Err(Refusal::Impostor);
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| Refusal::Impostor)?;
+    let sig_bytes: [u8; 64] = plain[40..SIGNATURE_BLOCK]
+        .try_into()
+        .map_err(|_| Refusal::Impostor)?;
+    let sig = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+    let mut signed = Vec::with_capacity(aad.len() + plain.len() - SIGNATURE_BLOCK);
+    signed.extend_from_slice(aad);
+    signed.extend_from_slice(&plain[SIGNATURE_BLOCK..]);
+    key.verify_strict(&signed, &sig)
+        .map_err(|_| Refusal::Impostor)?;
+    Ok((fingerprint(&public), SIGNATURE_BLOCK))
 }
 
 /// A group's 256-bit key.
@@ -120,14 +233,25 @@ pub struct Sealer {
     cipher: ChaCha20Poly1305,
     /// The last packet number used.
     pn: u64,
+    /// Who signs, and the salt of this session's sender id.
+    identity: Identity,
+    salt: u64,
 }
 
 impl Sealer {
-    pub fn new(key: &GroupKey, sender: u64) -> Sealer {
+    /// Seals for `identity` under the sender id that `salt` makes with it.
+    pub fn new(key: &GroupKey, identity: Identity, salt: u64) -> Sealer {
         Sealer {
-            cipher: key.cipher(sender),
+            cipher: key.cipher(identity.sender_id(salt)),
             pn: 0,
+            identity,
+            salt,
         }
+    }
+
+    /// The sender id this sealer seals for.
+    pub fn sender_id(&self) -> u64 {
+        self.identity.sender_id(self.salt)
     }
 
     /// The next packet number; `seal` with it exactly once.
@@ -144,7 +268,20 @@ impl Sealer {
     ) -> Result<(), obrol_wire::mcast::FrameError> {
         let pn = self.next_pn();
         let me = &*self;
-        obrol_wire::mcast::encode_sealed_frame(frame, pn, out, |aad, body| me.seal(pn, aad, body))
+        obrol_wire::mcast::encode_sealed_frame(frame, pn, out, |aad, body| {
+            // Signed (header and contents), then sealed with the signature inside.
+            let mut signed = Vec::with_capacity(aad.len() + body.len());
+            signed.extend_from_slice(aad);
+            signed.extend_from_slice(body);
+            let sig = me.identity.key.sign(&signed).to_bytes();
+            let mut block = Vec::with_capacity(obrol_wire::mcast::SIGNATURE_BLOCK + body.len());
+            block.extend_from_slice(&me.identity.public());
+            block.extend_from_slice(&me.salt.to_be_bytes());
+            block.extend_from_slice(&sig);
+            block.extend_from_slice(body);
+            *body = block;
+            me.seal(pn, aad, body)
+        })
     }
 
     /// Appends `nak`, sealed under the next packet number, to `out`.
@@ -188,6 +325,9 @@ pub enum Refusal {
     BeyondWindow,
     /// Its sealed time is too far from our clock.
     Stale,
+    /// It opened with the group key, but its signature is not that of the key its sender id
+    /// names: a member writing as another.
+    Impostor,
 }
 
 /// The receiving side: opens datagrams and remembers packet numbers.
@@ -350,43 +490,144 @@ mod tests {
         assert!(GroupKey::from_passphrase("\n", g, 5004, None).is_err());
     }
 
+    /// A sealed frame as `sealer` makes it, with `nick` and `text`: its header and body.
+    fn sealed_frame(sealer: &mut Sealer, nick: &str, text: &str) -> (Vec<u8>, u64, Vec<u8>) {
+        let frame = obrol_wire::mcast::Frame {
+            kind: obrol_wire::mcast::Kind::Chat,
+            repair: false,
+            sender: sealer.sender_id(),
+            seq: 1,
+            timestamp_ms: 1000,
+            nick: nick.into(),
+            text: text.into(),
+        };
+        let mut out = bytes::BytesMut::new();
+        sealer.frame(&frame, &mut out).unwrap();
+        let Ok(obrol_wire::mcast::Datagram::Sealed(d)) = obrol_wire::mcast::decode(&out) else {
+            panic!("not sealed");
+        };
+        (out[..d.aad_len].to_vec(), d.pn, d.body)
+    }
+
+    #[test]
+    fn members_cannot_write_as_each_other() {
+        let group = key();
+        let ani = Identity::generate();
+        let mallory = Identity::generate();
+        let mut real = Sealer::new(&group, ani.clone(), 11);
+        let ani_id = real.sender_id();
+        let (aad, pn, body) = sealed_frame(&mut real, "ani", "halo");
+        let mut o = Opener::new(group.clone());
+        let mut plain = body.clone();
+        o.open(ani_id, pn, &aad, &mut plain, Some(1000), 1000)
+            .unwrap();
+        let (fp, at) = check_signed(ani_id, &aad, &plain).unwrap();
+        assert_eq!(fp, ani.fingerprint());
+        assert_eq!(&plain[at..], b"ani\nhalo");
+        // The same identity makes another id each session (the salt): no nonce is reused.
+        assert_ne!(ani.sender_id(11), ani.sender_id(12));
+
+        // Mallory holds the group key, so she can seal for ani's id; she cannot sign for it.
+        // With her own key and salt, the id is not ani's:
+        let mut forger = Sealer::new(&group, mallory.clone(), 99);
+        forger.cipher = group.cipher(ani_id);
+        forger.pn = 5; // past ani's, or the replay window would refuse it first
+        let mut forged = forger_frame(&mut forger, ani_id, "ani", "send me your password");
+        o.open(ani_id, forged.1, &forged.0, &mut forged.2, Some(1000), 1000)
+            .unwrap();
+        assert_eq!(
+            check_signed(ani_id, &forged.0, &forged.2),
+            Err(Refusal::Impostor)
+        );
+        // With ani's public key and salt copied from a frame of hers, the signature fails:
+        let mut copied = forged.2.clone();
+        copied[..40].copy_from_slice(&plain[..40]);
+        assert_eq!(
+            check_signed(ani_id, &forged.0, &copied),
+            Err(Refusal::Impostor)
+        );
+        // And a real frame of ani's altered after signing (by someone holding the group key,
+        // who can reseal it) fails too.
+        let mut altered = plain.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert_eq!(check_signed(ani_id, &aad, &altered), Err(Refusal::Impostor));
+        assert_eq!(
+            check_signed(ani_id, &aad, &plain[..50]),
+            Err(Refusal::Impostor)
+        );
+        assert_eq!(
+            mallory.fingerprint(),
+            Identity::from_hex(&mallory.to_hex()).unwrap().fingerprint()
+        );
+        assert_eq!(
+            show_fingerprint(0x0123_4567_89ab_cdef),
+            "0123-4567-89ab-cdef"
+        );
+    }
+
+    /// A frame sealed by `sealer` but claiming sender id `claimed`.
+    fn forger_frame(
+        sealer: &mut Sealer,
+        claimed: u64,
+        nick: &str,
+        text: &str,
+    ) -> (Vec<u8>, u64, Vec<u8>) {
+        let frame = obrol_wire::mcast::Frame {
+            kind: obrol_wire::mcast::Kind::Chat,
+            repair: false,
+            sender: claimed,
+            seq: 2,
+            timestamp_ms: 1000,
+            nick: nick.into(),
+            text: text.into(),
+        };
+        let mut out = bytes::BytesMut::new();
+        sealer.frame(&frame, &mut out).unwrap();
+        let Ok(obrol_wire::mcast::Datagram::Sealed(d)) = obrol_wire::mcast::decode(&out) else {
+            panic!("not sealed");
+        };
+        (out[..d.aad_len].to_vec(), d.pn, d.body)
+    }
+
     #[test]
     fn sealed_opens_with_the_key_only_and_once() {
-        let mut s = Sealer::new(&key(), 7);
+        let mut s = Sealer::new(&key(), Identity::generate(), 1);
+        let sid = s.sender_id();
         let pn = s.next_pn();
         let mut body = b"ani\nhalo".to_vec();
         s.seal(pn, b"header", &mut body);
         let mut o = Opener::new(key());
         let mut copy = body.clone();
         assert_eq!(
-            o.open(7, pn, b"header", &mut copy, Some(1000), 1000),
+            o.open(sid, pn, b"header", &mut copy, Some(1000), 1000),
             Ok(())
         );
         assert_eq!(copy, b"ani\nhalo");
         // Again: a replay.
         let mut again = body.clone();
         assert_eq!(
-            o.open(7, pn, b"header", &mut again, Some(1000), 1000),
+            o.open(sid, pn, b"header", &mut again, Some(1000), 1000),
             Err(Refusal::Replayed)
         );
         // Another key, another sender id, an altered header or body: forged.
         let mut other = Opener::new(GroupKey::generate());
         assert_eq!(
-            other.open(7, pn, b"header", &mut body.clone(), None, 0),
+            other.open(sid, pn, b"header", &mut body.clone(), None, 0),
             Err(Refusal::Forged)
         );
         assert_eq!(
-            o.open(8, pn, b"header", &mut body.clone(), None, 0),
+            o.open(sid ^ 1, pn, b"header", &mut body.clone(), None, 0),
             Err(Refusal::Forged)
         );
         assert_eq!(
-            o.open(7, pn, b"HEADER", &mut body.clone(), None, 0),
+            o.open(sid, pn, b"HEADER", &mut body.clone(), None, 0),
             Err(Refusal::Forged)
         );
         let mut flipped = body.clone();
         flipped[0] ^= 1;
         assert_eq!(
-            o.open(7, pn, b"header", &mut flipped, None, 0),
+            o.open(sid, pn, b"header", &mut flipped, None, 0),
             Err(Refusal::Forged)
         );
         // Too far from our clock.
@@ -395,7 +636,7 @@ mod tests {
         s.seal(pn2, b"h", &mut late);
         let skew = MAX_SKEW.as_millis() as u64;
         assert_eq!(
-            o.open(7, pn2, b"h", &mut late, Some(1000), 1000 + skew + 1),
+            o.open(sid, pn2, b"h", &mut late, Some(1000), 1000 + skew + 1),
             Err(Refusal::Stale)
         );
     }

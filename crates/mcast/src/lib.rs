@@ -63,6 +63,8 @@ pub struct PeerConfig {
     /// The group key: every datagram sealed and authenticated with it, and anything not
     /// sealed with it refused.
     pub key: Option<keys::GroupKey>,
+    /// With a key: who signs this peer's frames (a new identity if `None`).
+    pub identity: Option<keys::Identity>,
 }
 
 /// Where a received message came from.
@@ -113,6 +115,9 @@ pub struct Stats {
     pub replayed: u64,
     /// Sealed frames whose time is too far from our clock, dropped.
     pub stale: u64,
+    /// Sealed frames not signed by the key their sender id names (a member writing as
+    /// another), dropped.
+    pub impostors: u64,
     /// Loss, repair, duplicates, ordering.
     pub repair: RepairCounters,
 }
@@ -162,6 +167,9 @@ pub struct Peer {
     flush_at: Option<(Instant, u8)>,
     /// When a NAK for our messages last came.
     last_nak: Option<Instant>,
+    /// With a key: our signing key's fingerprint, and others' (by sender id, as checked).
+    fingerprint: Option<u64>,
+    fingerprints: HashMap<u64, u64>,
     /// With a key: our sealing side, and the receiving side.
     sealer: Option<keys::Sealer>,
     opener: Option<keys::Opener>,
@@ -203,7 +211,18 @@ impl Peer {
             Some(s) => Some(s.local_addr()?.port()),
             None => None,
         };
-        let id: u64 = rand::random();
+        // With a key the sender id is made from the signing key (and a fresh salt): others
+        // check every frame against it (see `keys`).
+        let identity = cfg.key.as_ref().map(|_| {
+            cfg.identity
+                .clone()
+                .unwrap_or_else(keys::Identity::generate)
+        });
+        let salt: u64 = rand::random();
+        let id: u64 = match &identity {
+            Some(i) => i.sender_id(salt),
+            None => rand::random(),
+        };
         let mut peer = Peer {
             recv,
             send,
@@ -226,7 +245,12 @@ impl Peer {
             inbound_at: None,
             flush_at: None,
             last_nak: None,
-            sealer: cfg.key.as_ref().map(|k| keys::Sealer::new(k, id)),
+            fingerprint: identity.as_ref().map(keys::Identity::fingerprint),
+            fingerprints: HashMap::new(),
+            sealer: match (&cfg.key, identity) {
+                (Some(k), Some(i)) => Some(keys::Sealer::new(k, i, salt)),
+                _ => None,
+            },
             opener: cfg.key.map(keys::Opener::new),
             events: VecDeque::new(),
         };
@@ -249,6 +273,25 @@ impl Peer {
             repair: self.inbound.counters(),
             ..self.stats
         }
+    }
+
+    /// Our signing key's fingerprint (with a key).
+    pub fn fingerprint(&self) -> Option<u64> {
+        self.fingerprint
+    }
+
+    /// The fingerprints of the members calling themselves `nick` (with a key; each as its
+    /// frames proved it), sorted.
+    pub fn fingerprints_of(&self, nick: &str) -> Vec<u64> {
+        let mut fps: Vec<u64> = self
+            .roster
+            .ids_of(nick)
+            .into_iter()
+            .filter_map(|id| self.fingerprints.get(&id).copied())
+            .collect();
+        fps.sort_unstable();
+        fps.dedup();
+        fps
     }
 
     pub fn roster(&self) -> &Roster {
@@ -658,7 +701,7 @@ impl Peer {
                     now_ms,
                 ) {
                     Ok(()) => {}
-                    Err(keys::Refusal::Forged) => {
+                    Err(keys::Refusal::Forged | keys::Refusal::Impostor) => {
                         self.stats.undecryptable += 1;
                         return Ok(());
                     }
@@ -702,19 +745,37 @@ impl Peer {
                         kind,
                         seq,
                         timestamp_ms,
-                    } => match wire::split_opened(kind, &sealed.body) {
-                        Ok((nick, text)) => Datagram::Frame(Frame {
-                            kind,
-                            repair: false,
-                            sender: sealed.sender,
-                            seq,
-                            timestamp_ms,
-                            nick,
-                            text,
-                        }),
-                        Err(_) => {
+                    } => match keys::check_signed(
+                        sealed.sender,
+                        aad_of(&self.buf, sealed.aad_len),
+                        &sealed.body,
+                    )
+                    .map_err(|_| ())
+                    .and_then(|(fp, at)| {
+                        wire::split_opened(kind, &sealed.body[at..])
+                            .map(|opened| (fp, opened))
+                            .map_err(|_| ())
+                    }) {
+                        Ok((fp, (nick, text))) => {
+                            if self.fingerprints.len() >= keys::MAX_REPLAY_STATES
+                                && !self.fingerprints.contains_key(&sealed.sender)
+                            {
+                                self.fingerprints.clear(); // rebuilt from the next frames
+                            }
+                            self.fingerprints.insert(sealed.sender, fp);
+                            Datagram::Frame(Frame {
+                                kind,
+                                repair: false,
+                                sender: sealed.sender,
+                                seq,
+                                timestamp_ms,
+                                nick,
+                                text,
+                            })
+                        }
+                        Err(()) => {
                             self.stats.received += 1;
-                            self.stats.malformed += 1;
+                            self.stats.impostors += 1;
                             return Ok(());
                         }
                     },
@@ -810,6 +871,11 @@ impl Peer {
         self.inbound_at = self.inbound.tick(now, &mut self.actions);
         self.act().await
     }
+}
+
+/// The associated data of a sealed datagram in `buf`: its header line.
+fn aad_of(buf: &[u8], aad_len: usize) -> &[u8] {
+    &buf[..aad_len.min(buf.len())]
 }
 
 /// The event an action of [`repair::Inbound`] shows, if it shows one (a NAK does not).

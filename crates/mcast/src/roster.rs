@@ -63,6 +63,15 @@ impl Roster {
     }
 
     /// The nicks of everyone present, sorted.
+    /// The sender ids of the members calling themselves `nick`.
+    pub fn ids_of(&self, nick: &str) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.nick == nick)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     pub fn nicks(&self) -> Vec<String> {
         let mut nicks: Vec<_> = self.members.values().map(|m| m.nick.clone()).collect();
         nicks.sort();

@@ -98,6 +98,7 @@ pub async fn open(spec: &BridgeSpec, opts: &BridgeOptions) -> anyhow::Result<Pee
             .collect(),
         raw: false,
         key: opts.key.clone(),
+        identity: None,
     };
     Peer::start(cfg).await.map_err(|e| match e {
         obrol_mcast::McastError::Usage(msg) => {

@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Chat with everyone on a multicast group: no server needed.
-    Mcast(mcast_cmd::Args),
+    Mcast(Box<mcast_cmd::Args>),
     /// Run a chat hub for nc, the seed's clients and obrol connect.
     Serve(Box<hub_cmd::ServeArgs>),
     /// Chat through a hub, sending and receiving at the same time.
@@ -73,7 +73,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mcast(args) => {
             init_logging("warn");
-            mcast_cmd::run(args)
+            mcast_cmd::run(*args)
         }
         Command::Serve(args) => {
             init_logging("info");

@@ -62,9 +62,17 @@ pub struct Args {
     /// Ask for the passphrase on the terminal (not echoed), and derive the group key from it.
     #[arg(long, conflicts_with_all = ["key_file", "passphrase_file"])]
     ask_passphrase: bool,
+    /// With a key: sign with the identity in this file (created, readable by you only, if it
+    /// does not exist), so your fingerprint stays the same from one session to the next and
+    /// others can recognise you; without it, a new identity each time.
+    #[arg(long, value_name = "PATH")]
+    identity: Option<std::path::PathBuf>,
     /// A room name mixed into a passphrase's key: one passphrase, separate rooms.
     #[arg(long)]
     room: Option<String>,
+    /// Most lines sent a second (a paste or a pipe is paced to it).
+    #[arg(long, default_value_t = 2000.0, value_parser = positive_rate)]
+    max_rate: f64,
     /// Seconds between presence heartbeats; a peer silent for 3.5 heartbeats has left.
     #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
     heartbeat: f64,
@@ -102,6 +110,13 @@ enum McastCommand {
         #[arg(long, value_name = "PATH")]
         key_file: Option<std::path::PathBuf>,
     },
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (1.0..=1_000_000.0).contains(&v) => Ok(v),
+        _ => Err("expected lines a second, from 1 to 1000000".into()),
+    }
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
@@ -143,6 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 nick,
                 raw: false,
                 key,
+                identity: None,
             };
             rt.block_on(crate::mcast_bench::run(cfg, bench))
         }
@@ -167,6 +183,32 @@ fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Reads the identity in `path`, or makes a new one there (mode 0600) if there is none.
+fn load_identity(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::Identity> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(text) => obrol_mcast::keys::Identity::from_hex(&text)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let identity = obrol_mcast::keys::Identity::generate();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| UsageError(format!("cannot create {}: {e}", path.display())))?;
+            writeln!(file, "{}", identity.to_hex()).context("writing the identity")?;
+            eprintln!(
+                "obrol: wrote a new identity to {} (keep it to yourself)",
+                path.display()
+            );
+            Ok(identity)
+        }
+        Err(e) => Err(UsageError(format!("cannot read {}: {e}", path.display())).into()),
+    }
 }
 
 pub(crate) fn read_key_file(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::GroupKey> {
@@ -271,6 +313,18 @@ async fn chat(args: Args) -> anyhow::Result<()> {
         nick: args.nick.clone().unwrap_or_else(default_nick),
         raw: args.raw,
         key: group_key(&args)?,
+        identity: None,
+    };
+    if args.identity.is_some() && cfg.key.is_none() {
+        return Err(UsageError(
+            "--identity signs sealed frames: it needs a group key (--key-file or a passphrase)"
+                .into(),
+        )
+        .into());
+    }
+    let cfg = PeerConfig {
+        identity: args.identity.as_deref().map(load_identity).transpose()?,
+        ..cfg
     };
     if cfg.key.is_some() && args.raw {
         return Err(
@@ -279,6 +333,12 @@ async fn chat(args: Args) -> anyhow::Result<()> {
     }
     let mut peer = Peer::start(cfg).await.map_err(usage)?;
     tracing::info!(group = %args.group, port = args.port, id = peer.id(), "peer started");
+    if let Some(fp) = peer.fingerprint() {
+        eprintln!(
+            "obrol: your key's fingerprint is {} (others see it next to your nick)",
+            obrol_mcast::keys::show_fingerprint(fp)
+        );
+    }
 
     let heartbeat = Duration::from_secs_f64(args.heartbeat);
     let timeout = heartbeat.mul_f64(3.5);
@@ -292,10 +352,16 @@ async fn chat(args: Args) -> anyhow::Result<()> {
     // whoever lost them, then says goodbye; a signal ends it at once.
     let mut leaving: Option<tokio::time::Instant> = None;
     let mut settle = tokio::time::interval(Duration::from_millis(50));
+    // Lines go out at most --max-rate a second (a pipe must not outrun the receivers, which
+    // then lose, ask and make everyone's repairs crowd the group).
+    let per_line = Duration::from_secs_f64(1.0 / args.max_rate);
+    let mut send_at = tokio::time::Instant::now();
 
     loop {
+        let may_send = tokio::time::Instant::now() >= send_at;
         tokio::select! {
-            line = async { lines.as_mut()?.recv().await }, if lines.is_some() && leaving.is_none() => {
+            () = tokio::time::sleep_until(send_at), if !may_send => {}
+            line = async { lines.as_mut()?.recv().await }, if lines.is_some() && leaving.is_none() && may_send => {
                 let quit = match line {
                     Some(line) => {
                         // Lines that are already waiting (a paste, a pipe) go out together:
@@ -309,6 +375,8 @@ async fn chat(args: Args) -> anyhow::Result<()> {
                                 }
                             }
                         }
+                        send_at = send_at.max(tokio::time::Instant::now())
+                            + per_line * waiting.len() as u32;
                         !handle_lines(&mut peer, &waiting, args.raw).await
                     }
                     None => true,
@@ -328,7 +396,7 @@ async fn chat(args: Args) -> anyhow::Result<()> {
                 }
             }
             event = peer.next_event() => match event {
-                Ok(event) => show(&event),
+                Ok(event) => show(&peer, &event),
                 Err(err) => tracing::warn!(%err, "receive failed"),
             },
             _ = beat.tick() => {
@@ -336,7 +404,11 @@ async fn chat(args: Args) -> anyhow::Result<()> {
                     tracing::warn!(%err, "heartbeat failed");
                 }
             }
-            _ = sweep.tick() => peer.expire(timeout).iter().for_each(show),
+            _ = sweep.tick() => {
+                for event in peer.expire(timeout) {
+                    show(&peer, &event);
+                }
+            }
             _ = &mut shutdown => break,
         }
     }
@@ -429,10 +501,16 @@ async fn handle_line(peer: &mut Peer, line: &str, raw: bool) -> bool {
         obrol_wire::plain::Command::Me(text) => peer.say(text, true).await,
         obrol_wire::plain::Command::Nick(nick) => peer.set_nick(nick).await,
         obrol_wire::plain::Command::Who(_) => {
-            let nicks = peer.roster().nicks();
+            let mut nicks = peer.roster().nicks();
+            nicks.dedup();
+            let nicks: Vec<String> = nicks.iter().map(|n| who_is(peer, n).0).collect();
             print_message(
                 "*",
-                &format!("{} here besides you: {}", nicks.len(), nicks.join(" ")),
+                &format!(
+                    "{} here besides you: {}",
+                    peer.roster().len(),
+                    nicks.join(" ")
+                ),
             );
             Ok(())
         }
@@ -459,8 +537,43 @@ async fn handle_line(peer: &mut Peer, line: &str, raw: bool) -> bool {
     true
 }
 
-fn show(event: &Event) {
+/// `nick`, and with a key the fingerprint of whoever calls itself that; a second line warns
+/// when several keys use the nick.
+fn who_is(peer: &Peer, nick: &str) -> (String, Option<String>) {
+    let fps: Vec<String> = peer
+        .fingerprints_of(nick)
+        .into_iter()
+        .map(obrol_mcast::keys::show_fingerprint)
+        .collect();
+    match fps.len() {
+        0 => (nick.to_owned(), None),
+        1 => (format!("{nick} (key {})", fps[0]), None),
+        n => (
+            format!("{nick} (keys {})", fps.join(", ")),
+            Some(format!(
+                "{n} peers with different keys call themselves {nick}: {}",
+                fps.join(", ")
+            )),
+        ),
+    }
+}
+
+fn show(peer: &Peer, event: &Event) {
     match event {
+        Event::Presence(Presence::Joined(nick)) => {
+            let (who, warning) = who_is(peer, nick);
+            print_message("*", &format!("{who} joined"));
+            if let Some(w) = warning {
+                print_message("!", &w);
+            }
+        }
+        Event::Presence(Presence::Renamed { old, new }) => {
+            let (who, warning) = who_is(peer, new);
+            print_message("*", &format!("{old} is now known as {who}"));
+            if let Some(w) = warning {
+                print_message("!", &w);
+            }
+        }
         Event::Chat { nick, text } => print_message(&format!("<{nick}>"), text),
         Event::Action { nick, text } => print_message(&format!("* {nick}"), text),
         Event::Relayed {
@@ -479,12 +592,10 @@ fn show(event: &Event) {
             print_message("!", &format!("lost {count} {what} from {nick}"));
         }
         Event::Presence(p) => match p {
-            Presence::Joined(nick) => print_message("*", &format!("{nick} joined")),
             Presence::Left(nick) => print_message("*", &format!("{nick} left")),
             Presence::TimedOut(nick) => print_message("*", &format!("{nick} left (timed out)")),
-            Presence::Renamed { old, new } => {
-                print_message("*", &format!("{old} is now known as {new}"))
-            }
+            // Shown above, with fingerprints.
+            Presence::Joined(_) | Presence::Renamed { .. } => {}
         },
     }
 }

@@ -280,8 +280,13 @@ pub const TAG_LEN: usize = 16;
 /// body is base64, so every frame stays UTF-8).
 pub fn max_sealed_text(nick_len: usize) -> usize {
     let b64 = MAX_DATAGRAM.saturating_sub(MAX_SEALED_HEADER);
-    (b64 / 4 * 3).saturating_sub(TAG_LEN + nick_len + 1)
+    (b64 / 4 * 3).saturating_sub(TAG_LEN + SIGNATURE_BLOCK + nick_len + 1)
 }
+
+/// What a sealed frame's plaintext starts with: the sender's public signing key (Ed25519, 32
+/// bytes), the salt its sender id is made with (8) and its signature (64) of the header line
+/// and the rest of the plaintext (`nick \n text`); see `obrol_mcast::keys::Identity`.
+pub const SIGNATURE_BLOCK: usize = 32 + 8 + 64;
 
 /// What one datagram holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,8 @@ pub struct BridgeOptions {
     pub iface: Option<String>,
     pub ttl: u32,
     pub key: Option<obrol_mcast::keys::GroupKey>,
+    /// With a key: who signs what the bridges send (a new identity each start if `None`).
+    pub identity: Option<obrol_mcast::keys::Identity>,
     /// Seconds between presence heartbeats (others time a peer out after 3.5 of them).
     pub heartbeat: Duration,
 }
@@ -98,7 +100,7 @@ pub async fn open(spec: &BridgeSpec, opts: &BridgeOptions) -> anyhow::Result<Pee
             .collect(),
         raw: false,
         key: opts.key.clone(),
-        identity: None,
+        identity: opts.identity.clone(),
     };
     Peer::start(cfg).await.map_err(|e| match e {
         obrol_mcast::McastError::Usage(msg) => {

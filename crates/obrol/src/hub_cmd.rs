@@ -143,6 +143,10 @@ pub struct ServeArgs {
     /// --passphrase-file`, without --room).
     #[arg(long, value_name = "PATH")]
     pub bridge_passphrase_file: Option<std::path::PathBuf>,
+    /// With a key: the bridges sign with the identity in this file (created if missing), so
+    /// their fingerprint stays the same across restarts (as `obrol mcast --identity`).
+    #[arg(long, value_name = "PATH")]
+    pub bridge_identity: Option<std::path::PathBuf>,
 }
 
 /// The key for a bridge on `group`, from the bridge flags.
@@ -264,6 +268,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 iface: args.bridge_iface.clone(),
                 ttl: args.bridge_ttl,
                 key: bridge_key(&args, spec.group)?,
+                identity: match &args.bridge_identity {
+                    Some(path) => Some(crate::mcast_cmd::load_identity(path)?),
+                    None => None,
+                },
                 heartbeat: std::time::Duration::from_secs(10),
             };
             let peer = crate::bridge::open(&spec, &options).await?;

@@ -186,7 +186,7 @@ fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Reads the identity in `path`, or makes a new one there (mode 0600) if there is none.
-fn load_identity(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::Identity> {
+pub(crate) fn load_identity(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::Identity> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::read_to_string(path) {

@@ -57,6 +57,7 @@ fn a_bridge_carries_a_group_and_a_room_both_ways_without_echoes_or_impostors() {
     let key = dir.join("group.key");
     keygen(&ns, &key);
     let k = key.to_str().unwrap();
+    let bridge_id = dir.join("bridge.id");
 
     let hub = Proc::spawn(
         "hub",
@@ -71,6 +72,8 @@ fn a_bridge_carries_a_group_and_a_room_both_ways_without_echoes_or_impostors() {
             "224.1.1.1:5004=lobby",
             "--bridge-key-file",
             k,
+            "--bridge-identity",
+            bridge_id.to_str().unwrap(),
         ]),
     );
     hub.expect_stderr_line(|l| l.contains("listening on"), LINE_TIMEOUT);
@@ -216,6 +219,13 @@ fn a_bridge_carries_a_group_and_a_room_both_ways_without_echoes_or_impostors() {
     hub.signal(libc::SIGTERM);
     hub.wait_success();
     citra.expect("* #lobby left");
+    // The bridge signs with its identity, whose fingerprint the group sees with its nick.
+    assert!(bridge_id.exists(), "--bridge-identity writes the identity");
+    assert!(
+        citra.has_line(|l| l.starts_with("* #lobby (key ") && l.ends_with(") joined")),
+        "{}",
+        citra.dump()
+    );
     citra.close_stdin();
     citra.wait_success();
     let stats = citra.stats();

@@ -490,15 +490,16 @@ mod tests {
         assert!(GroupKey::from_passphrase("\n", g, 5004, None).is_err());
     }
 
-    /// A sealed frame as `sealer` makes it, with `nick` and `text`: its header and body.
-    fn sealed_frame(sealer: &mut Sealer, nick: &str, text: &str) -> (Vec<u8>, u64, Vec<u8>) {
+    /// A sealed frame made by `sealer` claiming sender id `claimed`: its header, packet
+    /// number and body.
+    fn sealed_frame(sealer: &mut Sealer, claimed: u64, text: &str) -> (Vec<u8>, u64, Vec<u8>) {
         let frame = obrol_wire::mcast::Frame {
             kind: obrol_wire::mcast::Kind::Chat,
             repair: false,
-            sender: sealer.sender_id(),
+            sender: claimed,
             seq: 1,
             timestamp_ms: 1000,
-            nick: nick.into(),
+            nick: "ani".into(),
             text: text.into(),
         };
         let mut out = bytes::BytesMut::new();
@@ -516,7 +517,7 @@ mod tests {
         let mallory = Identity::generate();
         let mut real = Sealer::new(&group, ani.clone(), 11);
         let ani_id = real.sender_id();
-        let (aad, pn, body) = sealed_frame(&mut real, "ani", "halo");
+        let (aad, pn, body) = sealed_frame(&mut real, ani_id, "halo");
         let mut o = Opener::new(group.clone());
         let mut plain = body.clone();
         o.open(ani_id, pn, &aad, &mut plain, Some(1000), 1000)
@@ -532,7 +533,7 @@ mod tests {
         let mut forger = Sealer::new(&group, mallory.clone(), 99);
         forger.cipher = group.cipher(ani_id);
         forger.pn = 5; // past ani's, or the replay window would refuse it first
-        let mut forged = forger_frame(&mut forger, ani_id, "ani", "send me your password");
+        let mut forged = sealed_frame(&mut forger, ani_id, "send me your password");
         o.open(ani_id, forged.1, &forged.0, &mut forged.2, Some(1000), 1000)
             .unwrap();
         assert_eq!(
@@ -564,30 +565,6 @@ mod tests {
             show_fingerprint(0x0123_4567_89ab_cdef),
             "0123-4567-89ab-cdef"
         );
-    }
-
-    /// A frame sealed by `sealer` but claiming sender id `claimed`.
-    fn forger_frame(
-        sealer: &mut Sealer,
-        claimed: u64,
-        nick: &str,
-        text: &str,
-    ) -> (Vec<u8>, u64, Vec<u8>) {
-        let frame = obrol_wire::mcast::Frame {
-            kind: obrol_wire::mcast::Kind::Chat,
-            repair: false,
-            sender: claimed,
-            seq: 2,
-            timestamp_ms: 1000,
-            nick: nick.into(),
-            text: text.into(),
-        };
-        let mut out = bytes::BytesMut::new();
-        sealer.frame(&frame, &mut out).unwrap();
-        let Ok(obrol_wire::mcast::Datagram::Sealed(d)) = obrol_wire::mcast::decode(&out) else {
-            panic!("not sealed");
-        };
-        (out[..d.aad_len].to_vec(), d.pn, d.body)
     }
 
     #[test]

@@ -485,35 +485,16 @@ impl Relay {
                 None => (text, false),
             };
             let author = format!("{nick}@{}", self.origin);
-            // A hub line may be longer than a datagram: sent in pieces, in order.
+            // A hub line may be longer than a datagram: sent in pieces, in order (at spaces
+            // where it can, as the hub splits for its own clients).
             let max = peer.max_text(author.len()).max(1);
-            for piece in pieces(text, max) {
+            for piece in obrol_hub::domain::text::split(text, max) {
                 if let Err(err) = peer.relay(&author, piece, action).await {
                     tracing::warn!(%err, "bridge: relay to the group failed");
                 }
             }
         }
     }
-}
-
-/// `text` cut into pieces of at most `max` bytes, on character boundaries.
-fn pieces(text: &str, max: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while rest.len() > max {
-        let mut cut = max;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        if cut == 0 {
-            break;
-        }
-        let (piece, tail) = rest.split_at(cut);
-        out.push(piece);
-        rest = tail;
-    }
-    out.push(rest);
-    out
 }
 
 /// The hub's name as the origin of relayed authors: what a multicast nick may hold, short
@@ -585,17 +566,6 @@ mod tests {
         assert!(obrol_hub::domain::names::bridge_nick(&format!(
             "{long}{BRIDGE_SUFFIX}"
         )));
-    }
-
-    #[test]
-    fn long_lines_are_cut_on_character_boundaries() {
-        assert_eq!(pieces("abcdef", 4), vec!["abcd", "ef"]);
-        assert_eq!(pieces("", 4), vec![""]);
-        assert_eq!(pieces("aéé", 2), vec!["a", "é", "é"]);
-        let text = "ü".repeat(1000);
-        let cut = pieces(&text, 999);
-        assert!(cut.iter().all(|p| p.len() <= 999));
-        assert_eq!(cut.concat(), text);
     }
 
     #[test]

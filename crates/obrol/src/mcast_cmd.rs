@@ -168,16 +168,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Writes a new key to `path`, readable and writable by its owner only.
 fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let key = obrol_mcast::keys::GroupKey::generate();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| UsageError(format!("cannot create {}: {e}", path.display())))?;
-    writeln!(file, "{}", key.to_hex()).context("writing the key")?;
+    create_secret(path, &key.to_hex())?;
     eprintln!(
         "wrote a new group key to {}; give it to the group's members over a safe channel",
         path.display()
@@ -185,22 +177,29 @@ fn keygen(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the identity in `path`, or makes a new one there (mode 0600) if there is none.
-pub(crate) fn load_identity(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::Identity> {
+/// Creates `path` (not over an existing file) holding the line `hex`, readable and writable
+/// by its owner only.
+fn create_secret(path: &std::path::Path, hex: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", path.display())))?;
+    writeln!(file, "{hex}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads the identity in `path`, or makes a new one there (mode 0600) if there is none.
+pub(crate) fn load_identity(path: &std::path::Path) -> anyhow::Result<obrol_mcast::keys::Identity> {
     match std::fs::read_to_string(path) {
         Ok(text) => obrol_mcast::keys::Identity::from_hex(&text)
             .map_err(|e| UsageError(format!("{}: {e}", path.display())).into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let identity = obrol_mcast::keys::Identity::generate();
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| UsageError(format!("cannot create {}: {e}", path.display())))?;
-            writeln!(file, "{}", identity.to_hex()).context("writing the identity")?;
+            create_secret(path, &identity.to_hex())?;
             eprintln!(
                 "obrol: wrote a new identity to {} (keep it to yourself)",
                 path.display()

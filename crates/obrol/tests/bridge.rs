@@ -37,15 +37,6 @@ fn count(p: &Proc, line: &str) -> usize {
     p.lines().iter().filter(|l| *l == line).count()
 }
 
-fn keygen(ns: &Netns, path: &std::path::Path) {
-    let mut gen = Proc::spawn(
-        "keygen",
-        ns.obrol(&["mcast", "keygen", path.to_str().unwrap()]),
-    );
-    gen.close_stdin();
-    gen.wait_success();
-}
-
 #[test]
 fn a_bridge_carries_a_group_and_a_room_both_ways_without_echoes_or_impostors() {
     let Some(ns) = Netns::with_lo_multicast() else {
@@ -55,7 +46,7 @@ fn a_bridge_carries_a_group_and_a_room_both_ways_without_echoes_or_impostors() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("group.key");
-    keygen(&ns, &key);
+    ns.keygen(&key);
     let k = key.to_str().unwrap();
     let bridge_id = dir.join("bridge.id");
 
@@ -245,42 +236,35 @@ fn bad_bridges_are_usage_errors() {
     let Some(ns) = Netns::with_lo_multicast() else {
         return;
     };
-    for (bridge, needle) in [
-        ("224.1.1.1=lobby", "expected GROUP:PORT=ROOM"),
-        ("10.0.0.1:5004=lobby", "expected GROUP:PORT=ROOM"),
-        ("224.1.1.1:5004=a,b", "not a room name"),
-    ] {
-        let mut p = Proc::spawn(
-            "serve",
-            ns.obrol(&[
-                "serve",
-                "--listen",
-                "127.0.0.1:7001",
-                "--no-console",
+    for (extra, needle) in [
+        (
+            &["--bridge", "224.1.1.1=lobby"][..],
+            "expected GROUP:PORT=ROOM",
+        ),
+        (
+            &["--bridge", "10.0.0.1:5004=lobby"],
+            "expected GROUP:PORT=ROOM",
+        ),
+        (&["--bridge", "224.1.1.1:5004=a,b"], "not a room name"),
+        // A missing interface is found before the hub serves.
+        (
+            &[
                 "--bridge",
-                bridge,
-            ]),
-        );
+                "224.1.1.1:5004=lobby",
+                "--bridge-iface",
+                "nosuch0",
+            ],
+            "nosuch0",
+        ),
+    ] {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:7001", "--no-console"];
+        args.extend_from_slice(extra);
+        let mut p = Proc::spawn("serve", ns.obrol(&args));
         assert_eq!(p.wait_exit(EXIT_TIMEOUT).code(), Some(2), "{}", p.dump());
         assert!(
             p.stderr_lines().iter().any(|l| l.contains(needle)),
-            "{bridge}: want {needle:?}\n{}",
+            "{extra:?}: want {needle:?}\n{}",
             p.dump()
         );
     }
-    // A missing interface is found before the hub serves.
-    let mut p = Proc::spawn(
-        "serve",
-        ns.obrol(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:7001",
-            "--no-console",
-            "--bridge",
-            "224.1.1.1:5004=lobby",
-            "--bridge-iface",
-            "nosuch0",
-        ]),
-    );
-    assert_eq!(p.wait_exit(EXIT_TIMEOUT).code(), Some(2), "{}", p.dump());
 }

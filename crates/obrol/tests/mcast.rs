@@ -574,12 +574,7 @@ fn thirty_percent_loss_on_every_receiver_is_repaired_complete_and_in_order() {
     // replay windows must accept once.
     let key = std::env::temp_dir().join(format!("obrol-loss-{}.key", std::process::id()));
     let _ = std::fs::remove_file(&key);
-    let mut gen = Proc::spawn(
-        "keygen",
-        hosts[0].obrol(&["mcast", "keygen", key.to_str().unwrap()]),
-    );
-    gen.close_stdin();
-    gen.wait_success();
+    hosts[0].keygen(&key);
     let key_arg = key.to_str().unwrap().to_owned();
     let peer_on = |h: &Netns, nick: &str| {
         let mut cmd = h.obrol(&[
@@ -825,12 +820,7 @@ fn a_group_key_keeps_strangers_out() {
     let key = dir.join("group.key");
     let other = dir.join("other.key");
     for k in [&key, &other] {
-        let mut gen = Proc::spawn(
-            "keygen",
-            ns.obrol(&["mcast", "keygen", k.to_str().unwrap()]),
-        );
-        gen.close_stdin();
-        gen.wait_success();
+        ns.keygen(k);
     }
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());

@@ -6,15 +6,6 @@ mod common;
 
 use common::{sync, Netns, Proc, EXIT_TIMEOUT, LINE_TIMEOUT};
 
-fn keygen(ns: &Netns, path: &std::path::Path) {
-    let mut gen = Proc::spawn(
-        "keygen",
-        ns.obrol(&["mcast", "keygen", path.to_str().unwrap()]),
-    );
-    gen.close_stdin();
-    gen.wait_success();
-}
-
 /// The fingerprint a peer announces on stderr at start.
 fn own_fingerprint(p: &Proc) -> String {
     let line = p.expect_stderr_line(
@@ -37,7 +28,7 @@ fn nicks_come_with_fingerprints_that_an_identity_keeps_and_impostors_are_pointed
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("group.key");
-    keygen(&ns, &key);
+    ns.keygen(&key);
     let k = key.to_str().unwrap();
     let id_file = dir.join("ani.id");
     let id = id_file.to_str().unwrap();
@@ -124,7 +115,7 @@ fn an_identity_needs_a_group_key_and_a_bad_one_is_a_usage_error() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("group.key");
-    keygen(&ns, &key);
+    ns.keygen(&key);
     let bad = dir.join("bad.id");
     std::fs::write(&bad, "not hex\n").unwrap();
     for (args, needle) in [

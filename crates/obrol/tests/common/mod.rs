@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -164,6 +164,16 @@ impl Netns {
         cmd.args(args);
         quiet_logs(&mut cmd);
         cmd
+    }
+
+    /// Writes a new multicast group key to `path` with `obrol mcast keygen`, in this namespace.
+    pub fn keygen(&self, path: &Path) {
+        let mut gen = Proc::spawn(
+            "keygen",
+            self.obrol(&["mcast", "keygen", &path.to_string_lossy()]),
+        );
+        gen.close_stdin();
+        gen.wait_success();
     }
 
     /// A command that runs a Python script inside this namespace, unbuffered and in UTF-8.

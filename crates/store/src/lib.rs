@@ -16,6 +16,8 @@ use argon2::Argon2;
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 
+pub mod history;
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("cannot open the store in {dir}: {reason}")]

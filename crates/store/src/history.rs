@@ -1,0 +1,538 @@
+//! Message history: every room message, action, notice and private message the hub delivers,
+//! and the joins, parts, quits, topics, renames and kicks a replay shows, in a SQLite file of
+//! its own (`history.db` beside the accounts' `obrol.db`).
+//!
+//! A file of its own: history is written all the time and read in bulk, accounts rarely; in one
+//! file every write transaction and WAL checkpoint of history would stall logins, and history
+//! could not be moved, trimmed or dropped on its own. WAL mode with `synchronous=NORMAL`: a
+//! committed batch survives a crash of the process (`kill -9`), a power loss may lose the last
+//! batches, never corrupt the file.
+//!
+//! The hub decides what a *target* is (a room's folded name, or a key for a private
+//! conversation, see docs/PROTOCOL.md); here it is an opaque string that queries filter on.
+//! Events are ordered by time, then by the order they were written. Searching uses SQLite's
+//! FTS5 over the text of messages (not of joins and the like).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::StoreError;
+
+/// What an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Privmsg,
+    Notice,
+    /// CTCP ACTION (`/me`).
+    Action,
+    Join,
+    Part,
+    Quit,
+    Topic,
+    /// A rename: the event's text is the new nick.
+    Nick,
+    /// The event's text is `victim reason`.
+    Kick,
+}
+
+impl Kind {
+    fn letter(self) -> &'static str {
+        match self {
+            Kind::Privmsg => "P",
+            Kind::Notice => "N",
+            Kind::Action => "A",
+            Kind::Join => "J",
+            Kind::Part => "L",
+            Kind::Quit => "Q",
+            Kind::Topic => "T",
+            Kind::Nick => "R",
+            Kind::Kick => "K",
+        }
+    }
+
+    fn from_letter(s: &str) -> Option<Kind> {
+        Some(match s {
+            "P" => Kind::Privmsg,
+            "N" => Kind::Notice,
+            "A" => Kind::Action,
+            "J" => Kind::Join,
+            "L" => Kind::Part,
+            "Q" => Kind::Quit,
+            "T" => Kind::Topic,
+            "R" => Kind::Nick,
+            "K" => Kind::Kick,
+            _ => return None,
+        })
+    }
+
+    /// Whether this is something someone said (what plain history and search are made of).
+    pub fn is_message(self) -> bool {
+        matches!(self, Kind::Privmsg | Kind::Notice | Kind::Action)
+    }
+}
+
+/// One event, as stored and as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub msgid: String,
+    /// Milliseconds since 1970.
+    pub time_ms: i64,
+    /// The conversation it belongs to (the hub's key: see the module documentation).
+    pub target: String,
+    /// The target as it was shown (`#Lobby`, or the nick a private message went to).
+    pub target_name: String,
+    pub kind: Kind,
+    pub nick: String,
+    /// `nick!user@host`, as the event's source was shown.
+    pub source: String,
+    pub account: Option<String>,
+    pub text: String,
+}
+
+/// A point in a conversation: a message (by its id) or a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchor {
+    MsgId(String),
+    TimeMs(i64),
+}
+
+/// Which events a query returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Events {
+    /// Messages only.
+    Messages,
+    /// Joins, parts and the rest too (IRCv3 `draft/event-playback`).
+    All,
+}
+
+impl Events {
+    fn filter(self) -> &'static str {
+        match self {
+            Events::Messages => "kind IN ('P', 'N', 'A')",
+            Events::All => "1",
+        }
+    }
+}
+
+const SCHEMA: &[&str] = &["CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        msgid TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        source TEXT NOT NULL,
+        account TEXT,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX events_by_target ON events (target, time, id);
+    CREATE INDEX events_by_msgid ON events (msgid);
+    CREATE INDEX events_by_time ON events (time);
+    CREATE VIRTUAL TABLE events_text USING fts5 (text, content = 'events', content_rowid = 'id');
+    CREATE TRIGGER events_text_add AFTER INSERT ON events WHEN new.kind IN ('P', 'N', 'A')
+    BEGIN
+        INSERT INTO events_text (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER events_text_drop AFTER DELETE ON events WHEN old.kind IN ('P', 'N', 'A')
+    BEGIN
+        INSERT INTO events_text (events_text, rowid, text) VALUES ('delete', old.id, old.text);
+    END;"];
+
+const COLUMNS: &str = "msgid, time, target, target_name, kind, nick, source, account, text";
+
+/// The history store (see the module documentation). One connection writes, another reads,
+/// so a long query never holds up the writer (WAL lets them run side by side).
+pub struct History {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    path: std::path::PathBuf,
+}
+
+fn lock(c: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn row_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = r.get(4)?;
+    Ok(Event {
+        msgid: r.get(0)?,
+        time_ms: r.get(1)?,
+        target: r.get(2)?,
+        target_name: r.get(3)?,
+        kind: Kind::from_letter(&kind).unwrap_or(Kind::Notice),
+        nick: r.get(5)?,
+        source: r.get(6)?,
+        account: r.get(7)?,
+        text: r.get(8)?,
+    })
+}
+
+impl History {
+    /// Opens (creating if needed) `dir/history.db`; a file this obrol cannot read or write, or
+    /// of a newer schema, is refused here, with the reason, not at the first message.
+    pub fn open(dir: &Path) -> Result<History, StoreError> {
+        let path = dir.join("history.db");
+        let fail = |reason: String| StoreError::Open {
+            dir: dir.to_owned(),
+            reason: format!("history.db: {reason}"),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let writer = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail(e.to_string()))?;
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| fail(e.to_string()))?;
+        writer
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| fail(e.to_string()))?;
+        let version: usize = writer
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
+        if version > SCHEMA.len() {
+            return Err(fail(format!(
+                "its schema is version {version}, newer than this obrol knows ({})",
+                SCHEMA.len()
+            )));
+        }
+        for (i, step) in SCHEMA.iter().enumerate().skip(version) {
+            writer
+                .execute_batch(&format!(
+                    "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
+                    i + 1
+                ))
+                .map_err(|e| fail(format!("creating the schema: {e}")))?;
+        }
+        // A write now, so a read-only file or directory is found at start.
+        writer
+            .execute_batch("BEGIN IMMEDIATE; COMMIT;")
+            .map_err(|e| fail(format!("cannot write: {e}")))?;
+        let reader = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(History {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            path,
+        })
+    }
+
+    /// Writes `events` in one transaction: all of them, or (on an error) none.
+    pub fn append(&self, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut db = lock(&self.writer);
+        let tx = db.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))?;
+            for e in events {
+                insert.execute(params![
+                    e.msgid,
+                    e.time_ms,
+                    e.target,
+                    e.target_name,
+                    e.kind.letter(),
+                    e.nick,
+                    e.source,
+                    e.account,
+                    e.text
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Where `anchor` is in `target`: (time, id) of the message, or the time with an id
+    /// before (`late` false) or after (`late` true) every event at that time.
+    fn place(
+        &self,
+        db: &Connection,
+        target: &str,
+        anchor: &Anchor,
+        late: bool,
+    ) -> Option<(i64, i64)> {
+        match anchor {
+            Anchor::TimeMs(t) => Some((*t, if late { i64::MAX } else { i64::MIN })),
+            Anchor::MsgId(id) => db
+                .query_row(
+                    "SELECT time, id FROM events WHERE target = ?1 AND msgid = ?2 LIMIT 1",
+                    params![target, id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .ok()
+                .flatten(),
+        }
+    }
+
+    /// Events of `target` strictly between two places, `limit` of them nearest `from` (the
+    /// newest if `newest_first`), returned oldest first.
+    fn range(
+        db: &Connection,
+        target: &str,
+        after: (i64, i64),
+        before: (i64, i64),
+        newest_first: bool,
+        limit: usize,
+        which: Events,
+    ) -> Result<Vec<Event>, StoreError> {
+        let order = if newest_first { "DESC" } else { "ASC" };
+        let mut q = db.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events WHERE target = ?1 AND {} \
+             AND (time, id) > (?2, ?3) AND (time, id) < (?4, ?5) \
+             ORDER BY time {order}, id {order} LIMIT ?6",
+            which.filter()
+        ))?;
+        let mut out: Vec<Event> = q
+            .query_map(
+                params![target, after.0, after.1, before.0, before.1, limit as i64],
+                row_event,
+            )?
+            .collect::<Result<_, _>>()?;
+        if newest_first {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` events of `target`, after `since` if given (IRCv3 `LATEST`).
+    pub fn latest(
+        &self,
+        target: &str,
+        since: Option<&Anchor>,
+        limit: usize,
+        which: Events,
+    ) -> Result<Vec<Event>, StoreError> {
+        let db = lock(&self.reader);
+        let after = match since {
+            Some(a) => match self.place(&db, target, a, true) {
+                Some(p) => p,
+                None => return Ok(Vec::new()),
+            },
+            None => (i64::MIN, i64::MIN),
+        };
+        Self::range(&db, target, after, (i64::MAX, i64::MAX), true, limit, which)
+    }
+
+    /// The `limit` events of `target` just before `anchor` (IRCv3 `BEFORE`).
+    pub fn before(
+        &self,
+        target: &str,
+        anchor: &Anchor,
+        limit: usize,
+        which: Events,
+    ) -> Result<Vec<Event>, StoreError> {
+        let db = lock(&self.reader);
+        let Some(at) = self.place(&db, target, anchor, false) else {
+            return Ok(Vec::new());
+        };
+        Self::range(&db, target, (i64::MIN, i64::MIN), at, true, limit, which)
+    }
+
+    /// The `limit` events of `target` just after `anchor` (IRCv3 `AFTER`).
+    pub fn after(
+        &self,
+        target: &str,
+        anchor: &Anchor,
+        limit: usize,
+        which: Events,
+    ) -> Result<Vec<Event>, StoreError> {
+        let db = lock(&self.reader);
+        let Some(at) = self.place(&db, target, anchor, true) else {
+            return Ok(Vec::new());
+        };
+        Self::range(&db, target, at, (i64::MAX, i64::MAX), false, limit, which)
+    }
+
+    /// Up to `limit` events of `target` around `anchor`: half before, and the rest from it on
+    /// (the anchored message itself included) (IRCv3 `AROUND`).
+    pub fn around(
+        &self,
+        target: &str,
+        anchor: &Anchor,
+        limit: usize,
+        which: Events,
+    ) -> Result<Vec<Event>, StoreError> {
+        let db = lock(&self.reader);
+        let Some(at) = self.place(&db, target, anchor, false) else {
+            return Ok(Vec::new());
+        };
+        let before = limit / 2;
+        let mut out = Self::range(&db, target, (i64::MIN, i64::MIN), at, true, before, which)?;
+        let from = (at.0, at.1.saturating_sub(1));
+        out.extend(Self::range(
+            &db,
+            target,
+            from,
+            (i64::MAX, i64::MAX),
+            false,
+            limit - out.len(),
+            which,
+        )?);
+        Ok(out)
+    }
+
+    /// Up to `limit` events of `target` strictly between `from` and `to`, nearest `from`
+    /// (IRCv3 `BETWEEN`: `from` may be after `to`), returned oldest first.
+    pub fn between(
+        &self,
+        target: &str,
+        from: &Anchor,
+        to: &Anchor,
+        limit: usize,
+        which: Events,
+    ) -> Result<Vec<Event>, StoreError> {
+        let db = lock(&self.reader);
+        let (Some(a), Some(b)) = (
+            self.place(&db, target, from, true),
+            self.place(&db, target, to, false),
+        ) else {
+            return Ok(Vec::new());
+        };
+        if a < b {
+            Self::range(&db, target, a, b, false, limit, which)
+        } else {
+            // Backwards from `from`: the places swap their roles.
+            let (Some(hi), Some(lo)) = (
+                self.place(&db, target, from, false),
+                self.place(&db, target, to, true),
+            ) else {
+                return Ok(Vec::new());
+            };
+            Self::range(&db, target, lo, hi, true, limit, which)
+        }
+    }
+
+    /// The conversations among `allowed` with messages between two times (exclusive), each
+    /// with its shown name and its latest message time in that span, latest first, at most
+    /// `limit` (IRCv3 `TARGETS`).
+    pub fn targets(
+        &self,
+        allowed: &[String],
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let (lo, hi) = (from_ms.min(to_ms), from_ms.max(to_ms));
+        let db = lock(&self.reader);
+        let mut q = db.prepare_cached(
+            "SELECT target, target_name, MAX(time) FROM events \
+             WHERE target = ?1 AND kind IN ('P', 'N', 'A') AND time > ?2 AND time < ?3",
+        )?;
+        let mut out = Vec::new();
+        for t in allowed {
+            let row: Option<(Option<String>, Option<String>, Option<i64>)> = q
+                .query_row(params![t, lo, hi], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            if let Some((Some(target), Some(name), Some(time))) = row {
+                out.push((target, name, time));
+            }
+        }
+        out.sort_by_key(|t| std::cmp::Reverse(t.2));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Messages in `targets` whose text has every word of `words`, newest first, at most
+    /// `limit`. Words are matched as words (FTS5, Unicode-aware, case-insensitive), quoted so
+    /// that nothing in them is read as query syntax.
+    pub fn search(
+        &self,
+        words: &str,
+        targets: &[String],
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let query: Vec<String> = words
+            .split_whitespace()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect();
+        if query.is_empty() || targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = query.join(" ");
+        let db = lock(&self.reader);
+        let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("?{}", i + 3)).collect();
+        let sql = format!(
+            "SELECT {} FROM events_text JOIN events e ON e.id = events_text.rowid \
+             WHERE events_text MATCH ?1 AND e.target IN ({}) \
+             ORDER BY e.time DESC, e.id DESC LIMIT ?2",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            placeholders.join(", ")
+        );
+        let mut q = db.prepare(&sql)?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&query];
+        let limit = limit as i64;
+        values.push(&limit);
+        for t in targets {
+            values.push(t);
+        }
+        let out = q
+            .query_map(values.as_slice(), row_event)?
+            .collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
+    /// Drops events older than `max_age_ms` (if given), and beyond the newest `max_per_target`
+    /// of each conversation (if given). Returns how many went.
+    pub fn prune(
+        &self,
+        now_ms: i64,
+        max_age_ms: Option<i64>,
+        max_per_target: Option<usize>,
+    ) -> Result<usize, StoreError> {
+        let db = lock(&self.writer);
+        let mut gone = 0;
+        if let Some(age) = max_age_ms {
+            gone += db.execute(
+                "DELETE FROM events WHERE time < ?1",
+                params![now_ms.saturating_sub(age)],
+            )?;
+        }
+        if let Some(keep) = max_per_target {
+            gone += db.execute(
+                "DELETE FROM events WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, ROW_NUMBER() OVER (
+                            PARTITION BY target ORDER BY time DESC, id DESC) AS n
+                        FROM events)
+                    WHERE n > ?1)",
+                params![keep as i64],
+            )?;
+        }
+        Ok(gone)
+    }
+
+    /// Events stored.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let db = lock(&self.reader);
+        Ok(db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Bytes the store takes on disk (the file and its write-ahead log).
+    pub fn size_bytes(&self) -> u64 {
+        let wal = self.path.with_extension("db-wal");
+        [&self.path, &wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

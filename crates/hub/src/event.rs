@@ -303,6 +303,11 @@ impl std::fmt::Display for Refusal {
 /// Something the router tells one or many clients.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
+    /// A room's latest messages, from history, for one who just joined it.
+    History {
+        room: &'a str,
+        events: &'a [obrol_store::history::Event],
+    },
     /// Sent once after connecting (registering, for IRC).
     Welcome {
         motd: &'a str,

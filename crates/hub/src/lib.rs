@@ -106,6 +106,8 @@ pub struct Settings {
     /// seconds); `None`: no policy. [`Hub::bind`] sets the port to that of the first `tls://`
     /// listener (and drops the policy if there is none).
     pub sts: Option<(u16, u64)>,
+    /// Messages of a room's history a client is sent when it joins (with a history store).
+    pub history_replay: usize,
 }
 
 impl Settings {
@@ -136,6 +138,7 @@ impl Settings {
             accounts_required: false,
             nick_grace: Duration::from_secs(30),
             sts: None,
+            history_replay: 50,
         }
     }
 }
@@ -287,6 +290,14 @@ impl Hub {
             router.set_accounts(accounts.clone());
         }
         self.accounts = Some(accounts);
+    }
+
+    /// Keeps history in `history`: every message is stored before anyone receives it, and
+    /// joining clients are sent a room's latest.
+    pub fn set_history(&mut self, history: Arc<obrol_store::history::History>) {
+        if let Some(router) = self.router.as_mut() {
+            router.set_history(history);
+        }
     }
 
     /// Serves TLS with this certificate: on `tls://` listeners, and on sniffing ones to

@@ -24,6 +24,13 @@ pub struct ServeArgs {
     /// --data-dir.
     #[arg(long)]
     pub accounts_required: bool,
+    /// Keep no message history, even with --data-dir (which otherwise keeps it in
+    /// DIR/history.db: every message stored before anyone receives it, replayed on join).
+    #[arg(long)]
+    pub no_history: bool,
+    /// Messages of a room's history sent to a client when it joins; 0: none. [default: 50]
+    #[arg(long, value_name = "N")]
+    pub history_replay: Option<usize>,
     /// Seconds a client may use a registered nick without logging in to it before it is
     /// renamed. [default: 30]
     #[arg(long)]
@@ -231,7 +238,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
             .into());
         }
-        let settings = resolved.settings;
+        let mut settings = resolved.settings;
+        if let Some(n) = args.history_replay {
+            settings.history_replay = n;
+        }
         let (bridge_origin, bridge_rate) = (settings.name.clone(), settings.line_rate);
         let mut hub = Hub::bind(&addrs, settings).await.map_err(|e| match e {
             HubError::Listen { .. } => anyhow::Error::from(UsageError(e.to_string())),
@@ -247,6 +257,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let accounts = Arc::new(accounts);
             hub.set_accounts(accounts.clone());
             store = Some(accounts);
+            if !args.no_history {
+                let history = obrol_store::history::History::open(dir)
+                    .map_err(|e| UsageError(e.to_string()))?;
+                tracing::info!("history in {}", dir.join("history.db").display());
+                hub.set_history(Arc::new(history));
+            }
         }
         if let Some(spec) = &resolved.metrics {
             let addr: SocketAddr = spec.parse().map_err(|_| {

@@ -62,6 +62,21 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
 pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
     let mut s = String::new();
     let _ = match *event {
+        Event::History { room, events } => {
+            use obrol_store::history::Kind;
+            let n = events.len();
+            let _ = writeln!(s, "* the last {n} message{} in {room}:", if n == 1 { "" } else { "s" });
+            for e in events {
+                let time = crate::proto::irc::rfc3339(u64::try_from(e.time_ms).unwrap_or(0));
+                let when = time[..16].replace('T', " ");
+                let _ = match e.kind {
+                    Kind::Action => writeln!(s, "[{when}] * {} {}", e.nick, e.text),
+                    Kind::Notice => writeln!(s, "[{when}] -{}- {}", e.nick, e.text),
+                    _ => writeln!(s, "[{when}] <{}> {}", e.nick, e.text),
+                };
+            }
+            Ok(())
+        }
         // No room: the hub requires an account, and the client has not logged in yet.
         Event::Welcome {
             motd,

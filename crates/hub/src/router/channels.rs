@@ -625,6 +625,7 @@ impl Router {
             self.tell(id, &Event::Topic { room: &name, topic });
         }
         self.names(id, &key);
+        self.replay(id, &key, &name);
     }
 
     pub(super) fn part(&mut self, id: ClientId, key: &str, reason: Option<&str>) {

@@ -385,6 +385,7 @@ impl Router {
         for text in split_text(&from, &room_target, text, action) {
             self.counters.messages += 1;
             let msgid = self.next_msgid();
+            self.record(&format!("#{key}"), &room_target, &from, text, action, notice, &msgid);
             let event = Event::Chat {
                 from: &from,
                 room: Some(&name),
@@ -446,8 +447,10 @@ impl Router {
             .members
             .get(&target)
             .map_or_else(|| to.to_owned(), |m| m.who.nick.to_string());
+        let conversation = self.private_key(id, target);
         for text in split_text(&from, &to, text, action) {
             let msgid = self.next_msgid();
+            self.record(&conversation, &to, &from, text, action, notice, &msgid);
             // The delivered copy is not a reply to the sender, even when it is the sender
             // (labeled-response labels only the echo); the echo is.
             self.deliver_to(

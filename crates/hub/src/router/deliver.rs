@@ -388,6 +388,8 @@ impl Router {
     /// Moves every chain of this turn into its outbox (one lock each) and collects the writers
     /// to wake; starts a round if none is running or the running one is overdue.
     pub(super) fn end_turn(&mut self) {
+        // What this turn said is stored before any of it reaches anyone.
+        self.write_history();
         if !self.turn.dirty.is_empty() {
             let frozen: Vec<Bytes> = self.turn.chunks.drain(..).map(BytesMut::freeze).collect();
             self.turn.chunk_of.clear();

@@ -18,6 +18,7 @@ mod channels;
 mod commands;
 mod console;
 mod deliver;
+mod history;
 mod listing;
 mod services;
 mod sweep;
@@ -145,6 +146,11 @@ pub struct Router {
     accounts: Option<Arc<crate::accounts::Accounts>>,
     /// Registered rooms, by folded name (see [`services`]).
     registered: FxHashMap<Name, services::Registered>,
+    /// The history store, if the hub keeps history, and what this turn adds to it (written
+    /// before the turn's output reaches anyone: see [`history`]).
+    history: Option<Arc<obrol_store::history::History>>,
+    unwritten: Vec<obrol_store::history::Event>,
+    history_log: crate::limits::LogGate,
 }
 
 impl Router {
@@ -182,6 +188,9 @@ impl Router {
             metrics: Arc::default(),
             accounts: None,
             registered: FxHashMap::default(),
+            history: None,
+            unwritten: Vec::new(),
+            history_log: crate::limits::LogGate::new(std::time::Duration::from_secs(10)),
         }
     }
 
@@ -526,6 +535,11 @@ impl Router {
             rooms: self.rooms.len(),
             opers: self.oper_count,
         }
+    }
+
+    /// Keep history (see [`history`]).
+    pub fn set_history(&mut self, history: Arc<obrol_store::history::History>) {
+        self.history = Some(history);
     }
 
     /// Protect registered nicks (see `commands::check_registered_nick`).

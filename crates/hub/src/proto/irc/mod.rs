@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 pub use crate::api::caps;
 use commands::command_spec;
 pub use labeled::labeled;
-pub use render::render;
-use render::{isupport, motd_lines, rfc3339};
+pub use render::{render, rfc3339};
+use render::{isupport, motd_lines};
 
 mod accounts;
 mod commands;

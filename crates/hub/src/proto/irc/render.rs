@@ -78,6 +78,56 @@ pub fn rfc3339(ms: u64) -> String {
     )
 }
 
+/// A room's history for one who joined it: in a `chathistory` batch for clients that asked for
+/// batches, as plain messages otherwise; with its time as a tag for clients that asked for
+/// server-time, at the start of the text otherwise.
+fn history(s: &mut String, view: &View<'_>, room: &str, events: &[obrol_store::history::Event]) {
+    use obrol_store::history::Kind;
+    use obrol_wire::irc::Tag;
+    let batch = view.caps & caps::BATCH != 0;
+    let reference = events.first().map_or("h".to_owned(), |e| format!("h{}", e.msgid));
+    if batch {
+        let _ = write!(s, ":{} BATCH +{reference} chathistory #{room}\r\n", view.server);
+    }
+    for e in events {
+        let time = rfc3339(u64::try_from(e.time_ms).unwrap_or(0));
+        let mut tags = Vec::new();
+        if batch {
+            tags.push(Tag::new("batch", Some(reference.clone())));
+        }
+        if let Some(account) = e.account.as_ref().filter(|_| view.caps & caps::ACCOUNT_TAG != 0) {
+            tags.push(Tag::new("account", Some(account.clone())));
+        }
+        let stamped = view.caps & caps::SERVER_TIME != 0;
+        if stamped {
+            tags.push(Tag::new("time", Some(time.clone())));
+        }
+        if view.caps & caps::MESSAGE_TAGS != 0 {
+            tags.push(Tag::new("msgid", Some(e.msgid.clone())));
+        }
+        let text = match stamped {
+            true => e.text.clone(),
+            // No tag to carry the time: the text does, as `[YYYY-MM-DD HH:MM]`.
+            false => format!("[{}] {}", time[..16].replace('T', " "), e.text),
+        };
+        let (verb, text) = match e.kind {
+            Kind::Notice => ("NOTICE", text),
+            Kind::Action if stamped => ("PRIVMSG", format!("\u{1}ACTION {}\u{1}", e.text)),
+            Kind::Action => ("PRIVMSG", format!("\u{1}ACTION {text}\u{1}")),
+            _ => ("PRIVMSG", text),
+        };
+        let mut msg = Message::new(verb, [format!("#{room}")])
+            .with_prefix(e.source.clone())
+            .with_param(text);
+        msg.tags = tags;
+        s.push_str(&msg.to_string_trailing());
+        s.push_str("\r\n");
+    }
+    if batch {
+        let _ = write!(s, ":{} BATCH -{reference}\r\n", view.server);
+    }
+}
+
 fn source(who: &Identity) -> String {
     format!("{}!{}@{}", who.nick, who.user, who.host)
 }
@@ -162,6 +212,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         s.push_str(&numeric(srv, code, me, rest));
     };
     match *event {
+        Event::History { room, events } => history(&mut s, view, room, events),
         Event::Welcome { motd, census, .. } => {
             num(
                 &mut s,

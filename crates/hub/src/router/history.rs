@@ -1,0 +1,125 @@
+//! History in the router: what is said is recorded as it is emitted, written to the store at
+//! the end of the turn *before* the turn's output is handed to anyone (so a message any client
+//! received is in the store, whatever happens to the process next), and a room's latest
+//! messages are sent to whoever joins it.
+//!
+//! The write is one transaction per turn, on the router's task: a turn is up to 256 requests,
+//! so a busy hub writes many messages a transaction, and an idle one a single message when it
+//! comes. `synchronous=NORMAL` in WAL mode makes a commit a write to the log, not a flush to the
+//! disk: it survives the process, not a power loss (see `obrol_store::history`).
+
+use obrol_store::history::{Event as Stored, Events, Kind};
+
+use super::Router;
+use crate::api::ClientId;
+use crate::domain::names::fold;
+use crate::event::{Event, Identity};
+
+/// Milliseconds since 1970, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Router {
+    /// Records a message for the store (written at the end of the turn). `conversation` is the
+    /// store's key for it (a room's `#folded`, or [`Router::private_key`]); `shown_as` the
+    /// target as it was shown.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &mut self,
+        conversation: &str,
+        shown_as: &str,
+        from: &Identity,
+        text: &str,
+        action: bool,
+        notice: bool,
+        msgid: &str,
+    ) {
+        if self.history.is_none() {
+            return;
+        }
+        let kind = match (action, notice) {
+            (true, _) => Kind::Action,
+            (false, true) => Kind::Notice,
+            (false, false) => Kind::Privmsg,
+        };
+        self.unwritten.push(Stored {
+            msgid: msgid.to_owned(),
+            time_ms: now_ms(),
+            target: conversation.to_owned(),
+            target_name: shown_as.to_owned(),
+            kind,
+            nick: from.nick.to_string(),
+            source: format!("{}!{}@{}", from.nick, from.user, from.host),
+            account: from.account.as_deref().map(str::to_owned),
+            text: text.to_owned(),
+        });
+    }
+
+    /// The store's key for the private conversation between `a` and `b`: each by account when
+    /// logged in, else by nick (case-folded), in order, so both ends name it alike.
+    pub(super) fn private_key(&self, a: ClientId, b: ClientId) -> String {
+        let party = |id: ClientId| {
+            self.members.get(&id).map_or_else(String::new, |m| match &m.who.account {
+                Some(account) => format!("~{}", fold(account)),
+                None => fold(&m.who.nick).to_string(),
+            })
+        };
+        let (mut x, mut y) = (party(a), party(b));
+        if x > y {
+            std::mem::swap(&mut x, &mut y);
+        }
+        format!("@{x} {y}")
+    }
+
+    /// Writes what this turn recorded. A store that fails is logged (at most every ten
+    /// seconds) and the messages still go out: chat goes on without history rather than stop.
+    pub(super) fn write_history(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let Some(history) = &self.history else {
+            self.unwritten.clear();
+            return;
+        };
+        if let Err(err) = history.append(&self.unwritten) {
+            if let Some(held) = self.history_log.pass() {
+                tracing::warn!(%err, "history not written ({held} more failures since the last report)");
+            }
+        }
+        self.unwritten.clear();
+    }
+
+    /// Sends `id`, who just joined room `key` (shown as `name`), the room's latest messages.
+    pub(super) fn replay(&mut self, id: ClientId, key: &str, name: &str) {
+        let Some(history) = self.history.clone() else {
+            return;
+        };
+        let limit = self.settings.history_replay;
+        if limit == 0 {
+            return;
+        }
+        // What this turn said so far is part of it.
+        self.write_history();
+        let events = match history.latest(&format!("#{key}"), None, limit, Events::Messages) {
+            Ok(events) => events,
+            Err(err) => {
+                if let Some(held) = self.history_log.pass() {
+                    tracing::warn!(%err, "history not read ({held} more failures since the last report)");
+                }
+                return;
+            }
+        };
+        if !events.is_empty() {
+            self.tell(
+                id,
+                &Event::History {
+                    room: name,
+                    events: &events,
+                },
+            );
+        }
+    }
+}

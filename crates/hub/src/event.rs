@@ -326,6 +326,9 @@ pub enum Event<'a> {
         msgid: &'a str,
         /// Client-only tags the sender attached.
         tags: &'a [obrol_wire::irc::Tag],
+        /// When it was said (Unix ms; 0: now): the time history keeps, and IRCv3 server-time
+        /// shows, alike live and replayed.
+        time_ms: u64,
     },
     /// Confirms a private message to its sender (IRC clients get it only with echo-message).
     SentPrivately {

@@ -65,7 +65,11 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
         Event::History { room, events } => {
             use obrol_store::history::Kind;
             let n = events.len();
-            let _ = writeln!(s, "* the last {n} message{} in {room}:", if n == 1 { "" } else { "s" });
+            let _ = writeln!(
+                s,
+                "* the last {n} message{} in {room}:",
+                if n == 1 { "" } else { "s" }
+            );
             for e in events {
                 let time = crate::proto::irc::rfc3339(u64::try_from(e.time_ms).unwrap_or(0));
                 let when = time[..16].replace('T', " ");
@@ -272,6 +276,7 @@ mod tests {
             notice: false,
             msgid: "m1",
             tags: &[],
+            time_ms: 0,
         };
         assert_eq!(&render(&ev, Some("lobby"))[..], b"<ani> halo\n");
         assert_eq!(&render(&ev, Some("dev"))[..], b"[lobby] <ani> halo\n");

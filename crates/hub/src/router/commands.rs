@@ -385,7 +385,17 @@ impl Router {
         for text in split_text(&from, &room_target, text, action) {
             self.counters.messages += 1;
             let msgid = self.next_msgid();
-            self.record(&format!("#{key}"), &room_target, &from, text, action, notice, &msgid);
+            let time_ms = super::history::now_ms();
+            self.record(&super::history::Said {
+                conversation: &format!("#{key}"),
+                shown_as: &room_target,
+                from: &from,
+                text,
+                action,
+                notice,
+                msgid: &msgid,
+                time_ms,
+            });
             let event = Event::Chat {
                 from: &from,
                 room: Some(&name),
@@ -394,6 +404,7 @@ impl Router {
                 notice,
                 msgid: &msgid,
                 tags,
+                time_ms,
             };
             self.emit_room_event(key, &event, (!echo).then_some(id));
             if echo && !member {
@@ -450,7 +461,17 @@ impl Router {
         let conversation = self.private_key(id, target);
         for text in split_text(&from, &to, text, action) {
             let msgid = self.next_msgid();
-            self.record(&conversation, &to, &from, text, action, notice, &msgid);
+            let time_ms = super::history::now_ms();
+            self.record(&super::history::Said {
+                conversation: &conversation,
+                shown_as: &to,
+                from: &from,
+                text,
+                action,
+                notice,
+                msgid: &msgid,
+                time_ms,
+            });
             // The delivered copy is not a reply to the sender, even when it is the sender
             // (labeled-response labels only the echo); the echo is.
             self.deliver_to(
@@ -463,6 +484,7 @@ impl Router {
                     notice,
                     msgid: &msgid,
                     tags,
+                    time_ms,
                 },
             );
             self.tell(

@@ -16,30 +16,41 @@ use crate::domain::names::fold;
 use crate::event::{Event, Identity};
 
 /// Milliseconds since 1970, now.
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A message as [`Router::record`] keeps it: `conversation` is the store's key for it (a room's
+/// `#folded`, or [`Router::private_key`]); `shown_as` the target as it was shown.
+pub(super) struct Said<'a> {
+    pub conversation: &'a str,
+    pub shown_as: &'a str,
+    pub from: &'a Identity,
+    pub text: &'a str,
+    pub action: bool,
+    pub notice: bool,
+    pub msgid: &'a str,
+    pub time_ms: u64,
 }
 
 impl Router {
-    /// Records a message for the store (written at the end of the turn). `conversation` is the
-    /// store's key for it (a room's `#folded`, or [`Router::private_key`]); `shown_as` the
-    /// target as it was shown.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn record(
-        &mut self,
-        conversation: &str,
-        shown_as: &str,
-        from: &Identity,
-        text: &str,
-        action: bool,
-        notice: bool,
-        msgid: &str,
-    ) {
+    /// Records a message for the store (written at the end of the turn).
+    pub(super) fn record(&mut self, said: &Said<'_>) {
         if self.history.is_none() {
             return;
         }
+        let &Said {
+            conversation,
+            shown_as,
+            from,
+            text,
+            action,
+            notice,
+            msgid,
+            time_ms,
+        } = said;
         let kind = match (action, notice) {
             (true, _) => Kind::Action,
             (false, true) => Kind::Notice,
@@ -47,7 +58,7 @@ impl Router {
         };
         self.unwritten.push(Stored {
             msgid: msgid.to_owned(),
-            time_ms: now_ms(),
+            time_ms: i64::try_from(time_ms).unwrap_or(i64::MAX),
             target: conversation.to_owned(),
             target_name: shown_as.to_owned(),
             kind,
@@ -62,10 +73,12 @@ impl Router {
     /// logged in, else by nick (case-folded), in order, so both ends name it alike.
     pub(super) fn private_key(&self, a: ClientId, b: ClientId) -> String {
         let party = |id: ClientId| {
-            self.members.get(&id).map_or_else(String::new, |m| match &m.who.account {
-                Some(account) => format!("~{}", fold(account)),
-                None => fold(&m.who.nick).to_string(),
-            })
+            self.members
+                .get(&id)
+                .map_or_else(String::new, |m| match &m.who.account {
+                    Some(account) => format!("~{}", fold(account)),
+                    None => fold(&m.who.nick).to_string(),
+                })
         };
         let (mut x, mut y) = (party(a), party(b));
         if x > y {

@@ -117,6 +117,7 @@ impl Router {
                 notice: true,
                 msgid: "",
                 tags: &[],
+                time_ms: 0,
             },
         );
     }

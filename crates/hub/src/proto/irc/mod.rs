@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 pub use crate::api::caps;
 use commands::command_spec;
 pub use labeled::labeled;
-pub use render::{render, rfc3339};
 use render::{isupport, motd_lines};
+pub use render::{render, rfc3339};
 
 mod accounts;
 mod commands;

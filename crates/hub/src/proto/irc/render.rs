@@ -85,9 +85,15 @@ fn history(s: &mut String, view: &View<'_>, room: &str, events: &[obrol_store::h
     use obrol_store::history::Kind;
     use obrol_wire::irc::Tag;
     let batch = view.caps & caps::BATCH != 0;
-    let reference = events.first().map_or("h".to_owned(), |e| format!("h{}", e.msgid));
+    let reference = events
+        .first()
+        .map_or("h".to_owned(), |e| format!("h{}", e.msgid));
     if batch {
-        let _ = write!(s, ":{} BATCH +{reference} chathistory #{room}\r\n", view.server);
+        let _ = write!(
+            s,
+            ":{} BATCH +{reference} chathistory #{room}\r\n",
+            view.server
+        );
     }
     for e in events {
         let time = rfc3339(u64::try_from(e.time_ms).unwrap_or(0));
@@ -95,7 +101,11 @@ fn history(s: &mut String, view: &View<'_>, room: &str, events: &[obrol_store::h
         if batch {
             tags.push(Tag::new("batch", Some(reference.clone())));
         }
-        if let Some(account) = e.account.as_ref().filter(|_| view.caps & caps::ACCOUNT_TAG != 0) {
+        if let Some(account) = e
+            .account
+            .as_ref()
+            .filter(|_| view.caps & caps::ACCOUNT_TAG != 0)
+        {
             tags.push(Tag::new("account", Some(account.clone())));
         }
         let stamped = view.caps & caps::SERVER_TIME != 0;
@@ -140,6 +150,7 @@ fn message_tags(
     msgid: &str,
     client: &[obrol_wire::irc::Tag],
     account: Option<&str>,
+    time_ms: u64,
 ) -> Vec<obrol_wire::irc::Tag> {
     use obrol_wire::irc::Tag;
     let mut tags = Vec::new();
@@ -147,7 +158,11 @@ fn message_tags(
         tags.push(Tag::new("account", Some(account.to_owned())));
     }
     if view.caps & caps::SERVER_TIME != 0 {
-        tags.push(Tag::new("time", Some(now_rfc3339())));
+        let time = match time_ms {
+            0 => now_rfc3339(),
+            t => rfc3339(t),
+        };
+        tags.push(Tag::new("time", Some(time)));
     }
     if view.caps & caps::MESSAGE_TAGS != 0 {
         if !msgid.is_empty() {
@@ -173,6 +188,7 @@ fn chat_line(
     msgid: &str,
     client_tags: &[obrol_wire::irc::Tag],
     account: Option<&str>,
+    time_ms: u64,
 ) {
     let verb = if notice { "NOTICE" } else { "PRIVMSG" };
     let text = if action {
@@ -183,7 +199,7 @@ fn chat_line(
     let mut msg = Message::new(verb, [target.to_owned()])
         .with_prefix(source)
         .with_param(text);
-    msg.tags = message_tags(view, msgid, client_tags, account);
+    msg.tags = message_tags(view, msgid, client_tags, account, time_ms);
     s.push_str(&msg.to_string_trailing());
     s.push_str("\r\n");
 }
@@ -246,6 +262,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             notice,
             msgid,
             tags,
+            time_ms,
         } => {
             let target = match room {
                 Some(r) => format!("#{r}"),
@@ -262,6 +279,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 msgid,
                 tags,
                 from.account.as_deref(),
+                time_ms,
             );
         }
         Event::SentPrivately {
@@ -275,7 +293,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             if view.caps & caps::ECHO_MESSAGE != 0 {
                 let src = format!("{me}!{}@{}", view.user, view.host);
                 chat_line(
-                    &mut s, view, &src, to, text, action, notice, msgid, tags, None,
+                    &mut s, view, &src, to, text, action, notice, msgid, tags, None, 0,
                 );
             }
         }
@@ -582,7 +600,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             if view.caps & caps::MESSAGE_TAGS != 0 {
                 let target = room.map_or_else(|| to.to_owned(), |r| format!("#{r}"));
                 let mut msg = Message::new("TAGMSG", [target]).with_prefix(source(from));
-                msg.tags = message_tags(view, msgid, tags, from.account.as_deref());
+                msg.tags = message_tags(view, msgid, tags, from.account.as_deref(), 0);
                 let _ = write!(s, "{msg}\r\n");
             }
         }

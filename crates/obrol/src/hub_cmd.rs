@@ -261,7 +261,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let history = obrol_store::history::History::open(dir)
                     .map_err(|e| UsageError(e.to_string()))?;
                 tracing::info!("history in {}", dir.join("history.db").display());
-                hub.set_history(Arc::new(history));
+                let history = Arc::new(history);
+                // The search index follows on a thread of its own (see obrol_store::history).
+                let indexed = Arc::downgrade(&history);
+                std::thread::Builder::new()
+                    .name("search-index".into())
+                    .spawn(move || {
+                        while let Some(history) = indexed.upgrade() {
+                            if let Err(err) = history.index() {
+                                tracing::warn!(%err, "search index not updated");
+                            }
+                            drop(history);
+                            std::thread::sleep(std::time::Duration::from_millis(500));
+                        }
+                    })
+                    .context("starting the search indexer")?;
+                hub.set_history(history);
             }
         }
         if let Some(spec) = &resolved.metrics {

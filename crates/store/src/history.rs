@@ -11,7 +11,11 @@
 //! The hub decides what a *target* is (a room's folded name, or a key for a private
 //! conversation, see docs/PROTOCOL.md); here it is an opaque string that queries filter on.
 //! Events are ordered by time, then by the order they were written. Searching uses SQLite's
-//! FTS5 over the text of messages (not of joins and the like).
+//! FTS5 over the text of messages (not of joins and the like), kept in a third file
+//! (`search.db`) and brought up to date by [`History::index`] in batches, on a thread of its
+//! own and before every search: indexing as part of every write made FTS5 flush and merge its
+//! segments at every transaction, 40% of a busy hub's time (measured: bench/RESULTS.md), and
+//! a file of its own means the indexer never holds the lock the writer needs.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -129,17 +133,11 @@ const SCHEMA: &[&str] = &["CREATE TABLE events (
         text TEXT NOT NULL
     );
     CREATE INDEX events_by_target ON events (target, time, id);
-    CREATE INDEX events_by_msgid ON events (msgid);
-    CREATE INDEX events_by_time ON events (time);
-    CREATE VIRTUAL TABLE events_text USING fts5 (text, content = 'events', content_rowid = 'id');
-    CREATE TRIGGER events_text_add AFTER INSERT ON events WHEN new.kind IN ('P', 'N', 'A')
-    BEGIN
-        INSERT INTO events_text (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER events_text_drop AFTER DELETE ON events WHEN old.kind IN ('P', 'N', 'A')
-    BEGIN
-        INSERT INTO events_text (events_text, rowid, text) VALUES ('delete', old.id, old.text);
-    END;"];
+    CREATE INDEX events_by_msgid ON events (msgid);"];
+
+/// The search index's file: words of messages by event id, and how far it has got.
+const SEARCH_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS indexed (upto INTEGER NOT NULL);
+    CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5 (text, content = '', contentless_delete = 1);";
 
 const COLUMNS: &str = "msgid, time, target, target_name, kind, nick, source, account, text";
 
@@ -148,6 +146,8 @@ const COLUMNS: &str = "msgid, time, target, target_name, kind, nick, source, acc
 pub struct History {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Writes `search.db`, reading `history.db` (attached as `h`).
+    indexer: Mutex<Connection>,
     path: std::path::PathBuf,
 }
 
@@ -211,15 +211,63 @@ impl History {
         writer
             .execute_batch("BEGIN IMMEDIATE; COMMIT;")
             .map_err(|e| fail(format!("cannot write: {e}")))?;
+        let search = dir.join("search.db");
+        let search_name = search.to_string_lossy().replace('\'', "''");
+        let history_name = path.to_string_lossy().replace('\'', "''");
+        let indexer = Connection::open(&search).map_err(|e| fail(e.to_string()))?;
+        indexer
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|_| indexer.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|_| indexer.busy_timeout(std::time::Duration::from_secs(5)))
+            .and_then(|_| indexer.execute_batch(SEARCH_SCHEMA))
+            .and_then(|_| indexer.execute_batch(&format!("ATTACH DATABASE '{history_name}' AS h;")))
+            .map_err(|e| fail(format!("search.db: {e}")))?;
         let reader = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
         reader
             .busy_timeout(std::time::Duration::from_secs(5))
+            .and_then(|_| reader.execute_batch(&format!("ATTACH DATABASE '{search_name}' AS s;")))
             .map_err(|e| fail(e.to_string()))?;
         Ok(History {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            indexer: Mutex::new(indexer),
             path,
         })
+    }
+
+    /// Brings the search index up to date with what was written (in batches of at most
+    /// 20,000); returns how many messages it indexed. Forgets the words of events pruned since.
+    pub fn index(&self) -> Result<usize, StoreError> {
+        let mut db = lock(&self.indexer);
+        let mut done = 0;
+        loop {
+            let tx = db.transaction()?;
+            let upto: i64 = tx
+                .query_row("SELECT upto FROM indexed", [], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let newest: Option<i64> = tx.query_row(
+                "SELECT MAX(id) FROM (SELECT id FROM h.events WHERE id > ?1 ORDER BY id LIMIT 20000)",
+                params![upto],
+                |r| r.get(0),
+            )?;
+            let Some(newest) = newest else {
+                return Ok(done);
+            };
+            done += tx.execute(
+                "INSERT INTO words (rowid, text) SELECT id, text FROM h.events \
+                 WHERE id > ?1 AND id <= ?2 AND kind IN ('P', 'N', 'A')",
+                params![upto, newest],
+            )?;
+            // What pruning took (everything older than the oldest left, at least).
+            tx.execute(
+                "DELETE FROM words WHERE rowid < (SELECT IFNULL(MIN(id), 0) FROM h.events)",
+                [],
+            )?;
+            tx.execute("DELETE FROM indexed", [])?;
+            tx.execute("INSERT INTO indexed (upto) VALUES (?1)", params![newest])?;
+            tx.commit()?;
+        }
     }
 
     /// Writes `events` in one transaction: all of them, or (on an error) none.
@@ -461,11 +509,12 @@ impl History {
             return Ok(Vec::new());
         }
         let query = query.join(" ");
+        self.index()?;
         let db = lock(&self.reader);
         let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("?{}", i + 3)).collect();
         let sql = format!(
-            "SELECT {} FROM events_text JOIN events e ON e.id = events_text.rowid \
-             WHERE events_text MATCH ?1 AND e.target IN ({}) \
+            "SELECT {} FROM s.words JOIN events e ON e.id = s.words.rowid \
+             WHERE words MATCH ?1 AND e.target IN ({}) \
              ORDER BY e.time DESC, e.id DESC LIMIT ?2",
             COLUMNS
                 .split(", ")
@@ -498,8 +547,12 @@ impl History {
         let db = lock(&self.writer);
         let mut gone = 0;
         if let Some(age) = max_age_ms {
+            // Events are written in time order (one writer, one clock): everything before the
+            // first event young enough goes, found by id (no index on time to keep up).
             gone += db.execute(
-                "DELETE FROM events WHERE time < ?1",
+                "DELETE FROM events WHERE id < IFNULL(
+                    (SELECT id FROM events WHERE time >= ?1 ORDER BY id LIMIT 1),
+                    (SELECT MAX(id) + 1 FROM events))",
                 params![now_ms.saturating_sub(age)],
             )?;
         }
@@ -523,14 +576,19 @@ impl History {
         Ok(db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    /// Bytes the store takes on disk (the file and its write-ahead log).
+    /// Bytes the store takes on disk (history and search, with their write-ahead logs).
     pub fn size_bytes(&self) -> u64 {
-        let wal = self.path.with_extension("db-wal");
-        [&self.path, &wal]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
+        let search = self.path.with_file_name("search.db");
+        [
+            self.path.clone(),
+            self.path.with_extension("db-wal"),
+            search.with_extension("db-wal"),
+            search,
+        ]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
     }
 }
 

@@ -491,6 +491,9 @@ impl Router {
     /// Moves `id`'s chain into its outbox (copies of room pieces: their buffers may still
     /// grow). Returns the outbox if it became non-empty.
     fn hand_over(&mut self, id: ClientId) -> Option<Arc<Outbox>> {
+        // Whatever it holds may be something said this turn (a private message goes out at
+        // once): stored first, like the turn's room messages (see `end_turn`).
+        self.write_history();
         let m = self.members.get_mut(&id)?;
         let mut at = std::mem::take(&mut m.chain).head;
         let mut queue = Vec::new();

@@ -43,6 +43,12 @@ pub struct RouterFigures {
     pub oper_failures: u64,
     pub queued_bytes: u64,
     pub uptime_secs: u64,
+    /// History (zero without a store): bytes on disk, transactions written, and their total
+    /// and longest time in microseconds.
+    pub history_bytes: u64,
+    pub history_writes: u64,
+    pub history_write_us: u64,
+    pub history_write_us_max: u64,
 }
 
 impl Metrics {
@@ -77,6 +83,24 @@ impl Metrics {
             &[("", r.clients)],
         );
         metric("obrol_rooms", "gauge", "Rooms.", &[("", r.rooms)]);
+        metric(
+            "obrol_history_bytes",
+            "gauge",
+            "Bytes the history store takes on disk.",
+            &[("", r.history_bytes)],
+        );
+        metric(
+            "obrol_history_writes_total",
+            "counter",
+            "History transactions written (one per router turn that said something).",
+            &[("", r.history_writes)],
+        );
+        metric(
+            "obrol_history_write_microseconds_total",
+            "counter",
+            "Time spent writing history, in microseconds.",
+            &[("", r.history_write_us)],
+        );
         metric(
             "obrol_sessions_total",
             "counter",
@@ -186,7 +210,8 @@ impl Metrics {
             "clients={} rooms={} connects={} messages={} deliveries={} slow_consumers={} uptime={}s \
              shed={} queued_bytes={} connections={} sessions_plain={} sessions_irc={} sessions_tls={} \
              tls_failures={} refused_per_address={} refused_unregistered={} refused_connect_rate={} evicted_unregistered={} refused_tls_only={} \
-             lines_in={} throttled={} flood_cuts={} registration_timeouts={} oper_failures={}",
+             lines_in={} throttled={} flood_cuts={} registration_timeouts={} oper_failures={} \
+             history_bytes={} history_writes={} history_write_avg_us={} history_write_max_us={}",
             r.clients,
             r.rooms,
             r.connects,
@@ -211,6 +236,10 @@ impl Metrics {
             g(&self.flood_cuts),
             g(&self.registration_timeouts),
             r.oper_failures,
+            r.history_bytes,
+            r.history_writes,
+            r.history_write_us / r.history_writes.max(1),
+            r.history_write_us_max,
         )
     }
 }

@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Messages of a room's history sent to a client when it joins; 0: none. [default: 50]
     #[arg(long, value_name = "N")]
     pub history_replay: Option<usize>,
+    /// Forget history older than this many days (checked at start and every minute);
+    /// 0: keep it. [default: 0]
+    #[arg(long, value_name = "DAYS", default_value_t = 0.0)]
+    pub history_days: f64,
+    /// Keep at most this many messages of each room or private conversation (the oldest go
+    /// first; checked at start and every minute); 0: no limit. [default: 0]
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub history_keep: usize,
     /// Seconds a client may use a registered nick without logging in to it before it is
     /// renamed. [default: 30]
     #[arg(long)]
@@ -156,6 +164,29 @@ pub struct ServeArgs {
     pub bridge_identity: Option<std::path::PathBuf>,
 }
 
+/// How long history is kept (`--history-days`, `--history-keep`).
+#[derive(Clone, Copy)]
+struct Retention {
+    max_age_ms: Option<i64>,
+    keep: Option<usize>,
+}
+
+impl Retention {
+    fn apply(&self, history: &obrol_store::history::History) {
+        if self.max_age_ms.is_none() && self.keep.is_none() {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match history.prune(now, self.max_age_ms, self.keep) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("history: {n} old messages forgotten"),
+            Err(err) => tracing::warn!(%err, "history not pruned"),
+        }
+    }
+}
+
 /// The key for a bridge on `group`, from the bridge flags.
 fn bridge_key(
     args: &ServeArgs,
@@ -262,12 +293,24 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .map_err(|e| UsageError(e.to_string()))?;
                 tracing::info!("history in {}", dir.join("history.db").display());
                 let history = Arc::new(history);
-                // The search index follows on a thread of its own (see obrol_store::history).
+                let retention = Retention {
+                    max_age_ms: (args.history_days > 0.0)
+                        .then_some((args.history_days * 86_400_000.0) as i64),
+                    keep: (args.history_keep > 0).then_some(args.history_keep),
+                };
+                retention.apply(&history);
+                // The search index and retention follow on a thread of their own (see
+                // obrol_store::history).
                 let indexed = Arc::downgrade(&history);
                 std::thread::Builder::new()
                     .name("search-index".into())
                     .spawn(move || {
+                        let mut pruned = std::time::Instant::now();
                         while let Some(history) = indexed.upgrade() {
+                            if pruned.elapsed() >= std::time::Duration::from_secs(60) {
+                                retention.apply(&history);
+                                pruned = std::time::Instant::now();
+                            }
                             if let Err(err) = history.index() {
                                 tracing::warn!(%err, "search index not updated");
                             }

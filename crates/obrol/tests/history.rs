@@ -222,3 +222,40 @@ fn every_message_a_client_received_before_a_kill_9_is_in_history_once_in_order()
     stop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn retention_keeps_the_newest_and_stats_show_the_store() {
+    let dir = data_dir("retention");
+    let mut first = hub(&dir, &[]);
+    let mut ani = plain(first.port(), "ani");
+    let mut witness = plain(first.port(), "witness");
+    for i in 1..=5 {
+        ani.send_line(&format!("pesan {i}"));
+    }
+    witness.expect("<ani> pesan 5");
+    // The console's /stats: the store's size and its writes.
+    first.proc.send_line("/stats");
+    let stats = first
+        .proc
+        .expect_line(|l| l.contains("history_bytes="), LINE_TIMEOUT);
+    let figure = |name: &str| -> u64 {
+        stats
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {stats}"))
+    };
+    assert!(figure("history_bytes") > 0, "{stats}");
+    assert!(figure("history_writes") >= 1, "{stats}");
+    drop((ani, witness));
+    stop(first);
+    // Kept: the newest two of the room.
+    let again = hub(&dir, &["--history-keep", "2"]);
+    let mut budi = plain(again.port(), "budi");
+    budi.expect("* the last 2 messages in lobby:");
+    budi.expect_line(|l| l.ends_with("<ani> pesan 4"), LINE_TIMEOUT);
+    budi.expect_line(|l| l.ends_with("<ani> pesan 5"), LINE_TIMEOUT);
+    drop(budi);
+    stop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}

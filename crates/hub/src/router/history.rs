@@ -97,7 +97,12 @@ impl Router {
             self.unwritten.clear();
             return;
         };
-        if let Err(err) = history.append(&self.unwritten) {
+        let started = std::time::Instant::now();
+        let written = history.append(&self.unwritten);
+        let us = started.elapsed().as_micros() as u64;
+        let t = &mut self.history_timing;
+        *t = (t.0 + 1, t.1 + us, t.2.max(us));
+        if let Err(err) = written {
             if let Some(held) = self.history_log.pass() {
                 tracing::warn!(%err, "history not written ({held} more failures since the last report)");
             }

@@ -151,6 +151,8 @@ pub struct Router {
     history: Option<Arc<obrol_store::history::History>>,
     unwritten: Vec<obrol_store::history::Event>,
     history_log: crate::limits::LogGate,
+    /// History transactions written, their total and longest time (µs), for `/stats`.
+    history_timing: (u64, u64, u64),
 }
 
 impl Router {
@@ -191,6 +193,7 @@ impl Router {
             history: None,
             unwritten: Vec::new(),
             history_log: crate::limits::LogGate::new(std::time::Duration::from_secs(10)),
+            history_timing: (0, 0, 0),
         }
     }
 
@@ -578,6 +581,10 @@ impl Router {
             oper_failures: c.oper_failures,
             queued_bytes: self.gate.queued() as u64,
             uptime_secs: self.started.elapsed().as_secs(),
+            history_bytes: self.history.as_ref().map_or(0, |h| h.size_bytes()),
+            history_writes: self.history_timing.0,
+            history_write_us: self.history_timing.1,
+            history_write_us_max: self.history_timing.2,
         }
     }
 

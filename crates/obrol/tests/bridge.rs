@@ -268,3 +268,70 @@ fn bad_bridges_are_usage_errors() {
         );
     }
 }
+
+#[test]
+fn a_restarted_bridge_does_not_relay_the_rooms_history_again() {
+    let Some(ns) = Netns::with_lo_multicast() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("obrol-bridge-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data");
+    let serve = |ns: &Netns| {
+        let hub = Proc::spawn(
+            "hub",
+            ns.obrol(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:7000",
+                "--no-console",
+                "--name",
+                "hub",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--bridge",
+                "224.1.1.1:5004=lobby",
+            ]),
+        );
+        hub.expect_stderr_line(|l| l.contains("listening on"), LINE_TIMEOUT);
+        hub
+    };
+    let mut hub = serve(&ns);
+    let mut ani = Proc::spawn("ani", ns.obrol(&["mcast", "--nick", "ani"]));
+    let mut bob = Proc::spawn(
+        "bob",
+        ns.obrol(&["connect", "127.0.0.1:7000", "--nick", "bob"]),
+    );
+    bob.expect("* you are bob in lobby; type /help for commands");
+    sync(&mut bob, &[&ani], "q");
+    bob.send_line("sebelum restart");
+    ani.expect("<bob@hub> sebelum restart");
+    drop(bob);
+    hub.signal(libc::SIGTERM);
+    hub.wait_success();
+
+    // The room's history is replayed to people who join, not to the bridge.
+    let mut hub = serve(&ns);
+    let mut carol = Proc::spawn(
+        "carol",
+        ns.obrol(&["connect", "127.0.0.1:7000", "--nick", "carol"]),
+    );
+    carol.expect_line(|l| l.ends_with("<bob> sebelum restart"), LINE_TIMEOUT);
+    sync(&mut carol, &[&ani], "r");
+    assert_eq!(
+        ani.lines()
+            .iter()
+            .filter(|l| l.contains("sebelum restart"))
+            .count(),
+        1,
+        "{}",
+        ani.dump()
+    );
+    drop(carol);
+    hub.signal(libc::SIGTERM);
+    hub.wait_success();
+    ani.close_stdin();
+    ani.wait_success();
+    let _ = std::fs::remove_dir_all(&dir);
+}

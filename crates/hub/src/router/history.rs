@@ -116,7 +116,9 @@ impl Router {
             return;
         };
         let limit = self.settings.history_replay;
-        if limit == 0 {
+        // A bridge's members are not readers: its listener would relay the replay to its
+        // multicast group as if it were said now.
+        if limit == 0 || self.members.get(&id).is_none_or(|m| m.bridged) {
             return;
         }
         // What this turn said so far is part of it.

@@ -3,34 +3,21 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::irc::{num, Hub, Irc, PLAIN_WELCOME};
 use common::{Raw, LINE_TIMEOUT};
 
 fn data_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("obrol-accounts-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::irc::data_dir("accounts", tag)
 }
 
-fn hub(dir: &std::path::Path, extra: &[&str]) -> Hub {
-    let d = dir.to_str().expect("a UTF-8 path").to_owned();
-    let mut args = vec!["--data-dir", d.as_str()];
-    args.extend_from_slice(extra);
-    Hub::start_with(&args)
+fn hub(dir: &Path, extra: &[&str]) -> Hub {
+    common::irc::hub_with_data(dir, extra)
 }
 
-/// A plain client named `nick` (its first line asks for it).
 fn plain(port: u16, nick: &str) -> Raw {
-    let mut c = Raw::connect(nick, port);
-    c.send_line(&format!("/nick {nick}"));
-    c.expect(PLAIN_WELCOME);
-    c.expect_line(
-        |l| l.starts_with(&format!("* you are {nick} ")),
-        LINE_TIMEOUT,
-    );
-    c
+    common::irc::plain_client(port, nick)
 }
 
 fn sasl_plain(account: &str, password: &str) -> String {

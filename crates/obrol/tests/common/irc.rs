@@ -111,6 +111,34 @@ impl Hub {
     }
 }
 
+/// A fresh (removed if it exists) temporary data directory for `obrol serve --data-dir`,
+/// named by the test file `kind` and the test's `tag`.
+pub fn data_dir(kind: &str, tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("obrol-{kind}-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A hub keeping its store in `dir`, with `extra` arguments.
+pub fn hub_with_data(dir: &std::path::Path, extra: &[&str]) -> Hub {
+    let d = dir.to_str().expect("a UTF-8 path").to_owned();
+    let mut args = vec!["--data-dir", d.as_str()];
+    args.extend_from_slice(extra);
+    Hub::start_with(&args)
+}
+
+/// A plain client named `nick` (its first line asks for it), its welcome read.
+pub fn plain_client(port: u16, nick: &str) -> Raw {
+    let mut c = Raw::connect(nick, port);
+    c.send_line(&format!("/nick {nick}"));
+    c.expect(PLAIN_WELCOME);
+    c.expect_line(
+        |l| l.starts_with(&format!("* you are {nick} ")),
+        LINE_TIMEOUT,
+    );
+    c
+}
+
 // ---------------------------------------------------------------------------------------------
 // A small IRC client
 // ---------------------------------------------------------------------------------------------

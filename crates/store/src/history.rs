@@ -493,7 +493,8 @@ impl History {
     }
 
     /// Messages in `targets` whose text has every word of `words`, newest first, at most
-    /// `limit`. Words are matched as words (FTS5, Unicode-aware, case-insensitive), quoted so
+    /// `limit` (newest by id, which is the order written: FTS5 then walks its matches from the
+    /// newest and stops at the limit, instead of collecting every match to sort them). Words are matched as words (FTS5, Unicode-aware, case-insensitive), quoted so
     /// that nothing in them is read as query syntax.
     pub fn search(
         &self,
@@ -515,7 +516,7 @@ impl History {
         let sql = format!(
             "SELECT {} FROM s.words JOIN events e ON e.id = s.words.rowid \
              WHERE words MATCH ?1 AND e.target IN ({}) \
-             ORDER BY e.time DESC, e.id DESC LIMIT ?2",
+             ORDER BY s.words.rowid DESC LIMIT ?2",
             COLUMNS
                 .split(", ")
                 .map(|c| format!("e.{c}"))

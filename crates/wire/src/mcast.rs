@@ -392,6 +392,22 @@ fn put_base64(out: &mut BytesMut, bytes: &[u8]) {
     out.truncate(at + n);
 }
 
+/// Reads what [`put_base64`] wrote.
+fn from_base64(text: &str) -> Result<Vec<u8>, FrameError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .map_err(|_| FrameError::BadHeader)
+}
+
+/// Reads a sender id: exactly 16 hex digits.
+fn parse_sender(field: Option<&str>) -> Result<u64, FrameError> {
+    field
+        .filter(|f| f.len() == 16)
+        .and_then(|f| parse_hex(f.as_bytes()))
+        .ok_or(FrameError::BadHeader)
+}
+
 fn parse_ranges(list: &str) -> Result<Vec<(u64, u64)>, FrameError> {
     let mut ranges = Vec::new();
     for r in list.split(',') {
@@ -442,12 +458,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
     let kind = fields.next().ok_or(FrameError::BadHeader)?.as_bytes();
     let hex = |f: Option<&str>| f.and_then(|f| parse_hex(f.as_bytes()));
     if kind == b"P" {
-        use base64::Engine;
-        let sender_field = fields.next().ok_or(FrameError::BadHeader)?;
-        if sender_field.len() != 16 {
-            return Err(FrameError::BadHeader);
-        }
-        let sender = hex(Some(sender_field)).ok_or(FrameError::BadHeader)?;
+        let sender = parse_sender(fields.next())?;
         let block = hex(fields.next()).ok_or(FrameError::BadHeader)?;
         let index = hex(fields.next()).ok_or(FrameError::BadHeader)?;
         let k = hex(fields.next()).ok_or(FrameError::BadHeader)?;
@@ -456,9 +467,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
         }
         let (index, k) = check_fec(index, k)?;
         let body = body.ok_or(FrameError::Truncated(datagram.len()))?;
-        let shard = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(body)
-            .map_err(|_| FrameError::BadHeader)?;
+        let shard = from_base64(body)?;
         return Ok(Datagram::Parity(Parity {
             sender,
             block,
@@ -491,11 +500,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, FrameError> {
     if repair && !kind.is_numbered() {
         return Err(FrameError::BadHeader);
     }
-    let sender_field = fields.next().ok_or(FrameError::BadHeader)?;
-    if sender_field.len() != 16 {
-        return Err(FrameError::BadHeader);
-    }
-    let sender = hex(Some(sender_field)).ok_or(FrameError::BadHeader)?;
+    let sender = parse_sender(fields.next())?;
     let seq = hex(fields.next()).ok_or(FrameError::BadHeader)?;
     let timestamp_ms = hex(fields.next()).ok_or(FrameError::BadHeader)?;
     let nick = fields.next().ok_or(FrameError::BadHeader)?;

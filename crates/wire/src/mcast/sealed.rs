@@ -134,7 +134,6 @@ pub fn encode_sealed_nak(
 }
 
 pub(super) fn decode_sealed(rest_start: usize, text: &str) -> Result<Datagram, FrameError> {
-    use base64::Engine;
     let (header, body) = text[rest_start..]
         .split_once('\n')
         .ok_or(FrameError::Truncated(text.len()))?;
@@ -142,11 +141,7 @@ pub(super) fn decode_sealed(rest_start: usize, text: &str) -> Result<Datagram, F
     let mut fields = header.split(' ');
     let kind = fields.next().ok_or(FrameError::BadHeader)?.as_bytes();
     let hex = |f: Option<&str>| f.and_then(|f| parse_hex(f.as_bytes()));
-    let sender_field = fields.next().ok_or(FrameError::BadHeader)?;
-    if sender_field.len() != 16 {
-        return Err(FrameError::BadHeader);
-    }
-    let sender = hex(Some(sender_field)).ok_or(FrameError::BadHeader)?;
+    let sender = parse_sender(fields.next())?;
     let what = if kind == b"Ne" {
         let target = hex(fields.next()).ok_or(FrameError::BadHeader)?;
         let pn = hex(fields.next()).ok_or(FrameError::BadHeader)?;
@@ -182,9 +177,7 @@ pub(super) fn decode_sealed(rest_start: usize, text: &str) -> Result<Datagram, F
     if fields.next().is_some() {
         return Err(FrameError::BadHeader);
     }
-    let body = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(body)
-        .map_err(|_| FrameError::BadHeader)?;
+    let body = from_base64(body)?;
     if body.len() < TAG_LEN {
         return Err(FrameError::Truncated(text.len()));
     }

@@ -42,9 +42,7 @@ fn a_bridge_carries_a_group_and_a_room_both_ways_without_echoes_or_impostors() {
     let Some(ns) = Netns::with_lo_multicast() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("obrol-bridge-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("bridge");
     let key = dir.join("group.key");
     ns.keygen(&key);
     let k = key.to_str().unwrap();
@@ -274,9 +272,7 @@ fn a_restarted_bridge_does_not_relay_the_rooms_history_again() {
     let Some(ns) = Netns::with_lo_multicast() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("obrol-bridge-history-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("bridge-history");
     let data = dir.join("data");
     let serve = |ns: &Netns| {
         let hub = Proc::spawn(

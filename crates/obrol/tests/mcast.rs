@@ -814,9 +814,7 @@ fn a_group_key_keeps_strangers_out() {
     let Some(ns) = Netns::with_lo_multicast() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("obrol-keys-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("keys");
     let key = dir.join("group.key");
     let other = dir.join("other.key");
     for k in [&key, &other] {

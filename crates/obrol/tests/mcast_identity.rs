@@ -24,9 +24,7 @@ fn nicks_come_with_fingerprints_that_an_identity_keeps_and_impostors_are_pointed
     let Some(ns) = Netns::with_lo_multicast() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("obrol-identity-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("identity");
     let key = dir.join("group.key");
     ns.keygen(&key);
     let k = key.to_str().unwrap();
@@ -111,9 +109,7 @@ fn an_identity_needs_a_group_key_and_a_bad_one_is_a_usage_error() {
     let Some(ns) = Netns::with_lo_multicast() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("obrol-identity-bad-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("identity-bad");
     let key = dir.join("group.key");
     ns.keygen(&key);
     let bad = dir.join("bad.id");

@@ -58,6 +58,14 @@ fn quiet_logs(cmd: &mut Command) {
 
 /// The seed's Python programs (`sender.py`, `receiver.py`, `client.py`, ...): `OBROL_SEED_DIR`,
 /// else `../shared/seed` beside the repository, else the copy in the repository's `seed/`.
+/// An empty temporary directory for one test, `obrol-NAME-PID` (whatever was there is removed).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("obrol-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
 pub fn seed_dir() -> PathBuf {
     let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed"));
     let copy = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../seed"));

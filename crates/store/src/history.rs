@@ -102,6 +102,27 @@ pub enum Anchor {
     TimeMs(i64),
 }
 
+/// One party's side of a private conversation: `party` (the hub's name for a participant)
+/// talks in `target` with someone last seen as `peer`. Written with the conversation's
+/// messages ([`History::append_with`]); what `CHATHISTORY TARGETS` and a query by nick read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub party: String,
+    pub target: String,
+    pub peer: String,
+}
+
+/// What narrows a search beyond its words and conversations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Narrow {
+    /// Said by this nick (case-insensitive).
+    pub from: Option<String>,
+    /// Said after this time (ms, exclusive).
+    pub after_ms: Option<i64>,
+    /// Said before this time (ms, exclusive).
+    pub before_ms: Option<i64>,
+}
+
 /// Which events a query returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Events {
@@ -120,7 +141,8 @@ impl Events {
     }
 }
 
-const SCHEMA: &[&str] = &["CREATE TABLE events (
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE events (
         id INTEGER PRIMARY KEY,
         msgid TEXT NOT NULL,
         time INTEGER NOT NULL,
@@ -133,7 +155,18 @@ const SCHEMA: &[&str] = &["CREATE TABLE events (
         text TEXT NOT NULL
     );
     CREATE INDEX events_by_target ON events (target, time, id);
-    CREATE INDEX events_by_msgid ON events (msgid);"];
+    CREATE INDEX events_by_msgid ON events (msgid);",
+    // Who talks privately with whom (see `Party`).
+    "CREATE TABLE parties (
+        party TEXT NOT NULL,
+        target TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        PRIMARY KEY (party, target)
+    ) WITHOUT ROWID;",
+];
+
+/// Connections that read: a query waits only when this many run at once.
+const READERS: usize = 3;
 
 /// The search index's file: words of messages by event id, and how far it has got.
 const SEARCH_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS indexed (upto INTEGER NOT NULL);
@@ -145,7 +178,7 @@ const COLUMNS: &str = "msgid, time, target, target_name, kind, nick, source, acc
 /// so a long query never holds up the writer (WAL lets them run side by side).
 pub struct History {
     writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
     /// Writes `search.db`, reading `history.db` (attached as `h`).
     indexer: Mutex<Connection>,
     path: std::path::PathBuf,
@@ -222,14 +255,20 @@ impl History {
             .and_then(|_| indexer.execute_batch(SEARCH_SCHEMA))
             .and_then(|_| indexer.execute_batch(&format!("ATTACH DATABASE '{history_name}' AS h;")))
             .map_err(|e| fail(format!("search.db: {e}")))?;
-        let reader = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
-        reader
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .and_then(|_| reader.execute_batch(&format!("ATTACH DATABASE '{search_name}' AS s;")))
-            .map_err(|e| fail(e.to_string()))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
+            reader
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .and_then(|_| {
+                    reader.execute_batch(&format!("ATTACH DATABASE '{search_name}' AS s;"))
+                })
+                .map_err(|e| fail(e.to_string()))?;
+            readers.push(Mutex::new(reader));
+        }
         Ok(History {
             writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+            readers,
             indexer: Mutex::new(indexer),
             path,
         })
@@ -270,9 +309,33 @@ impl History {
         }
     }
 
+    /// A reading connection: a free one if there is, else one to wait for.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        for r in &self.readers {
+            match r.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        // All busy: wait for one, spread by thread so waiters do not all queue on the first.
+        let pick = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::thread::current().id().hash(&mut h);
+            h.finish() as usize % self.readers.len()
+        };
+        lock(&self.readers[pick])
+    }
+
     /// Writes `events` in one transaction: all of them, or (on an error) none.
     pub fn append(&self, events: &[Event]) -> Result<(), StoreError> {
-        if events.is_empty() {
+        self.append_with(events, &[])
+    }
+
+    /// Writes `events` and who talks privately with whom (`parties`) in one transaction.
+    pub fn append_with(&self, events: &[Event], parties: &[Party]) -> Result<(), StoreError> {
+        if events.is_empty() && parties.is_empty() {
             return Ok(());
         }
         let mut db = lock(&self.writer);
@@ -293,6 +356,13 @@ impl History {
                     e.account,
                     e.text
                 ])?;
+            }
+            let mut party = tx.prepare_cached(
+                "INSERT INTO parties (party, target, peer) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (party, target) DO UPDATE SET peer = excluded.peer",
+            )?;
+            for p in parties {
+                party.execute(params![p.party, p.target, p.peer])?;
             }
         }
         tx.commit()?;
@@ -360,7 +430,7 @@ impl History {
         limit: usize,
         which: Events,
     ) -> Result<Vec<Event>, StoreError> {
-        let db = lock(&self.reader);
+        let db = self.reader();
         let after = match since {
             Some(a) => match self.place(&db, target, a, true) {
                 Some(p) => p,
@@ -379,7 +449,7 @@ impl History {
         limit: usize,
         which: Events,
     ) -> Result<Vec<Event>, StoreError> {
-        let db = lock(&self.reader);
+        let db = self.reader();
         let Some(at) = self.place(&db, target, anchor, false) else {
             return Ok(Vec::new());
         };
@@ -394,7 +464,7 @@ impl History {
         limit: usize,
         which: Events,
     ) -> Result<Vec<Event>, StoreError> {
-        let db = lock(&self.reader);
+        let db = self.reader();
         let Some(at) = self.place(&db, target, anchor, true) else {
             return Ok(Vec::new());
         };
@@ -410,7 +480,7 @@ impl History {
         limit: usize,
         which: Events,
     ) -> Result<Vec<Event>, StoreError> {
-        let db = lock(&self.reader);
+        let db = self.reader();
         let Some(at) = self.place(&db, target, anchor, false) else {
             return Ok(Vec::new());
         };
@@ -439,7 +509,7 @@ impl History {
         limit: usize,
         which: Events,
     ) -> Result<Vec<Event>, StoreError> {
-        let db = lock(&self.reader);
+        let db = self.reader();
         let (Some(a), Some(b)) = (
             self.place(&db, target, from, true),
             self.place(&db, target, to, false),
@@ -471,7 +541,7 @@ impl History {
         limit: usize,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
         let (lo, hi) = (from_ms.min(to_ms), from_ms.max(to_ms));
-        let db = lock(&self.reader);
+        let db = self.reader();
         let mut q = db.prepare_cached(
             "SELECT target, target_name, MAX(time) FROM events \
              WHERE target = ?1 AND kind IN ('P', 'N', 'A') AND time > ?2 AND time < ?3",
@@ -492,6 +562,17 @@ impl History {
         Ok(out)
     }
 
+    /// The private conversations `party` takes part in: (target, the other party's latest
+    /// nick), most recently started last.
+    pub fn conversations(&self, party: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let db = self.reader();
+        let mut q = db.prepare_cached("SELECT target, peer FROM parties WHERE party = ?1")?;
+        let out = q
+            .query_map(params![party], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
     /// Messages in `targets` whose text has every word of `words`, newest first, at most
     /// `limit` (newest by id, which is the order written: FTS5 then walks its matches from the
     /// newest and stops at the limit, instead of collecting every match to sort them). Words are matched as words (FTS5, Unicode-aware, case-insensitive), quoted so
@@ -500,6 +581,17 @@ impl History {
         &self,
         words: &str,
         targets: &[String],
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.search_narrowed(words, targets, &Narrow::default(), limit)
+    }
+
+    /// [`History::search`], narrowed to a sender and a span of time.
+    pub fn search_narrowed(
+        &self,
+        words: &str,
+        targets: &[String],
+        narrow: &Narrow,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         let query: Vec<String> = words
@@ -511,11 +603,13 @@ impl History {
         }
         let query = query.join(" ");
         self.index()?;
-        let db = lock(&self.reader);
-        let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("?{}", i + 3)).collect();
+        let db = self.reader();
+        let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("?{}", i + 6)).collect();
         let sql = format!(
             "SELECT {} FROM s.words JOIN events e ON e.id = s.words.rowid \
              WHERE words MATCH ?1 AND e.target IN ({}) \
+             AND (?3 IS NULL OR e.nick = ?3 COLLATE NOCASE) \
+             AND (?4 IS NULL OR e.time > ?4) AND (?5 IS NULL OR e.time < ?5) \
              ORDER BY s.words.rowid DESC LIMIT ?2",
             COLUMNS
                 .split(", ")
@@ -528,6 +622,9 @@ impl History {
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&query];
         let limit = limit as i64;
         values.push(&limit);
+        values.push(&narrow.from);
+        values.push(&narrow.after_ms);
+        values.push(&narrow.before_ms);
         for t in targets {
             values.push(t);
         }
@@ -573,7 +670,7 @@ impl History {
 
     /// Events stored.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let db = lock(&self.reader);
+        let db = self.reader();
         Ok(db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
     }
 

@@ -209,3 +209,83 @@ fn a_newer_or_unwritable_store_is_refused_at_open() {
     assert!(err.contains("history.db"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn private_parties_are_kept_with_their_latest_peer_name() {
+    let d = dir("parties");
+    let h = History::open(&d).unwrap();
+    let key = "@!1-1 ~ani";
+    let said = ev(1, key, Kind::Privmsg, "hello there");
+    let sides = |peer_of_guest: &str| {
+        vec![
+            Party {
+                party: "~ani".into(),
+                target: key.into(),
+                peer: peer_of_guest.into(),
+            },
+            Party {
+                party: "!1-1".into(),
+                target: key.into(),
+                peer: "ani".into(),
+            },
+        ]
+    };
+    h.append_with(&[said.clone()], &sides("guest")).unwrap();
+    h.append_with(&[ev(2, key, Kind::Privmsg, "renamed")], &sides("Bima"))
+        .unwrap();
+    assert_eq!(
+        h.conversations("~ani").unwrap(),
+        vec![(key.to_string(), "Bima".to_string())],
+        "one row per party and conversation, the latest name"
+    );
+    assert_eq!(h.conversations("!1-1").unwrap().len(), 1);
+    assert!(h.conversations("~someone").unwrap().is_empty());
+    assert_eq!(h.latest(key, None, 10, Events::Messages).unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn search_narrows_by_sender_and_time() {
+    let (h, d) = filled("narrow");
+    let a = vec!["#a".to_string()];
+    let by = |from: Option<&str>, after: Option<i64>, before: Option<i64>| {
+        let narrow = Narrow {
+            from: from.map(str::to_owned),
+            after_ms: after,
+            before_ms: before,
+        };
+        ids(&h.search_narrowed("message", &a, &narrow, 100).unwrap())
+    };
+    assert_eq!(
+        by(Some("ANI"), None, None).len(),
+        19,
+        "nick case-insensitive"
+    );
+    assert!(by(Some("bima"), None, None).is_empty());
+    // m12 is at 1_120, m14 at 1_140: strictly between.
+    assert_eq!(by(None, Some(1_110), Some(1_140)), m(&[13, 12]));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_version_one_store_gains_the_parties_table() {
+    let d = dir("upgrade");
+    std::fs::create_dir_all(&d).unwrap();
+    {
+        let db = Connection::open(d.join("history.db")).unwrap();
+        db.execute_batch(&format!("{} PRAGMA user_version = 1;", SCHEMA[0]))
+            .unwrap();
+    }
+    let h = History::open(&d).unwrap();
+    h.append_with(
+        &[],
+        &[Party {
+            party: "~a".into(),
+            target: "@~a ~b".into(),
+            peer: "b".into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(h.conversations("~a").unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -68,8 +68,34 @@ pub enum Request {
     Metrics {
         reply: oneshot::Sender<String>,
     },
+    /// What `id` may read of history (asked before reading it at the edge: the router knows
+    /// who is where; the store is read off its task). `target`: a room (`#name`) or nick the
+    /// client asks about, if any.
+    HistoryAccess {
+        id: ClientId,
+        target: Option<String>,
+        reply: oneshot::Sender<Access>,
+    },
     /// Tell everyone the server is going away and close every connection.
     Shutdown,
+}
+
+/// What a client may read of history (see [`Request::HistoryAccess`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Its own name as a party to private conversations (see docs/PROTOCOL.md).
+    pub party: String,
+    /// Its nick now.
+    pub nick: String,
+    /// The rooms it is in: (the store's key, the name as shown, `#Name`).
+    pub rooms: Vec<(String, String)>,
+    /// Its current room (plain clients), as in `rooms`.
+    pub current: Option<(String, String)>,
+    /// The target asked about, resolved: a room it is in, or a connected nick it can talk
+    /// with (the store's key and the name as shown).
+    pub target: Option<(String, String)>,
+    /// The target is a room the client is not in (or no valid name): nothing to read.
+    pub refused: bool,
 }
 
 /// What the router needs to admit a client (see [`Request::Connect`]).
@@ -116,6 +142,23 @@ pub mod caps {
     pub const ACCOUNT_NOTIFY: u32 = 1 << 13;
     /// SASL: negotiated like the others, but listed only when the hub has accounts.
     pub const SASL: u32 = 1 << 14;
+    /// IRCv3 `draft/chathistory`, listed only when the hub keeps history: the client asks for
+    /// history itself, so it gets none when it joins.
+    pub const CHATHISTORY: u32 = 1 << 15;
+    /// IRCv3 `draft/event-playback`: history shows joins, parts and the like too.
+    pub const EVENT_PLAYBACK: u32 = 1 << 16;
+    /// soju's `soju.im/search` (the `SEARCH` command), listed only when the hub keeps history.
+    pub const SEARCH: u32 = 1 << 17;
+
+    /// The capabilities listed only when the hub has what they need (accounts, history).
+    pub const OPTIONAL: u32 = SASL | CHATHISTORY | EVENT_PLAYBACK | SEARCH;
+
+    /// The capabilities that need history, by name.
+    pub const HISTORY: [(&str, u32); 3] = [
+        ("draft/chathistory", CHATHISTORY),
+        ("draft/event-playback", EVENT_PLAYBACK),
+        ("soju.im/search", SEARCH),
+    ];
 
     /// Name and bit of every capability the hub supports.
     pub const ALL: [(&str, u32); 14] = [
@@ -141,8 +184,11 @@ pub mod caps {
             .map(|&(_, b)| b)
     }
 
+    /// The names of the capabilities in `set` (those needing history and accounts included).
     pub fn names(set: u32) -> String {
         ALL.iter()
+            .chain(HISTORY.iter())
+            .chain([("sasl", SASL)].iter())
             .filter(|(_, b)| set & b != 0)
             .map(|(n, _)| *n)
             .collect::<Vec<_>>()

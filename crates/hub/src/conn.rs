@@ -318,6 +318,7 @@ async fn start_session(
 ) -> Flow {
     let link = Link::new(id, addr, &shared.requests, outbox, &shared.settings, false)
         .with_accounts(shared.accounts.as_deref())
+        .with_history(shared.history.as_ref())
         .with_limits(&shared.limits);
     session.start(&link).await
 }
@@ -430,6 +431,7 @@ impl<'a> Input<'a> {
             session.admitted(),
         )
         .with_accounts(self.shared.accounts.as_deref())
+        .with_history(self.shared.history.as_ref())
         .with_limits(&self.shared.limits)
     }
 
@@ -768,6 +770,7 @@ mod tests {
             tls: None,
             metrics: Arc::default(),
             accounts: None,
+            history: None,
         });
         let permit = slots.acquire_owned().await.unwrap();
         let (claim, _) = shared.limits.admit(peer.ip(), permit).unwrap();

@@ -314,6 +314,8 @@ pub enum Event<'a> {
         nick: &'a str,
         room: &'a str,
         census: Census,
+        /// The hub keeps history (IRC lists its chathistory limits).
+        history: bool,
     },
     /// Chat in a room (`room: Some`) or privately to the recipient (`room: None`).
     Chat {

@@ -226,6 +226,7 @@ pub struct Hub {
     tls: Option<Arc<tls::Tls>>,
     metrics: Arc<metrics::Metrics>,
     accounts: Option<Arc<accounts::Accounts>>,
+    history: Option<Arc<obrol_store::history::History>>,
 }
 
 impl Hub {
@@ -262,6 +263,7 @@ impl Hub {
         limits.set(&settings);
         Ok(Hub {
             accounts: None,
+            history: None,
             tls: None,
             metrics: router.metrics(),
             limits,
@@ -296,8 +298,9 @@ impl Hub {
     /// joining clients are sent a room's latest.
     pub fn set_history(&mut self, history: Arc<obrol_store::history::History>) {
         if let Some(router) = self.router.as_mut() {
-            router.set_history(history);
+            router.set_history(history.clone());
         }
+        self.history = Some(history);
     }
 
     /// Serves TLS with this certificate: on `tls://` listeners, and on sniffing ones to
@@ -340,6 +343,7 @@ impl Hub {
                     tls: self.tls.clone(),
                     metrics: self.metrics.clone(),
                     accounts: self.accounts.clone(),
+                    history: self.history.clone(),
                 }),
             ));
         }
@@ -371,6 +375,8 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// Accounts, when the hub has a store.
     pub accounts: Option<Arc<accounts::Accounts>>,
+    /// History, when the hub keeps it (read at the edge: `CHATHISTORY`, searches).
+    pub history: Option<Arc<obrol_store::history::History>>,
 }
 
 /// Accepts connections on one listener until aborted.

@@ -634,8 +634,8 @@ impl History {
         Ok(out)
     }
 
-    /// Drops events older than `max_age_ms` (if given), and beyond the newest `max_per_target`
-    /// of each conversation (if given). Returns how many went.
+    /// Drops events older than `max_age_ms` (if given), and those before the newest
+    /// `max_per_target` messages of each conversation (if given). Returns how many went.
     pub fn prune(
         &self,
         now_ms: i64,
@@ -655,13 +655,18 @@ impl History {
             )?;
         }
         if let Some(keep) = max_per_target {
+            // The count is of messages: the joins and the like between them go with the oldest
+            // kept, so a busy door does not push out what was said.
             gone += db.execute(
-                "DELETE FROM events WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, ROW_NUMBER() OVER (
+                "WITH cut AS (
+                    SELECT target, time, id FROM (
+                        SELECT target, time, id, ROW_NUMBER() OVER (
                             PARTITION BY target ORDER BY time DESC, id DESC) AS n
-                        FROM events)
-                    WHERE n > ?1)",
+                        FROM events WHERE kind IN ('P', 'N', 'A'))
+                    WHERE n = ?1)
+                DELETE FROM events WHERE EXISTS (
+                    SELECT 1 FROM cut WHERE cut.target = events.target
+                    AND (events.time, events.id) < (cut.time, cut.id))",
                 params![keep as i64],
             )?;
         }

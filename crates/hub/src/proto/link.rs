@@ -25,6 +25,8 @@ pub struct Link<'a> {
     pub sts: Option<(u16, u64)>,
     /// Accounts, when the hub has a store (registration, login, SASL at the edge).
     pub accounts: Option<&'a crate::accounts::Accounts>,
+    /// History, when the hub keeps it (`CHATHISTORY` and searches are read at the edge).
+    pub history: Option<&'a Arc<obrol_store::history::History>>,
     /// Only clients logged in to an account may register (IRC) or chat.
     pub accounts_required: bool,
     /// The operators, and the lockouts for OPER (`None`: no limits, in unit tests).
@@ -56,6 +58,7 @@ impl<'a> Link<'a> {
             info: &settings.description,
             sts: settings.sts,
             accounts: None,
+            history: None,
             opers: &settings.opers,
             accounts_required: settings.accounts_required,
             limits: None,
@@ -73,6 +76,12 @@ impl<'a> Link<'a> {
     /// With accounts.
     pub fn with_accounts(mut self, accounts: Option<&'a crate::accounts::Accounts>) -> Self {
         self.accounts = accounts;
+        self
+    }
+
+    /// With history.
+    pub fn with_history(mut self, history: Option<&'a Arc<obrol_store::history::History>>) -> Self {
+        self.history = history;
         self
     }
 

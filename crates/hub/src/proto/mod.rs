@@ -9,6 +9,7 @@ pub mod auth;
 pub mod irc;
 mod link;
 pub mod plain;
+pub mod recall;
 mod session;
 
 pub use link::{Flow, Link};

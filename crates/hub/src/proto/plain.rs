@@ -18,7 +18,7 @@ pub const DEFAULT_MAX_LINE: usize = 4096;
 pub const PARTIAL_LINE_IDLE: std::time::Duration = std::time::Duration::from_millis(75);
 
 pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /rooms, /who [ROOM], \
-/msg NICK text, /me action, /register PASSWORD, /login [ACCOUNT] PASSWORD, /quit [reason], \
+/msg NICK text, /me action, /history [ROOM|NICK] [N], /search WORDS [in ROOM|NICK], /register PASSWORD, /login [ACCOUNT] PASSWORD, /quit [reason], \
 /help; other lines go to your current room (//text sends /text)";
 
 /// Turns one line into a hub command.

@@ -154,6 +154,9 @@ impl Session {
                 if let Some(flow) = super::auth::plain_command(text, link).await {
                     return flow;
                 }
+                if let Some(flow) = super::recall::plain_command(text, link).await {
+                    return flow;
+                }
                 let sent = match plain::parse(text) {
                     Ok(cmd) => link.command(cmd).await,
                     Err(refusal) => {

@@ -1,6 +1,7 @@
 //! Rooms as members see them: joining and leaving, member lists, topics, modes, kicks and
 //! invitations. The rules themselves (who may join, speak or set what) are in
 //! [`crate::domain::room`]; this is where they are applied and everyone concerned is told.
+use obrol_store::history::Kind;
 use smallvec::SmallVec;
 
 use super::Member;
@@ -98,6 +99,7 @@ impl Router {
         };
         r.extra_mut().topic =
             (!text.is_empty()).then(|| (text.clone(), who.nick.to_string(), unix_now()));
+        self.note(&key, Kind::Topic, &who, &text);
         self.emit_room_event(
             &key,
             &Event::TopicChanged {
@@ -425,6 +427,7 @@ impl Router {
             return;
         };
         let reason = reason.unwrap_or_else(|| by.nick.to_string());
+        self.note(&key, Kind::Kick, &by, &format!("{kicked} {reason}"));
         self.emit_room_event(
             &key,
             &Event::Kicked {
@@ -593,6 +596,7 @@ impl Router {
         room.members.push(id);
         let name = room.name.clone();
         let topic = room.extra().topic.clone();
+        self.note(&key, Kind::Join, &who, &realname);
         self.emit_room_event(
             &key,
             &Event::Joined {
@@ -639,6 +643,7 @@ impl Router {
             return self.refuse(id, Refusal::NotInRoom(name.to_string()));
         }
         let who = m.who.clone();
+        self.note(key, Kind::Part, &who, reason.unwrap_or(""));
         // The leaver hears its own part, as IRC clients expect.
         self.emit_room_event(
             key,
@@ -673,6 +678,7 @@ impl Router {
             }
             if room.members.is_empty() {
                 self.rooms.remove(key);
+                self.forget_replay(key);
             }
         }
     }

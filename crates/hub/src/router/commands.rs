@@ -459,6 +459,7 @@ impl Router {
             .get(&target)
             .map_or_else(|| to.to_owned(), |m| m.who.nick.to_string());
         let conversation = self.private_key(id, target);
+        self.note_parties(&conversation, id, target, (&from.nick, &to));
         for text in split_text(&from, &to, text, action) {
             let msgid = self.next_msgid();
             let time_ms = super::history::now_ms();
@@ -581,6 +582,9 @@ impl Router {
         if let Some(m) = self.members.get_mut(&id) {
             m.who.nick = new.into();
             m.outbox.set_nick(new);
+        }
+        for key in self.rooms_of(id) {
+            self.note(&key, obrol_store::history::Kind::Nick, &old, new);
         }
         self.emit_each(&audience, &Event::Renamed { who: &old, new });
         self.check_registered_nick(id);

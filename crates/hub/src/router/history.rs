@@ -8,12 +8,18 @@
 //! comes. `synchronous=NORMAL` in WAL mode makes a commit a write to the log, not a flush to the
 //! disk: it survives the process, not a power loss (see `obrol_store::history`).
 
-use obrol_store::history::{Event as Stored, Events, Kind};
+use std::collections::VecDeque;
+
+use obrol_store::history::{Event as Stored, Events, Kind, Party};
 
 use super::Router;
-use crate::api::ClientId;
+use crate::api::{caps, Access, ClientId};
 use crate::domain::names::fold;
 use crate::event::{Event, Identity};
+
+/// Most rooms whose latest messages are kept in memory for replay on join (see
+/// [`Router::replay`]): at 50 messages each, some tens of MB at most.
+const REPLAY_ROOMS: usize = 4096;
 
 /// Milliseconds since 1970, now.
 pub(super) fn now_ms() -> u64 {
@@ -56,7 +62,7 @@ impl Router {
             (false, true) => Kind::Notice,
             (false, false) => Kind::Privmsg,
         };
-        self.unwritten.push(Stored {
+        let stored = Stored {
             msgid: msgid.to_owned(),
             time_ms: i64::try_from(time_ms).unwrap_or(i64::MAX),
             target: conversation.to_owned(),
@@ -66,39 +72,156 @@ impl Router {
             source: format!("{}!{}@{}", from.nick, from.user, from.host),
             account: from.account.as_deref().map(str::to_owned),
             text: text.to_owned(),
+        };
+        if let Some(latest) = (!self.replay_cache.is_empty())
+            .then(|| self.replay_cache.get_mut(conversation))
+            .flatten()
+        {
+            if latest.len() >= self.settings.history_replay {
+                latest.pop_front();
+            }
+            latest.push_back(stored.clone());
+        }
+        self.unwritten.push(stored);
+    }
+
+    /// Records a room event that is not something said (a join, a part, a topic, ...) for
+    /// replays that show them (IRCv3 `draft/event-playback`).
+    pub(super) fn note(&mut self, key: &str, kind: Kind, who: &Identity, text: &str) {
+        if self.history.is_none() {
+            return;
+        }
+        let shown = self
+            .rooms
+            .get(key)
+            .map_or_else(|| format!("#{key}"), |r| format!("#{}", r.name));
+        let msgid = self.next_msgid();
+        self.unwritten.push(Stored {
+            msgid,
+            time_ms: i64::try_from(now_ms()).unwrap_or(i64::MAX),
+            target: format!("#{key}"),
+            target_name: shown,
+            kind,
+            nick: who.nick.to_string(),
+            source: format!("{}!{}@{}", who.nick, who.user, who.host),
+            account: who.account.as_deref().map(str::to_owned),
+            text: text.to_owned(),
         });
     }
 
-    /// The store's key for the private conversation between `a` and `b`: each by account when
-    /// logged in, else by nick (case-folded), in order, so both ends name it alike.
+    /// Who `id` is as a party to private conversations: its account when logged in, else
+    /// this connection (a guest's private history is its connection's: nobody who takes the
+    /// nick later reads it). See docs/PROTOCOL.md.
+    pub(super) fn party(&self, id: ClientId) -> String {
+        match self.members.get(&id).and_then(|m| m.who.account.as_deref()) {
+            Some(account) => format!("~{}", fold(account)),
+            None => format!("!{}-{id}", self.epoch),
+        }
+    }
+
+    /// The store's key for the private conversation between `a` and `b`: their parties, in
+    /// order, so both ends name it alike.
     pub(super) fn private_key(&self, a: ClientId, b: ClientId) -> String {
-        let party = |id: ClientId| {
-            self.members
-                .get(&id)
-                .map_or_else(String::new, |m| match &m.who.account {
-                    Some(account) => format!("~{}", fold(account)),
-                    None => fold(&m.who.nick).to_string(),
-                })
-        };
-        let (mut x, mut y) = (party(a), party(b));
+        let (mut x, mut y) = (self.party(a), self.party(b));
         if x > y {
             std::mem::swap(&mut x, &mut y);
         }
         format!("@{x} {y}")
     }
 
+    /// Notes who talks in private conversation `key`: `a` (now `a_nick`) with `b` (now
+    /// `b_nick`), so each finds it again by the other's name.
+    pub(super) fn note_parties(
+        &mut self,
+        key: &str,
+        a: ClientId,
+        b: ClientId,
+        names: (&str, &str),
+    ) {
+        if self.history.is_none() {
+            return;
+        }
+        let (a_nick, b_nick) = names;
+        for (party, peer) in [(self.party(a), b_nick), (self.party(b), a_nick)] {
+            self.unwritten_parties.push(Party {
+                party,
+                target: key.to_owned(),
+                peer: peer.to_owned(),
+            });
+        }
+    }
+
+    /// What `id` may read of history (see [`Access`]).
+    pub(super) fn history_access(&self, id: ClientId, target: Option<&str>) -> Access {
+        let Some(m) = self.members.get(&id) else {
+            return Access {
+                refused: true,
+                ..Access::default()
+            };
+        };
+        let rooms: Vec<(String, String)> = m
+            .rooms
+            .iter()
+            .filter_map(|k| {
+                let r = self.rooms.get(k)?;
+                Some((format!("#{k}"), format!("#{}", r.name)))
+            })
+            .collect();
+        let current = m
+            .current
+            .as_ref()
+            .and_then(|k| rooms.iter().find(|(key, _)| key[1..] == **k).cloned());
+        let mut access = Access {
+            current,
+            party: self.party(id),
+            nick: m.who.nick.to_string(),
+            target: None,
+            refused: false,
+            rooms,
+        };
+        match target {
+            Some(t) if t.starts_with('#') => {
+                let key = format!("#{}", fold(&t[1..]));
+                match access.rooms.iter().find(|(k, _)| *k == key) {
+                    Some(room) => access.target = Some(room.clone()),
+                    None => access.refused = true,
+                }
+            }
+            Some(t) => {
+                if let Some(other) = self.nicks.owner(t) {
+                    let shown = self
+                        .members
+                        .get(&other)
+                        .map_or_else(|| t.to_owned(), |o| o.who.nick.to_string());
+                    access.target = Some((self.private_key(id, other), shown));
+                }
+            }
+            None => {}
+        }
+        access
+    }
+
+    /// Forgets the replay copy of a room that is gone.
+    pub(super) fn forget_replay(&mut self, key: &str) {
+        if !self.replay_cache.is_empty() {
+            self.replay_cache.remove(&format!("#{key}"));
+        }
+    }
+
     /// Writes what this turn recorded. A store that fails is logged (at most every ten
     /// seconds) and the messages still go out: chat goes on without history rather than stop.
     pub(super) fn write_history(&mut self) {
-        if self.unwritten.is_empty() {
+        if self.unwritten.is_empty() && self.unwritten_parties.is_empty() {
             return;
         }
         let Some(history) = &self.history else {
             self.unwritten.clear();
+            self.unwritten_parties.clear();
             return;
         };
         let started = std::time::Instant::now();
-        let written = history.append(&self.unwritten);
+        let written = history.append_with(&self.unwritten, &self.unwritten_parties);
+        self.unwritten_parties.clear();
         let us = started.elapsed().as_micros() as u64;
         let t = &mut self.history_timing;
         *t = (t.0 + 1, t.1 + us, t.2.max(us));
@@ -110,7 +233,9 @@ impl Router {
         self.unwritten.clear();
     }
 
-    /// Sends `id`, who just joined room `key` (shown as `name`), the room's latest messages.
+    /// Sends `id`, who just joined room `key` (shown as `name`), the room's latest messages:
+    /// from memory when the room was replayed before (a join storm reads the store once), else
+    /// from the store. Not to clients that ask for history themselves (IRCv3 chathistory).
     pub(super) fn replay(&mut self, id: ClientId, key: &str, name: &str) {
         let Some(history) = self.history.clone() else {
             return;
@@ -118,28 +243,46 @@ impl Router {
         let limit = self.settings.history_replay;
         // A bridge's members are not readers: its listener would relay the replay to its
         // multicast group as if it were said now.
-        if limit == 0 || self.members.get(&id).is_none_or(|m| m.bridged) {
+        if limit == 0
+            || self
+                .members
+                .get(&id)
+                .is_none_or(|m| m.bridged || m.caps & caps::CHATHISTORY != 0)
+        {
             return;
         }
-        // What this turn said so far is part of it.
-        self.write_history();
-        let events = match history.latest(&format!("#{key}"), None, limit, Events::Messages) {
-            Ok(events) => events,
-            Err(err) => {
-                if let Some(held) = self.history_log.pass() {
-                    tracing::warn!(%err, "history not read ({held} more failures since the last report)");
+        let conversation = format!("#{key}");
+        let mut latest = match self.replay_cache.remove(&conversation) {
+            Some(latest) => latest,
+            None => {
+                // What this turn said so far is part of it.
+                self.write_history();
+                match history.latest(&conversation, None, limit, Events::Messages) {
+                    Ok(events) => VecDeque::from(events),
+                    Err(err) => {
+                        if let Some(held) = self.history_log.pass() {
+                            tracing::warn!(%err, "history not read ({held} more failures since the last report)");
+                        }
+                        return;
+                    }
                 }
-                return;
             }
         };
-        if !events.is_empty() {
+        if !latest.is_empty() {
             self.tell(
                 id,
                 &Event::History {
                     room: name,
-                    events: &events,
+                    events: latest.make_contiguous(),
                 },
             );
         }
+        if self.replay_cache.len() >= REPLAY_ROOMS {
+            // Full: make room (which goes matters little; it is read again when needed).
+            if let Some(any) = self.replay_cache.keys().next().cloned() {
+                self.replay_cache.remove(&any);
+            }
+        }
+        self.replay_cache.insert(conversation, latest);
     }
 }

@@ -150,6 +150,9 @@ pub struct Router {
     /// before the turn's output reaches anyone: see [`history`]).
     history: Option<Arc<obrol_store::history::History>>,
     unwritten: Vec<obrol_store::history::Event>,
+    unwritten_parties: Vec<obrol_store::history::Party>,
+    /// The latest messages of rooms replayed lately, by conversation (see [`history`]).
+    replay_cache: FxHashMap<String, std::collections::VecDeque<obrol_store::history::Event>>,
     history_log: crate::limits::LogGate,
     /// History transactions written, their total and longest time (µs), for `/stats`.
     history_timing: (u64, u64, u64),
@@ -192,6 +195,8 @@ impl Router {
             registered: FxHashMap::default(),
             history: None,
             unwritten: Vec::new(),
+            unwritten_parties: Vec::new(),
+            replay_cache: FxHashMap::default(),
             history_log: crate::limits::LogGate::new(std::time::Duration::from_secs(10)),
             history_timing: (0, 0, 0),
         }
@@ -304,6 +309,9 @@ impl Router {
             Request::Operator { line, reply } => {
                 let _ = reply.send(self.operator(&line));
             }
+            Request::HistoryAccess { id, target, reply } => {
+                let _ = reply.send(self.history_access(id, target.as_deref()));
+            }
             Request::Metrics { reply } => {
                 let _ = reply.send(self.metrics.prometheus(&self.figures()));
             }
@@ -389,6 +397,7 @@ impl Router {
                 nick: &nick,
                 room: if waiting { "" } else { &lobby },
                 census: self.census(),
+                history: self.history.is_some(),
             },
         );
         // IRC clients choose their own channels; plain clients start in the lobby.
@@ -417,6 +426,7 @@ impl Router {
         self.whowas.remember(&m.who, &m.realname);
         let mut audience = Vec::new();
         for key in &m.rooms {
+            self.note(key, obrol_store::history::Kind::Quit, &m.who, reason);
             self.leave_room(id, key);
             if let Some(room) = self.rooms.get(key) {
                 audience.extend(&room.members);

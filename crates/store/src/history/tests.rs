@@ -230,7 +230,7 @@ fn private_parties_are_kept_with_their_latest_peer_name() {
             },
         ]
     };
-    h.append_with(&[said.clone()], &sides("guest")).unwrap();
+    h.append_with(&[said], &sides("guest")).unwrap();
     h.append_with(&[ev(2, key, Kind::Privmsg, "renamed")], &sides("Bima"))
         .unwrap();
     assert_eq!(
@@ -287,5 +287,36 @@ fn a_version_one_store_gains_the_parties_table() {
     )
     .unwrap();
     assert_eq!(h.conversations("~a").unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn pruning_by_count_counts_messages_and_takes_the_events_before_them() {
+    let d = dir("prune-events");
+    let h = History::open(&d).unwrap();
+    let kinds = [
+        Kind::Join,
+        Kind::Privmsg,
+        Kind::Quit,
+        Kind::Privmsg,
+        Kind::Join,
+        Kind::Privmsg,
+        Kind::Part,
+        Kind::Quit,
+    ];
+    let events: Vec<Event> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| ev(i as i64 + 1, "#a", k, "x"))
+        .collect();
+    h.append(&events).unwrap();
+    // Two messages kept (m4, m6): what came between and after them stays, m1..m3 go.
+    assert_eq!(h.prune(0, None, Some(2)).unwrap(), 3);
+    assert_eq!(
+        ids(&h.latest("#a", None, 100, Events::All).unwrap()),
+        m(&[4, 5, 6, 7, 8])
+    );
+    // Fewer messages than the limit: nothing goes.
+    assert_eq!(h.prune(0, None, Some(5)).unwrap(), 0);
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -24,7 +24,17 @@ pub fn labeled(label: &str, replies: &[Bytes], caps: u32, server: &str, id: u64)
             let mut out =
                 format!("@label={label} :{server} BATCH +{reference} labeled-response\r\n");
             for line in many {
-                out.push_str(&tagged(&format!("batch={reference}"), line));
+                // Lines of a batch inside this one (a chathistory reply) belong to it alone.
+                let in_batch = line.strip_prefix('@').is_some_and(|tags| {
+                    let section = tags.split(' ').next().unwrap_or("");
+                    section.split(';').any(|t| t.starts_with("batch="))
+                });
+                if in_batch {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                } else {
+                    out.push_str(&tagged(&format!("batch={reference}"), line));
+                }
             }
             out.push_str(&format!(":{server} BATCH -{reference}\r\n"));
             out

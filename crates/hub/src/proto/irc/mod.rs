@@ -18,8 +18,10 @@ pub use render::{render, rfc3339};
 
 mod accounts;
 mod commands;
+mod history;
 mod labeled;
 mod render;
+mod replay;
 
 use crate::api::{Newcomer, Request};
 use crate::domain::{REALNAMELEN, USERLEN};
@@ -308,6 +310,11 @@ impl Session {
             }
             _ => {}
         }
+        match cmd.as_str() {
+            "CHATHISTORY" => return self.chathistory(&msg, link).await,
+            "SEARCH" => return self.search(&msg, link).await,
+            _ => {}
+        }
         let me = self.me().to_owned();
         let srv = link.server;
         let hub_cmd = match cmd.as_str() {
@@ -573,7 +580,7 @@ impl Session {
                     &me,
                     &format!("{VERSION} {srv} :obrol chat hub"),
                 ));
-                for line in isupport(srv, &me) {
+                for line in isupport(srv, &me, link.history.is_some()) {
                     link.reply(line);
                 }
                 return Flow::Continue;
@@ -686,9 +693,18 @@ impl Session {
                     Some((port, _)) if self.cap_302 => format!(" sts=port={port}"),
                     _ => String::new(),
                 };
+                let history = match link.history {
+                    Some(_) => caps::HISTORY.map(|(name, _)| name).join(" "),
+                    None => String::new(),
+                };
+                let history = if history.is_empty() {
+                    history
+                } else {
+                    format!(" {history}")
+                };
                 link.reply(format!(
-                    ":{srv} CAP {me} LS :{}{sasl}{sts}\r\n",
-                    caps::names(u32::MAX)
+                    ":{srv} CAP {me} LS :{}{history}{sasl}{sts}\r\n",
+                    caps::names(!caps::OPTIONAL)
                 ));
             }
             Some("LIST") => {
@@ -711,6 +727,12 @@ impl Session {
                     };
                     let known = match name {
                         "sasl" if link.accounts.is_some() => Some(caps::SASL),
+                        _ if link.history.is_some() => caps::by_name(name).or_else(|| {
+                            caps::HISTORY
+                                .iter()
+                                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                                .map(|&(_, bit)| bit)
+                        }),
                         _ => caps::by_name(name),
                     };
                     match known {

@@ -28,13 +28,22 @@ pub(super) fn motd_lines(srv: &str, nick: &str, motd: &str) -> Vec<String> {
     out
 }
 
-pub(super) fn isupport(srv: &str, nick: &str) -> Vec<String> {
-    let tokens = format!(
+/// The ISUPPORT tokens; with `history`, the chathistory ones (the most one request returns,
+/// and how messages may be named).
+pub(super) fn isupport(srv: &str, nick: &str, history: bool) -> Vec<String> {
+    let mut tokens = format!(
         "AWAYLEN={AWAYLEN} CASEMAPPING=ascii CHANLIMIT=#:50 CHANMODES=b,k,l,imnst CHANNELLEN={CHANNELLEN} \
          CHANTYPES=# KICKLEN={KICKLEN} MAXLIST=b:100 MODES={MODES_PER_LINE} NETWORK=obrol NICKLEN={NICKLEN} PREFIX=(ov)@+ \
          TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:,KICK:,WHOIS:1 \
          TOPICLEN={TOPICLEN} USERLEN={USERLEN} NAMELEN={REALNAMELEN} WHOX"
     );
+    if history {
+        let _ = write!(
+            tokens,
+            " CHATHISTORY={} MSGREFTYPES=msgid,timestamp",
+            crate::proto::recall::MAX_LIMIT
+        );
+    }
     // At most 13 tokens per line (RFC 2812 allows 15 parameters: nick, tokens, trailing).
     let tokens: Vec<&str> = tokens.split_whitespace().collect();
     tokens
@@ -76,66 +85,6 @@ pub fn rfc3339(ms: u64) -> String {
         rem % 60,
         ms % 1000
     )
-}
-
-/// A room's history for one who joined it: in a `chathistory` batch for clients that asked for
-/// batches, as plain messages otherwise; with its time as a tag for clients that asked for
-/// server-time, at the start of the text otherwise.
-fn history(s: &mut String, view: &View<'_>, room: &str, events: &[obrol_store::history::Event]) {
-    use obrol_store::history::Kind;
-    use obrol_wire::irc::Tag;
-    let batch = view.caps & caps::BATCH != 0;
-    let reference = events
-        .first()
-        .map_or("h".to_owned(), |e| format!("h{}", e.msgid));
-    if batch {
-        let _ = write!(
-            s,
-            ":{} BATCH +{reference} chathistory #{room}\r\n",
-            view.server
-        );
-    }
-    for e in events {
-        let time = rfc3339(u64::try_from(e.time_ms).unwrap_or(0));
-        let mut tags = Vec::new();
-        if batch {
-            tags.push(Tag::new("batch", Some(reference.clone())));
-        }
-        if let Some(account) = e
-            .account
-            .as_ref()
-            .filter(|_| view.caps & caps::ACCOUNT_TAG != 0)
-        {
-            tags.push(Tag::new("account", Some(account.clone())));
-        }
-        let stamped = view.caps & caps::SERVER_TIME != 0;
-        if stamped {
-            tags.push(Tag::new("time", Some(time.clone())));
-        }
-        if view.caps & caps::MESSAGE_TAGS != 0 {
-            tags.push(Tag::new("msgid", Some(e.msgid.clone())));
-        }
-        let text = match stamped {
-            true => e.text.clone(),
-            // No tag to carry the time: the text does, as `[YYYY-MM-DD HH:MM]`.
-            false => format!("[{}] {}", time[..16].replace('T', " "), e.text),
-        };
-        let (verb, text) = match e.kind {
-            Kind::Notice => ("NOTICE", text),
-            Kind::Action if stamped => ("PRIVMSG", format!("\u{1}ACTION {}\u{1}", e.text)),
-            Kind::Action => ("PRIVMSG", format!("\u{1}ACTION {text}\u{1}")),
-            _ => ("PRIVMSG", text),
-        };
-        let mut msg = Message::new(verb, [format!("#{room}")])
-            .with_prefix(e.source.clone())
-            .with_param(text);
-        msg.tags = tags;
-        s.push_str(&msg.to_string_trailing());
-        s.push_str("\r\n");
-    }
-    if batch {
-        let _ = write!(s, ":{} BATCH -{reference}\r\n", view.server);
-    }
 }
 
 fn source(who: &Identity) -> String {
@@ -228,8 +177,19 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
         s.push_str(&numeric(srv, code, me, rest));
     };
     match *event {
-        Event::History { room, events } => history(&mut s, view, room, events),
-        Event::Welcome { motd, census, .. } => {
+        Event::History { room, events } => {
+            let reference = events
+                .first()
+                .map_or("h".to_owned(), |e| format!("h{}", e.msgid));
+            let kind = format!("chathistory #{room}");
+            super::replay::batch(&mut s, view, &reference, &kind, events, false);
+        }
+        Event::Welcome {
+            motd,
+            census,
+            history,
+            ..
+        } => {
             num(
                 &mut s,
                 "001",
@@ -246,7 +206,7 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 "004",
                 &format!("{srv} {VERSION} iow biklmnostv bklov"),
             );
-            for line in isupport(srv, me) {
+            for line in isupport(srv, me, history) {
                 s.push_str(&line);
             }
             lusers(&mut s, srv, me, &census);

@@ -293,6 +293,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .map_err(|e| UsageError(e.to_string()))?;
                 tracing::info!("history in {}", dir.join("history.db").display());
                 let history = Arc::new(history);
+                history
+                    .start_mover()
+                    .context("starting the history writer")?;
                 let retention = Retention {
                     max_age_ms: (args.history_days > 0.0)
                         .then_some((args.history_days * 86_400_000.0) as i64),
@@ -305,6 +308,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 std::thread::Builder::new()
                     .name("search-index".into())
                     .spawn(move || {
+                        obrol_store::history::background_priority();
                         let mut pruned = std::time::Instant::now();
                         while let Some(history) = indexed.upgrade() {
                             if pruned.elapsed() >= std::time::Duration::from_secs(60) {

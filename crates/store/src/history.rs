@@ -18,7 +18,9 @@
 //! a file of its own means the indexer never holds the lock the writer needs.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -163,7 +165,31 @@ const SCHEMA: &[&str] = &[
         peer TEXT NOT NULL,
         PRIMARY KEY (party, target)
     ) WITHOUT ROWID;",
+    // How far the journal has been moved in (see `journal`).
+    "CREATE TABLE moved (upto INTEGER NOT NULL); INSERT INTO moved (upto) VALUES (0);",
 ];
+
+/// Most events the journal may hold beyond `history.db` before [`History::log`] moves them
+/// itself (the mover thread has fallen behind: the caller then pays, and memory stays bounded).
+const MAX_BACKLOG: usize = 50_000;
+
+/// How long the mover gathers turns into one transaction, unless a reader waits (readers
+/// wait for it, so this costs them nothing; longer means fewer commits and checkpoints).
+const MOVE_EVERY: Duration = Duration::from_millis(100);
+
+/// The journal is emptied once all of it is moved and it has grown past this.
+const JOURNAL_CUT: u64 = 8 << 20;
+
+/// What the journal holds that `history.db` does not yet.
+#[derive(Default)]
+struct Backlog {
+    /// Logged, not yet moved, in order: each with the journal's length after it.
+    batches: Vec<(Vec<Event>, Vec<Party>, u64)>,
+    events: usize,
+    /// Batches logged and moved, ever (a reader waits until `moved` reaches `logged`).
+    logged: u64,
+    moved: u64,
+}
 
 /// Connections that read: a query waits only when this many run at once.
 const READERS: usize = 3;
@@ -182,10 +208,33 @@ pub struct History {
     /// Writes `search.db`, reading `history.db` (attached as `h`).
     indexer: Mutex<Connection>,
     path: std::path::PathBuf,
+    journal: Mutex<journal::Journal>,
+    backlog: Mutex<Backlog>,
+    /// Wakes the mover: a reader waits, or the backlog is long.
+    work: Condvar,
+    /// Tells waiting readers that batches were moved.
+    moved: Condvar,
+    /// A mover thread runs ([`History::start_mover`]); without one, [`History::log`] moves.
+    mover: AtomicBool,
 }
 
 fn lock(c: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10): the store's threads (moving the
+/// journal, indexing for search) take the time the chat leaves, and yield the core to it when
+/// both want it. On Linux a thread's nice value is its own.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with who = 0 changes only the calling thread; no memory is passed.
+    unsafe {
+        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+fn lock_any<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn row_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
@@ -266,12 +315,195 @@ impl History {
                 .map_err(|e| fail(e.to_string()))?;
             readers.push(Mutex::new(reader));
         }
-        Ok(History {
+        let upto: i64 = writer
+            .query_row("SELECT upto FROM moved", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
+        let upto = u64::try_from(upto).unwrap_or(0);
+        let (journal, journal_len, held) =
+            journal::Journal::open(&dir.join("history.journal"), upto)
+                .map_err(|e| fail(format!("history.journal: {e}")))?;
+        let history = History {
             writer: Mutex::new(writer),
             readers,
             indexer: Mutex::new(indexer),
             path,
-        })
+            journal: Mutex::new(journal),
+            backlog: Mutex::default(),
+            work: Condvar::new(),
+            moved: Condvar::new(),
+            mover: AtomicBool::new(false),
+        };
+        history
+            .recover(upto, journal_len, &held)
+            .map_err(|e| fail(format!("history.journal: {e}")))?;
+        Ok(history)
+    }
+
+    /// Moves in what the journal holds beyond what `history.db` has (`held`, from byte `upto`:
+    /// the process ended before its mover did), then empties the journal.
+    fn recover(&self, upto: u64, journal_len: u64, held: &[u8]) -> Result<(), StoreError> {
+        // Shorter than what was moved: it was emptied after everything in it was moved.
+        let records = match journal_len < upto {
+            true => Vec::new(),
+            false => journal::Journal::records(held, upto),
+        };
+        let found = records.len();
+        if found > 0 {
+            let mut db = lock(&self.writer);
+            let tx = db.transaction()?;
+            for (events, parties, _) in &records {
+                Self::insert(&tx, events, parties)?;
+            }
+            tx.execute("UPDATE moved SET upto = 0", [])?;
+            tx.commit()?;
+        } else {
+            lock(&self.writer).execute("UPDATE moved SET upto = 0", [])?;
+        }
+        lock_any(&self.journal)
+            .cut(0)
+            .map_err(|e| StoreError::Open {
+                dir: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Keeps `events` (and who talks privately with whom): in the journal at once (one
+    /// `write`: it survives the process from then on), in `history.db` when the mover next
+    /// runs. Readers see them: every query first waits for the mover to catch up.
+    pub fn log(&self, events: Vec<Event>, parties: Vec<Party>) -> Result<(), StoreError> {
+        if events.is_empty() && parties.is_empty() {
+            return Ok(());
+        }
+        let record = journal::encode(&events, &parties);
+        let backlog = {
+            let mut journal = lock_any(&self.journal);
+            let end = journal.append(&record).map_err(|e| StoreError::Open {
+                dir: self.path.clone(),
+                reason: format!("history.journal: {e}"),
+            })?;
+            let mut b = lock_any(&self.backlog);
+            b.events += events.len();
+            b.logged += 1;
+            b.batches.push((events, parties, end));
+            b.events
+        };
+        if !self.mover.load(Ordering::Acquire) {
+            self.move_logged()?;
+        } else if backlog > MAX_BACKLOG {
+            // The mover has fallen far behind: the caller moves, and waits for it.
+            self.move_logged()?;
+        }
+        Ok(())
+    }
+
+    /// Moves what was logged into `history.db`, in one transaction; returns how many events.
+    pub fn move_logged(&self) -> Result<usize, StoreError> {
+        let mut db = lock(&self.writer);
+        let (batches, seq) = {
+            let mut b = lock_any(&self.backlog);
+            b.events = 0;
+            (std::mem::take(&mut b.batches), b.logged)
+        };
+        let Some(&(_, _, end)) = batches.last() else {
+            return Ok(0);
+        };
+        let moved = (|| -> Result<usize, StoreError> {
+            let tx = db.transaction()?;
+            let mut n = 0;
+            for (events, parties, _) in &batches {
+                Self::insert(&tx, events, parties)?;
+                n += events.len();
+            }
+            tx.execute("UPDATE moved SET upto = ?1", params![end as i64])?;
+            tx.commit()?;
+            Ok(n)
+        })();
+        let n = match moved {
+            Ok(n) => n,
+            Err(err) => {
+                // Still in the journal: put them back, in order, for the next try.
+                let mut b = lock_any(&self.backlog);
+                let later = std::mem::replace(&mut b.batches, batches);
+                b.events = b.batches.iter().map(|x| x.0.len()).sum::<usize>()
+                    + later.iter().map(|x| x.0.len()).sum::<usize>();
+                b.batches.extend(later);
+                return Err(err);
+            }
+        };
+        {
+            let mut b = lock_any(&self.backlog);
+            b.moved = b.moved.max(seq);
+        }
+        self.moved.notify_all();
+        if end >= JOURNAL_CUT {
+            let mut journal = lock_any(&self.journal);
+            // Nothing logged since: all of it is in `history.db`. Emptied before the mark is
+            // reset, so a crash between the two finds a journal shorter than the mark, which
+            // reads as "all moved". Otherwise (a busy hub logs all the time) what was moved is
+            // given back to the file system.
+            if journal.written == end {
+                if journal.cut(0).is_ok() {
+                    db.execute("UPDATE moved SET upto = 0", [])?;
+                }
+            } else {
+                journal.release(end);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Moves logged events on a thread of its own from now on, every [`MOVE_EVERY`] or at
+    /// once when a reader waits. The thread ends with the store.
+    pub fn start_mover(self: &Arc<Self>) -> std::io::Result<()> {
+        let weak = Arc::downgrade(self);
+        self.mover.store(true, Ordering::Release);
+        std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || {
+                background_priority();
+                loop {
+                    let Some(history) = weak.upgrade() else {
+                        return;
+                    };
+                    {
+                        let b = lock_any(&history.backlog);
+                        let _ = history.work.wait_timeout(b, MOVE_EVERY);
+                    }
+                    if let Err(err) = history.move_logged() {
+                        // At most once a second: the loop sleeps after each.
+                        tracing::warn!(%err, "history not moved from its journal");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Waits (at most two seconds) until everything logged so far is in `history.db`.
+    fn caught_up(&self) {
+        let mut b = lock_any(&self.backlog);
+        let want = b.logged;
+        if b.moved >= want {
+            return;
+        }
+        if !self.mover.load(Ordering::Acquire) {
+            drop(b);
+            let _ = self.move_logged();
+            return;
+        }
+        self.work.notify_one();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while b.moved < want {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            b = match self.moved.wait_timeout(b, left) {
+                Ok((b, _)) => b,
+                Err(p) => p.into_inner().0,
+            };
+        }
     }
 
     /// Brings the search index up to date with what was written (in batches of at most
@@ -311,6 +543,7 @@ impl History {
 
     /// A reading connection: a free one if there is, else one to wait for.
     fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.caught_up();
         for r in &self.readers {
             match r.try_lock() {
                 Ok(guard) => return guard,
@@ -333,39 +566,43 @@ impl History {
         self.append_with(events, &[])
     }
 
-    /// Writes `events` and who talks privately with whom (`parties`) in one transaction.
+    /// Writes `events` and who talks privately with whom (`parties`) in one transaction,
+    /// bypassing the journal.
     pub fn append_with(&self, events: &[Event], parties: &[Party]) -> Result<(), StoreError> {
         if events.is_empty() && parties.is_empty() {
             return Ok(());
         }
         let mut db = lock(&self.writer);
         let tx = db.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ))?;
-            for e in events {
-                insert.execute(params![
-                    e.msgid,
-                    e.time_ms,
-                    e.target,
-                    e.target_name,
-                    e.kind.letter(),
-                    e.nick,
-                    e.source,
-                    e.account,
-                    e.text
-                ])?;
-            }
-            let mut party = tx.prepare_cached(
-                "INSERT INTO parties (party, target, peer) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (party, target) DO UPDATE SET peer = excluded.peer",
-            )?;
-            for p in parties {
-                party.execute(params![p.party, p.target, p.peer])?;
-            }
-        }
+        Self::insert(&tx, events, parties)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    fn insert(tx: &Connection, events: &[Event], parties: &[Party]) -> Result<(), StoreError> {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))?;
+        for e in events {
+            insert.execute(params![
+                e.msgid,
+                e.time_ms,
+                e.target,
+                e.target_name,
+                e.kind.letter(),
+                e.nick,
+                e.source,
+                e.account,
+                e.text
+            ])?;
+        }
+        let mut party = tx.prepare_cached(
+            "INSERT INTO parties (party, target, peer) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (party, target) DO UPDATE SET peer = excluded.peer",
+        )?;
+        for p in parties {
+            party.execute(params![p.party, p.target, p.peer])?;
+        }
         Ok(())
     }
 
@@ -602,6 +839,7 @@ impl History {
             return Ok(Vec::new());
         }
         let query = query.join(" ");
+        self.caught_up();
         self.index()?;
         let db = self.reader();
         let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("?{}", i + 6)).collect();
@@ -684,6 +922,7 @@ impl History {
         let search = self.path.with_file_name("search.db");
         [
             self.path.clone(),
+            self.path.with_extension("journal"),
             self.path.with_extension("db-wal"),
             search.with_extension("db-wal"),
             search,
@@ -694,6 +933,15 @@ impl History {
         .sum()
     }
 }
+
+impl Drop for History {
+    /// What the journal holds goes into `history.db` before the store closes.
+    fn drop(&mut self) {
+        let _ = self.move_logged();
+    }
+}
+
+mod journal;
 
 #[cfg(test)]
 mod tests;

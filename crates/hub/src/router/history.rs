@@ -3,10 +3,9 @@
 //! received is in the store, whatever happens to the process next), and a room's latest
 //! messages are sent to whoever joins it.
 //!
-//! The write is one transaction per turn, on the router's task: a turn is up to 256 requests,
-//! so a busy hub writes many messages a transaction, and an idle one a single message when it
-//! comes. `synchronous=NORMAL` in WAL mode makes a commit a write to the log, not a flush to the
-//! disk: it survives the process, not a power loss (see `obrol_store::history`).
+//! The write is one `write` to the store's journal per turn, on the router's task (it survives
+//! the process from then on, not a power loss); the store's own thread moves the journal into
+//! SQLite in transactions of many turns (see `obrol_store::history`). Measured: bench/RESULTS.md.
 
 use std::collections::VecDeque;
 
@@ -220,8 +219,10 @@ impl Router {
             return;
         };
         let started = std::time::Instant::now();
-        let written = history.append_with(&self.unwritten, &self.unwritten_parties);
-        self.unwritten_parties.clear();
+        let written = history.log(
+            std::mem::take(&mut self.unwritten),
+            std::mem::take(&mut self.unwritten_parties),
+        );
         let us = started.elapsed().as_micros() as u64;
         let t = &mut self.history_timing;
         *t = (t.0 + 1, t.1 + us, t.2.max(us));

@@ -1,4 +1,5 @@
 use super::*;
+use std::sync::Arc;
 
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("obrol-history-{name}-{}", std::process::id()));
@@ -318,5 +319,52 @@ fn pruning_by_count_counts_messages_and_takes_the_events_before_them() {
     );
     // Fewer messages than the limit: nothing goes.
     assert_eq!(h.prune(0, None, Some(5)).unwrap(), 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn logged_events_are_read_at_once_and_survive_a_crash_exactly_once() {
+    let d = dir("journal");
+    let h = Arc::new(History::open(&d).unwrap());
+    h.start_mover().unwrap();
+    h.log(vec![ev(1, "#a", Kind::Privmsg, "satu")], vec![])
+        .unwrap();
+    // A reader waits for the mover: what was logged is there.
+    assert_eq!(
+        ids(&h.latest("#a", None, 10, Events::All).unwrap()),
+        m(&[1])
+    );
+    h.log(vec![ev(2, "#a", Kind::Privmsg, "dua")], vec![])
+        .unwrap();
+    assert_eq!(h.search("dua", &["#a".into()], 10).unwrap().len(), 1);
+    drop(h);
+    // Logged but never moved (the process was killed): a record in the journal beyond the
+    // mark, and a torn one after it.
+    let h = History::open(&d).unwrap();
+    assert_eq!(h.count().unwrap(), 2, "moved at close, the journal emptied");
+    h.log(vec![ev(3, "#a", Kind::Privmsg, "tiga")], vec![])
+        .unwrap();
+    std::mem::forget(h);
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("history.journal"))
+        .unwrap();
+    let unmoved = journal::encode(&[ev(4, "#a", Kind::Privmsg, "empat")], &[]);
+    std::io::Write::write_all(&mut journal, &unmoved).unwrap();
+    std::io::Write::write_all(&mut journal, &unmoved[..unmoved.len() - 5]).unwrap();
+    drop(journal);
+    let h = History::open(&d).unwrap();
+    assert_eq!(
+        ids(&h.latest("#a", None, 10, Events::All).unwrap()),
+        m(&[1, 2, 3, 4]),
+        "each once, the torn tail dropped"
+    );
+    assert_eq!(
+        std::fs::metadata(d.join("history.journal")).unwrap().len(),
+        0
+    );
+    drop(h);
+    let h = History::open(&d).unwrap();
+    assert_eq!(h.count().unwrap(), 4, "nothing moved twice");
     let _ = std::fs::remove_dir_all(&d);
 }

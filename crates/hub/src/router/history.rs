@@ -16,6 +16,18 @@ use crate::api::{caps, Access, ClientId};
 use crate::domain::names::fold;
 use crate::event::{Event, Identity};
 
+/// A room's latest messages, kept for replay on join, and their renderings so far (by
+/// protocol and the capabilities that change a replay's bytes): a join storm renders a
+/// replay once per kind of client, not once per joiner.
+#[derive(Default)]
+pub(super) struct Latest {
+    events: VecDeque<Stored>,
+    rendered: Vec<(crate::proto::Protocol, u32, bytes::Bytes)>,
+}
+
+/// The capabilities a replay's bytes depend on.
+const REPLAY_CAPS: u32 = caps::BATCH | caps::SERVER_TIME | caps::MESSAGE_TAGS | caps::ACCOUNT_TAG;
+
 /// Most rooms whose latest messages are kept in memory for replay on join (see
 /// [`Router::replay`]): at 50 messages each, some tens of MB at most.
 const REPLAY_ROOMS: usize = 4096;
@@ -76,10 +88,11 @@ impl Router {
             .then(|| self.replay_cache.get_mut(conversation))
             .flatten()
         {
-            if latest.len() >= self.settings.history_replay {
-                latest.pop_front();
+            if latest.events.len() >= self.settings.history_replay {
+                latest.events.pop_front();
             }
-            latest.push_back(stored.clone());
+            latest.events.push_back(stored.clone());
+            latest.rendered.clear();
         }
         self.unwritten.push(stored);
     }
@@ -259,7 +272,10 @@ impl Router {
                 // What this turn said so far is part of it.
                 self.write_history();
                 match history.latest(&conversation, None, limit, Events::Messages) {
-                    Ok(events) => VecDeque::from(events),
+                    Ok(events) => Latest {
+                        events: VecDeque::from(events),
+                        rendered: Vec::new(),
+                    },
                     Err(err) => {
                         if let Some(held) = self.history_log.pass() {
                             tracing::warn!(%err, "history not read ({held} more failures since the last report)");
@@ -269,14 +285,25 @@ impl Router {
                 }
             }
         };
-        if !latest.is_empty() {
-            self.tell(
-                id,
-                &Event::History {
-                    room: name,
-                    events: latest.make_contiguous(),
-                },
-            );
+        if let (false, Some(m)) = (latest.events.is_empty(), self.members.get(&id)) {
+            let (proto, caps) = (m.proto, m.caps & REPLAY_CAPS);
+            let bytes = match latest
+                .rendered
+                .iter()
+                .find(|(p, c, _)| *p == proto && *c == caps)
+            {
+                Some((_, _, bytes)) => bytes.clone(),
+                None => {
+                    let event = Event::History {
+                        room: name,
+                        events: latest.events.make_contiguous(),
+                    };
+                    let bytes = proto.render(&event, &m.view(&self.rooms, &self.settings));
+                    latest.rendered.push((proto, caps, bytes.clone()));
+                    bytes
+                }
+            };
+            self.push(id, bytes, 1, true);
         }
         if self.replay_cache.len() >= REPLAY_ROOMS {
             // Full: make room (which goes matters little; it is read again when needed).

@@ -152,7 +152,7 @@ pub struct Router {
     unwritten: Vec<obrol_store::history::Event>,
     unwritten_parties: Vec<obrol_store::history::Party>,
     /// The latest messages of rooms replayed lately, by conversation (see [`history`]).
-    replay_cache: FxHashMap<String, std::collections::VecDeque<obrol_store::history::Event>>,
+    replay_cache: FxHashMap<String, history::Latest>,
     history_log: crate::limits::LogGate,
     /// History transactions written, their total and longest time (µs), for `/stats`.
     history_timing: (u64, u64, u64),

@@ -2,7 +2,10 @@
 //! spread over 1,000 rooms, then times `before` (a page of 50 before a random message of a
 //! random room) and `search` (two words, in 10 rooms) and prints percentiles.
 //!
-//!     cargo run --release -p obrol-store --example history_scale -- [N] [DIR]
+//!     cargo run --release -p obrol-store --example history_scale -- [N] [DIR] [keep]
+//!
+//! With `keep`, the store stays in DIR afterwards (to serve it: `obrol serve --data-dir DIR`;
+//! its rooms are `#room0` .. `#room999`, its messages' ids `m0` .. `m{N-1}`).
 
 use std::time::Instant;
 
@@ -125,7 +128,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(found);
     }
     report("search (2 words, 10 rooms, 50)", &mut times);
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.next().as_deref() != Some("keep") {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

@@ -375,7 +375,7 @@ fn an_accounts_private_history_follows_it_across_connections() {
     back.send_line("/login ani kopi-tubruk");
     back.expect("* you are logged in as ani");
     back.send_line("/history budi");
-    back.expect("* the last 1 message in budi:");
+    back.expect("* the last 1 message with budi:");
     back.expect_line(|l| l.ends_with("<ani> sampai besok"), common::LINE_TIMEOUT);
     drop((back, budi));
     drop(h);
@@ -495,6 +495,45 @@ fn search_finds_only_what_the_asker_may_read() {
     );
     ani.expect_line(|l| l.ends_with("<budi> teh saja"), common::LINE_TIMEOUT);
     drop((ani, budi, cara));
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_flood_of_history_requests_holds_up_nobody_else() {
+    use std::io::Write;
+    let dir = data_dir("flood");
+    let h = hub(&dir);
+    let mut flooder = Irc::register_with_caps(h.port(), "flooder", CAPS);
+    flooder.ask("JOIN #lobby");
+    let mut a = Irc::register_with_caps(h.port(), "saksi", CAPS);
+    let mut b = Irc::register(h.port(), "teman");
+    a.ask("JOIN #w");
+    b.ask("JOIN #w");
+    for i in 0..20 {
+        flooder.send(&format!("PRIVMSG #lobby :kopi nomor {i}"));
+    }
+    // Thousands of the heaviest requests, all at once, and never read.
+    let mut flood = String::new();
+    for i in 0..3000 {
+        flood.push_str(&format!("SEARCH text=kopi\\snomor\\s{}\r\n", i % 20));
+        flood.push_str("CHATHISTORY LATEST #lobby * 200\r\n");
+    }
+    let mut raw = flooder.try_clone_stream();
+    let writer = std::thread::spawn(move || {
+        let _ = raw.write_all(flood.as_bytes());
+    });
+    // The witnesses chat, and read their own history, as usual meanwhile.
+    for i in 0..5 {
+        a.send(&format!("PRIVMSG #w :masih di sini {i}"));
+        b.expect_line(&format!(
+            ":saksi!saksi@127.0.0.1 PRIVMSG #w :masih di sini {i}"
+        ));
+    }
+    let (_, inside) = batch(&mut a, "CHATHISTORY LATEST #w * 5");
+    assert_eq!(inside.len(), 5, "{inside:?}");
+    drop(writer);
+    drop((flooder, a, b));
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -229,6 +229,7 @@ async fn plain_history(history: &Arc<History>, words: &[&str], link: &Link<'_>) 
         return Flow::Continue;
     };
     let which = obrol_store::history::Events::Messages;
+    let private = !key.starts_with('#');
     let Some(events) = read(history, move |h| h.latest(&key, None, count, which)).await else {
         link.reply("! history is not available right now\n");
         return Flow::Continue;
@@ -245,7 +246,12 @@ async fn plain_history(history: &Arc<History>, words: &[&str], link: &Link<'_>) 
         room: &shown,
         events: &events,
     };
-    link.reply(String::from_utf8_lossy(&super::plain::render(&event, None)));
+    let text = String::from_utf8_lossy(&super::plain::render(&event, None)).into_owned();
+    link.reply(match private {
+        // A conversation is with someone, not in somewhere.
+        true => text.replacen(&format!(" in {shown}:"), &format!(" with {shown}:"), 1),
+        false => text,
+    });
     Flow::Continue
 }
 

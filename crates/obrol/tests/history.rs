@@ -246,3 +246,31 @@ fn retention_keeps_the_newest_and_stats_show_the_store() {
     stop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_journal_that_cannot_be_opened_is_a_clear_error_at_start() {
+    let dir = data_dir("journal");
+    // Where the journal goes, something that is not a file.
+    std::fs::create_dir_all(dir.join("history.journal")).unwrap();
+    let d = dir.to_str().unwrap();
+    let mut p = Proc::spawn(
+        "serve",
+        obrol_cmd(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-console",
+            "--data-dir",
+            d,
+        ]),
+    );
+    assert_eq!(p.wait_exit(EXIT_TIMEOUT).code(), Some(2), "{}", p.dump());
+    assert!(
+        p.stderr_lines()
+            .iter()
+            .any(|l| l.contains("history.journal")),
+        "{}",
+        p.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,8 @@ use rustls::unbuffered::{
 };
 use tokio::net::TcpStream;
 
+pub mod ws;
+
 /// See the module documentation.
 #[derive(Debug)]
 pub enum Transport {
@@ -30,6 +32,8 @@ pub enum Transport {
     Tcp(TcpStream),
     /// TLS over TCP (boxed: the session state is large, and most connections are plain).
     Tls(Box<TlsStream>),
+    /// WebSocket over TCP or TLS (the browser client, web IRC clients): see [`ws`].
+    Ws(Box<ws::WsStream>),
     /// Nothing: only for the moment [`Transport::start_tls`] moves the socket into its TLS
     /// session (so the connection task can upgrade its transport in place instead of holding
     /// a second one).
@@ -60,14 +64,30 @@ impl Transport {
         Ok(())
     }
 
+    /// Speaks WebSocket from now on (the HTTP upgrade has been answered): lines in frames,
+    /// binary ones for `binary.ircv3.net`.
+    pub fn start_websocket(&mut self, binary: bool) {
+        let inner = std::mem::replace(self, Transport::Gone);
+        *self = Transport::Ws(Box::new(ws::WsStream::new(inner, binary)));
+    }
+
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        match self {
+            Transport::Tls(_) => true,
+            Transport::Ws(w) => w.inner().is_tls(),
+            _ => false,
+        }
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        matches!(self, Transport::Ws(_))
     }
 
     fn tcp_ref(&self) -> io::Result<&TcpStream> {
         match self {
             Transport::Tcp(s) => Ok(s),
             Transport::Tls(t) => Ok(&t.tcp),
+            Transport::Ws(w) => w.inner().tcp_ref(),
             Transport::Gone => Err(gone()),
         }
     }
@@ -86,6 +106,7 @@ impl Transport {
                 }
                 t.tcp.poll_read_ready(cx)
             }
+            Transport::Ws(w) => w.poll_read_ready(cx),
             Transport::Gone => Poll::Ready(Err(gone())),
         }
     }
@@ -104,6 +125,7 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.try_read(buf),
             Transport::Tls(t) => t.try_read(buf),
+            Transport::Ws(w) => w.try_read(buf),
             Transport::Gone => Err(gone()),
         }
     }
@@ -113,6 +135,7 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.try_write_vectored(bufs),
             Transport::Tls(t) => t.try_write_vectored(bufs),
+            Transport::Ws(w) => w.try_write_vectored(bufs),
             Transport::Gone => Err(gone()),
         }
     }
@@ -126,6 +149,7 @@ impl Transport {
                 t.flush(&mut st)?;
                 Ok(st.io.outgoing.is_empty())
             }
+            Transport::Ws(w) => w.flush_pending(),
             _ => Ok(true),
         }
     }
@@ -136,6 +160,7 @@ impl Transport {
         match self {
             Transport::Tcp(_) | Transport::Gone => false,
             Transport::Tls(t) => t.has_pending_output(),
+            Transport::Ws(w) => w.has_pending_output(),
         }
     }
 
@@ -144,6 +169,8 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.peek(buf).await,
             Transport::Tls(t) => t.peek(buf).await,
+            // Nothing is sniffed inside a WebSocket: it is IRC.
+            Transport::Ws(_) => Ok(0),
             Transport::Gone => Err(gone()),
         }
     }
@@ -151,8 +178,10 @@ impl Transport {
     /// Ends the session politely where there is one: a TLS close_notify, sent if the socket
     /// takes it now (it never waits).
     pub fn close(&self) {
-        if let Transport::Tls(t) = self {
-            t.close();
+        match self {
+            Transport::Tls(t) => t.close(),
+            Transport::Ws(w) => w.close(),
+            _ => {}
         }
     }
 
@@ -186,7 +215,7 @@ impl Transport {
     /// Completes a TLS handshake (nothing to do for plain TCP).
     pub async fn handshake(&self) -> io::Result<()> {
         match self {
-            Transport::Tcp(_) => Ok(()),
+            Transport::Tcp(_) | Transport::Ws(_) => Ok(()),
             Transport::Tls(t) => t.handshake().await,
             Transport::Gone => Err(gone()),
         }

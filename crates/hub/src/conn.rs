@@ -60,6 +60,10 @@ pub enum ListenerKind {
     Irc,
     /// TLS first, then sniffed like `Auto`.
     Tls,
+    /// HTTP only: the browser client and WebSocket IRC (`http://`).
+    Http,
+    /// TLS, then HTTP only (`https://`).
+    Https,
 }
 
 /// How long a client whose input has ended (or who was told to go) may take to read what is

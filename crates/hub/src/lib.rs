@@ -19,6 +19,7 @@ pub mod proto;
 pub mod router;
 pub mod tls;
 pub mod transport;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -108,6 +109,9 @@ pub struct Settings {
     pub sts: Option<(u16, u64)>,
     /// Messages of a room's history a client is sent when it joins (with a history store).
     pub history_replay: usize,
+    /// Origins (`https://chat.example.org`) besides this host's whose pages may open a
+    /// WebSocket here (see [`web`]).
+    pub web_origins: Vec<String>,
 }
 
 impl Settings {
@@ -137,6 +141,7 @@ impl Settings {
             tls_only: false,
             accounts_required: false,
             nick_grace: Duration::from_secs(30),
+            web_origins: Vec::new(),
             sts: None,
             history_replay: 50,
         }

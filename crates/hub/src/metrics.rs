@@ -10,6 +10,10 @@ pub struct Metrics {
     pub sessions_plain: AtomicU64,
     pub sessions_irc: AtomicU64,
     pub sessions_tls: AtomicU64,
+    /// Connections that became WebSockets (`/ws`).
+    pub websockets: AtomicU64,
+    /// Pages and assets of the browser client served.
+    pub web_pages: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
     pub refused_per_address: AtomicU64,
     pub refused_unregistered: AtomicU64,
@@ -109,7 +113,14 @@ impl Metrics {
                 ("protocol=\"plain\"", g(&self.sessions_plain)),
                 ("protocol=\"irc\"", g(&self.sessions_irc)),
                 ("transport=\"tls\"", g(&self.sessions_tls)),
+                ("transport=\"websocket\"", g(&self.websockets)),
             ],
+        );
+        metric(
+            "obrol_web_pages_total",
+            "counter",
+            "Pages and assets of the browser client served.",
+            &[("", g(&self.web_pages))],
         );
         metric(
             "obrol_tls_handshake_failures_total",

@@ -66,9 +66,10 @@ impl Transport {
 
     /// Speaks WebSocket from now on (the HTTP upgrade has been answered): lines in frames,
     /// binary ones for `binary.ircv3.net`.
-    pub fn start_websocket(&mut self, binary: bool) {
+    /// `read` is what the client sent after its request head (frames already).
+    pub fn start_websocket(&mut self, binary: bool, read: Vec<u8>) {
         let inner = std::mem::replace(self, Transport::Gone);
-        *self = Transport::Ws(Box::new(ws::WsStream::new(inner, binary)));
+        *self = Transport::Ws(Box::new(ws::WsStream::new(inner, binary, read)));
     }
 
     pub fn is_tls(&self) -> bool {

@@ -47,11 +47,12 @@ pub struct ServeArgs {
     /// keep it on loopback or behind a firewall].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9477")]
     pub metrics: Option<String>,
-    /// Address to listen on (repeatable): HOST:PORT serves plain and IRC clients (told apart by
-    /// their first bytes, and TLS too when a certificate is set); irc://HOST:PORT or
-    /// plain://HOST:PORT serves only one protocol; tls://HOST:PORT only TLS (plain or IRC
-    /// inside). [default: 0.0.0.0:8080, irc://0.0.0.0:6667, and tls://0.0.0.0:6697 with
-    /// --tls-cert]
+    /// Address to listen on (repeatable): HOST:PORT serves plain and IRC clients and browsers
+    /// (the web client at /, IRC over WebSocket at /ws), told apart by their first bytes, and
+    /// TLS too when a certificate is set; irc://HOST:PORT or plain://HOST:PORT serves only one
+    /// protocol; tls://HOST:PORT only TLS (any of them inside); http://HOST:PORT and
+    /// https://HOST:PORT only the web client and WebSocket. [default: 0.0.0.0:8080,
+    /// irc://0.0.0.0:6667, and tls://0.0.0.0:6697 with --tls-cert]
     #[arg(long = "listen")]
     pub listen: Vec<String>,
     /// Certificate chain (PEM) for TLS; with --tls-key. Reloaded on SIGHUP.
@@ -124,6 +125,10 @@ pub struct ServeArgs {
     /// connection rate, the unregistered cap and the line rate (repeatable), e.g. a benchmark's own address.
     #[arg(long = "exempt", value_name = "CIDR")]
     pub exempt: Vec<String>,
+    /// An origin (`https://chat.example.org`) whose pages may open a WebSocket here, besides
+    /// this host's own (repeatable): a web IRC client served from another site.
+    #[arg(long = "web-origin", value_name = "ORIGIN")]
+    pub web_origins: Vec<String>,
     /// Lines per second a client may send once its burst is spent (its reading is slowed to
     /// this rate; a client whose backlog would take --max-lag-secs is disconnected); 0: no limit. [default: 10]
     #[arg(long)]
@@ -217,12 +222,16 @@ pub(crate) fn resolve(spec: &str) -> anyhow::Result<(SocketAddr, ListenerKind)> 
         (ListenerKind::Plain, a)
     } else if let Some(a) = spec.strip_prefix("tls://") {
         (ListenerKind::Tls, a)
+    } else if let Some(a) = spec.strip_prefix("http://") {
+        (ListenerKind::Http, a)
+    } else if let Some(a) = spec.strip_prefix("https://") {
+        (ListenerKind::Https, a)
     } else {
         (ListenerKind::Auto, spec)
     };
     let addr = addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| {
         UsageError(format!(
-            "not a listen address: {spec} (expected HOST:PORT, irc://HOST:PORT, plain://HOST:PORT or tls://HOST:PORT)"
+            "not a listen address: {spec} (expected HOST:PORT, irc://HOST:PORT, plain://HOST:PORT, tls://HOST:PORT, http://HOST:PORT or https://HOST:PORT)"
         ))
     })?;
     Ok((addr, kind))
@@ -263,13 +272,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         for spec in &resolved.listen {
             addrs.push(resolve(spec)?);
         }
-        if tls.is_none() && addrs.iter().any(|(_, k)| *k == ListenerKind::Tls) {
+        if tls.is_none()
+            && addrs
+                .iter()
+                .any(|(_, k)| matches!(k, ListenerKind::Tls | ListenerKind::Https))
+        {
             return Err(UsageError(
-                "a tls:// listener needs a certificate and key (--tls-cert, --tls-key)".into(),
+                "a tls:// or https:// listener needs a certificate and key (--tls-cert, --tls-key)"
+                    .into(),
             )
             .into());
         }
         let mut settings = resolved.settings;
+        settings.web_origins = args.web_origins.clone();
         if let Some(n) = args.history_replay {
             settings.history_replay = n;
         }

@@ -37,13 +37,20 @@ async fn open_session(
 ) -> Option<Session> {
     let settings = &shared.settings;
     let mut first_line_by = Instant::now() + settings.sniff_wait;
-    if kind == ListenerKind::Tls {
+    if matches!(kind, ListenerKind::Tls | ListenerKind::Https) {
         start_tls(stream, addr, shared).await?;
         first_line_by = Instant::now() + settings.sniff_wait;
     }
     let proto = match kind {
         ListenerKind::Plain => Protocol::Plain,
         ListenerKind::Irc => Protocol::Irc,
+        // A page or a WebSocket; in a WebSocket, IRC.
+        ListenerKind::Http | ListenerKind::Https => {
+            if !crate::web::serve(stream, addr, shared).await {
+                return None;
+            }
+            Protocol::Irc
+        }
         ListenerKind::Auto | ListenerKind::Tls => {
             let mut sniffed = crate::proto::sniff(stream, settings.sniff_wait).await;
             if sniffed == Sniffed::Tls && shared.tls.is_some() && !stream.is_tls() {
@@ -53,6 +60,12 @@ async fn open_session(
             }
             match sniffed {
                 Sniffed::Chat(proto) => proto,
+                Sniffed::Http => {
+                    if !crate::web::serve(stream, addr, shared).await {
+                        return None;
+                    }
+                    Protocol::Irc
+                }
                 other => {
                     crate::metrics::bump(&shared.metrics.refused_not_chat);
                     crate::proto::answer_stranger(stream, other, addr).await;

@@ -91,11 +91,14 @@ fn close_payload(code: CloseCode, reason: &str) -> Vec<u8> {
 }
 
 impl WsStream {
-    pub(super) fn new(inner: Transport, binary: bool) -> Self {
+    pub(super) fn new(inner: Transport, binary: bool, read: Vec<u8>) -> Self {
         WsStream {
             inner,
             binary,
-            state: Mutex::default(),
+            state: Mutex::new(WsState {
+                raw: read,
+                ..WsState::default()
+            }),
         }
     }
 
@@ -397,7 +400,10 @@ mod tests {
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        (WsStream::new(Transport::Tcp(server), binary), client)
+        (
+            WsStream::new(Transport::Tcp(server), binary, Vec::new()),
+            client,
+        )
     }
 
     async fn read_all(ws: &WsStream) -> io::Result<Vec<u8>> {

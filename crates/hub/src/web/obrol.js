@@ -114,7 +114,7 @@ function lineElement(line) {
   if (line.kind === "chat" && line.nick !== state.nick && mentions(line.text)) div.classList.add("highlight");
   const time = document.createElement("time");
   time.dateTime = line.time.toISOString();
-  time.textContent = line.time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  time.textContent = line.time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   const nick = document.createElement("span");
   nick.className = "nick";
   const text = document.createElement("span");
@@ -156,6 +156,9 @@ function renderLog(keepPlace = false) {
   log.scrollTop = keepPlace ? log.scrollHeight - fromEnd : log.scrollHeight;
 }
 
+// The server's own buffer ("*": notices, errors, /help) is shown as "server".
+const label = (b) => (b.name === "*" ? "server" : b.name);
+
 function renderBuffers() {
   const ul = $("buffers");
   ul.replaceChildren();
@@ -163,7 +166,7 @@ function renderBuffers() {
     const li = document.createElement("li");
     li.dataset.name = b.name;
     li.className = "buffer" + (b === state.active ? " active" : "") + (b.unread ? " unread" : "") + (b.mention ? " mention" : "");
-    li.append(Object.assign(document.createElement("span"), { textContent: b.name }));
+    li.append(Object.assign(document.createElement("span"), { textContent: label(b) }));
     if (b.unread) li.append(Object.assign(document.createElement("span"), { className: "badge", textContent: String(b.unread) }));
     li.onclick = () => { show(b); $("app").classList.remove("show-side"); };
     ul.append(li);
@@ -174,7 +177,10 @@ function renderMembers() {
   const ul = $("member-list");
   ul.replaceChildren();
   const b = state.active;
-  if (!b || !isRoom(b.name)) return;
+  const inRoom = b && isRoom(b.name);
+  $("toggle-members").textContent = inRoom ? `${b.members.size} here` : "";
+  $("toggle-members").hidden = !inRoom;
+  if (!inRoom) return;
   const rank = (p) => (p.includes("@") ? 0 : p.includes("+") ? 1 : 2);
   const sorted = [...b.members.entries()].sort((x, y) => rank(x[1]) - rank(y[1]) || x[0].localeCompare(y[0]));
   for (const [nick, prefix] of sorted) {
@@ -190,7 +196,7 @@ function show(b) {
   state.active = b;
   b.unread = 0;
   b.mention = false;
-  $("title").textContent = b.name;
+  $("title").textContent = label(b);
   $("topic").textContent = plainText(b.topic || "");
   renderBuffers();
   renderLog();

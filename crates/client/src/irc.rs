@@ -1,0 +1,921 @@
+//! An IRC client session without I/O: it reads the server's lines into a [`Chat`] and turns
+//! what the user types into lines to send. The terminal UI drives it with a [`Connection`]
+//! (`crate::Connection`); tests drive it with strings.
+//!
+//! It asks for the IRCv3 capabilities that make a good client (`batch`, `server-time`,
+//! `message-tags`, `echo-message`, `draft/chathistory`, `multi-prefix`, `account-tag`, and
+//! `sasl` when it has a password), fetches a room's history when it joins and older history
+//! when the user scrolls past the top, measures the lag with its own `PING`s, and after a
+//! reconnect takes its nick and rooms back.
+
+use std::collections::{HashMap, HashSet};
+
+use obrol_wire::irc::{parse_time, Message};
+
+use crate::chat::{clean, now_ms, BufferKind, Chat, Kind, Line, Link, Millis};
+
+/// How many messages of history a room shows when it is joined, and each scroll-back fetches.
+pub const HISTORY_PAGE: usize = 50;
+
+/// Longest text put in one PRIVMSG; longer lines are split (a message's prefix, tags and
+/// command must fit the 512 bytes too).
+pub const MAX_TEXT: usize = 400;
+
+/// How often the lag is measured.
+pub const LAG_EVERY_MS: Millis = 30_000;
+
+/// The commands the session knows (for /help and tab completion).
+pub const COMMANDS: &[&str] = &[
+    "/join", "/part", "/msg", "/query", "/me", "/nick", "/topic", "/names", "/history", "/search",
+    "/close", "/quote", "/help", "/quit",
+];
+
+/// Who to be on the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub nick: String,
+    /// With a password: log in to the account named like the nick (SASL PLAIN).
+    pub password: Option<String>,
+    /// Rooms to join once registered.
+    pub rooms: Vec<String>,
+}
+
+/// What the user's command asks of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Capabilities asked for when the server offers them.
+const WANTED: &[&str] = &[
+    "batch",
+    "server-time",
+    "message-tags",
+    "echo-message",
+    "draft/chathistory",
+    "draft/event-playback",
+    "multi-prefix",
+    "account-tag",
+    "away-notify",
+];
+
+#[derive(Debug)]
+struct Batch {
+    kind: String,
+    target: String,
+    lines: Vec<(String, Line)>,
+}
+
+/// One IRC session (it outlives connections: a reconnect starts a new registration on it).
+#[derive(Debug)]
+pub struct Session {
+    pub chat: Chat,
+    cfg: Config,
+    out: Vec<String>,
+    offered: Vec<String>,
+    caps: HashSet<String>,
+    registered: bool,
+    nick_tries: u32,
+    batches: HashMap<String, Batch>,
+    /// Rooms whose NAMES reply is coming in (their member lists start afresh).
+    names_pending: HashSet<String>,
+    /// Rooms the user asked to join: shown when the join comes back.
+    show_on_join: HashSet<String>,
+    /// Rooms (or conversations) with a history request on its way.
+    fetching: HashSet<String>,
+    history_limit: usize,
+    ping_sent: Option<Millis>,
+    last_ping: Millis,
+}
+
+fn is_room(name: &str) -> bool {
+    name.starts_with(['#', '&'])
+}
+
+/// The nick of a `nick!user@host` source.
+fn nick_of(prefix: &str) -> &str {
+    prefix.split('!').next().unwrap_or(prefix)
+}
+
+impl Session {
+    pub fn new(cfg: Config, server: &str) -> Session {
+        let chat = Chat::new(server, &cfg.nick, server, BufferKind::Server);
+        Session {
+            chat,
+            cfg,
+            out: Vec::new(),
+            offered: Vec::new(),
+            caps: HashSet::new(),
+            registered: false,
+            nick_tries: 0,
+            batches: HashMap::new(),
+            names_pending: HashSet::new(),
+            show_on_join: HashSet::new(),
+            fetching: HashSet::new(),
+            history_limit: HISTORY_PAGE,
+            ping_sent: None,
+            last_ping: 0,
+        }
+    }
+
+    /// Lines to send, each without its ending.
+    pub fn take_output(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn send(&mut self, line: String) {
+        self.out.push(line);
+    }
+
+    fn server_buffer(&mut self, kind: Kind, text: &str) {
+        self.chat.add(0, Line::new(kind, "", text));
+    }
+
+    /// A connection was made: register on it.
+    pub fn connected(&mut self) {
+        self.chat.link = Link::Connected;
+        self.registered = false;
+        self.caps.clear();
+        self.offered.clear();
+        self.batches.clear();
+        self.fetching.clear();
+        self.nick_tries = 0;
+        self.ping_sent = None;
+        self.send("CAP LS 302".into());
+        let nick = self.cfg.nick.clone();
+        self.send(format!("NICK {nick}"));
+        self.send(format!("USER {nick} 0 * :obrol"));
+    }
+
+    /// The connection is gone; another attempt is due at `retry_at` (`None`: not trying).
+    pub fn disconnected(&mut self, reason: &str, retry_at: Option<Millis>) {
+        let text = match retry_at {
+            Some(at) => format!(
+                "connection lost: {reason}; connecting again in {} s",
+                ((at - now_ms()).max(0) + 999) / 1000
+            ),
+            None => format!("connection closed: {reason}"),
+        };
+        self.chat.link = match retry_at {
+            Some(retry_at) => Link::Waiting {
+                reason: reason.to_owned(),
+                retry_at,
+            },
+            None => Link::Closed(reason.to_owned()),
+        };
+        self.chat.lag = None;
+        self.registered = false;
+        let shown = self.chat.active;
+        for (i, b) in self.chat.buffers.iter_mut().enumerate() {
+            b.members.clear();
+            if i == 0 || i == shown {
+                b.lines.push_back(Line::new(Kind::Error, "", &text));
+            }
+        }
+    }
+
+    /// Time passes: measures the lag now and then.
+    pub fn tick(&mut self, now: Millis) {
+        if self.registered && now - self.last_ping >= LAG_EVERY_MS && self.ping_sent.is_none() {
+            self.last_ping = now;
+            self.ping_sent = Some(now);
+            self.send(format!("PING :lag-{now}"));
+        }
+    }
+
+    /// The user scrolled past the oldest line of the shown buffer: asks for older history.
+    pub fn want_older(&mut self) {
+        let b = self.chat.active();
+        if b.kind == BufferKind::Server || b.history_done || !self.registered {
+            return;
+        }
+        if !self.caps.contains("draft/chathistory") || self.fetching.contains(&b.name) {
+            return;
+        }
+        let target = b.name.clone();
+        let Some(from) = b.oldest_msgid().map(|id| format!("msgid={id}")) else {
+            return;
+        };
+        self.fetching.insert(target.clone());
+        let limit = self.history_limit;
+        self.send(format!("CHATHISTORY BEFORE {target} {from} {limit}"));
+    }
+
+    fn fetch_latest(&mut self, target: &str) {
+        if self.caps.contains("draft/chathistory") && self.fetching.insert(target.to_owned()) {
+            let limit = self.history_limit;
+            self.send(format!("CHATHISTORY LATEST {target} * {limit}"));
+        }
+    }
+
+    /// Reads one line from the server.
+    pub fn handle(&mut self, line: &str) {
+        let msg = match Message::parse(line) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%e, "unparsable line from the server");
+                return;
+            }
+        };
+        let time = msg
+            .tag("time")
+            .and_then(|t| t.value.as_deref())
+            .and_then(parse_time)
+            .unwrap_or_else(now_ms);
+        let source = msg.prefix.as_deref().map(nick_of).unwrap_or("").to_owned();
+        let command = msg.command.to_ascii_uppercase();
+        let p = |i: usize| msg.param(i).unwrap_or("");
+        let last = msg.params.last().map(String::as_str).unwrap_or("");
+        // A line that belongs to an open batch waits for the batch's end.
+        if let Some(id) = msg.tag("batch").and_then(|t| t.value.clone()) {
+            if self.batches.contains_key(&id) && command != "BATCH" {
+                if let Some((target, line)) = self.history_line(&msg, &source, time) {
+                    if let Some(batch) = self.batches.get_mut(&id) {
+                        batch.lines.push((target, line));
+                    }
+                }
+                return;
+            }
+        }
+        match command.as_str() {
+            "PING" => self.send(format!("PONG :{last}")),
+            "PONG" => {
+                if let (Some(sent), true) = (self.ping_sent, last.starts_with("lag-")) {
+                    self.chat.lag = Some((now_ms() - sent).max(0) as u64);
+                    self.ping_sent = None;
+                }
+            }
+            "CAP" => self.cap(&msg),
+            "AUTHENTICATE" if p(0) == "+" => {
+                if let Some(password) = &self.cfg.password {
+                    let nick = &self.cfg.nick;
+                    let plain = format!("{nick}\0{nick}\0{password}");
+                    use base64::Engine;
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
+                    // Up to 400 bytes an AUTHENTICATE line; a line of exactly 400 is followed
+                    // by an empty one.
+                    let chunks: Vec<String> = encoded
+                        .as_bytes()
+                        .chunks(400)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect();
+                    let exact = encoded.len() % 400 == 0;
+                    for chunk in chunks {
+                        self.send(format!("AUTHENTICATE {chunk}"));
+                    }
+                    if exact {
+                        self.send("AUTHENTICATE +".into());
+                    }
+                }
+            }
+            "903" => {
+                self.server_buffer(Kind::Info, &format!("logged in as {}", self.cfg.nick));
+                self.send("CAP END".into());
+            }
+            "902" | "904" | "905" | "906" | "907" => {
+                self.server_buffer(Kind::Error, &format!("login failed: {last}"));
+                self.send("CAP END".into());
+            }
+            "001" => {
+                self.registered = true;
+                self.chat.nick = p(0).to_owned();
+                self.cfg.nick = p(0).to_owned();
+                self.server_buffer(Kind::Info, last);
+                let rooms: Vec<String> = self
+                    .chat
+                    .buffers
+                    .iter()
+                    .filter(|b| b.kind == BufferKind::Room && !b.parted)
+                    .map(|b| b.name.clone())
+                    .chain(self.cfg.rooms.iter().cloned())
+                    .collect();
+                let mut seen = HashSet::new();
+                let rooms: Vec<String> = rooms
+                    .into_iter()
+                    .filter(|r| seen.insert(r.to_lowercase()))
+                    .collect();
+                if !rooms.is_empty() {
+                    if self.chat.active == 0 {
+                        if let Some(first) = rooms.first() {
+                            self.show_on_join.insert(first.to_lowercase());
+                        }
+                    }
+                    self.send(format!("JOIN {}", rooms.join(",")));
+                }
+                self.cfg.rooms.clear();
+            }
+            "005" => {
+                for token in &msg.params[1..msg.params.len().saturating_sub(1)] {
+                    if let Some(n) = token.strip_prefix("CHATHISTORY=") {
+                        if let Ok(n) = n.parse::<usize>() {
+                            self.history_limit = if n == 0 {
+                                HISTORY_PAGE
+                            } else {
+                                n.min(HISTORY_PAGE)
+                            };
+                        }
+                    }
+                }
+            }
+            "433" | "432" if !self.registered => {
+                // Taken or refused: try another before registration stalls.
+                self.nick_tries += 1;
+                let base = self.cfg.nick.trim_end_matches('_').to_owned();
+                let next = if self.nick_tries < 4 {
+                    format!("{base}{}", "_".repeat(self.nick_tries as usize))
+                } else {
+                    format!("obrol{}", now_ms() % 100_000)
+                };
+                self.server_buffer(
+                    Kind::Error,
+                    &format!("{}: {last}; trying {next}", p(1)),
+                );
+                self.send(format!("NICK {next}"));
+            }
+            "JOIN" => self.join(&source, p(0), time),
+            "PART" => {
+                let text = match msg.param(1) {
+                    Some(reason) if !reason.is_empty() => {
+                        format!("{source} left {} ({reason})", p(0))
+                    }
+                    _ => format!("{source} left {}", p(0)),
+                };
+                self.left(&source, p(0), &text, time);
+            }
+            "KICK" => {
+                let text = format!("{} was kicked from {} by {source} ({})", p(1), p(0), p(2));
+                self.left(&p(1).to_owned(), p(0), &text, time);
+            }
+            "QUIT" => {
+                let text = format!("{source} quit ({last})");
+                for i in 0..self.chat.buffers.len() {
+                    let b = &mut self.chat.buffers[i];
+                    let here = b.members.remove(&source).is_some()
+                        || (b.kind == BufferKind::Private && b.name.eq_ignore_ascii_case(&source));
+                    if here {
+                        self.chat.add(i, Line::new(Kind::Event, &source, &text).at(time));
+                    }
+                }
+            }
+            "NICK" => {
+                if source.eq_ignore_ascii_case(&self.cfg.nick) {
+                    self.cfg.nick = p(0).to_owned();
+                }
+                self.chat.rename(&source, p(0), time);
+            }
+            "TOPIC" => {
+                let i = self.chat.buffer(p(0), BufferKind::Room);
+                self.chat.buffers[i].topic = clean(p(1));
+                let text = format!("{source} changed the topic to: {}", p(1));
+                self.chat.add(i, Line::new(Kind::Event, &source, &text).at(time));
+            }
+            "332" => {
+                if let Some(i) = self.chat.find(p(1)) {
+                    self.chat.buffers[i].topic = clean(last);
+                }
+            }
+            "353" => {
+                let room = p(2).to_owned();
+                let Some(i) = self.chat.find(&room) else {
+                    return;
+                };
+                let b = &mut self.chat.buffers[i];
+                if self.names_pending.insert(room.to_lowercase()) {
+                    b.members.clear();
+                }
+                for entry in last.split(' ').filter(|e| !e.is_empty()) {
+                    let nick = entry.trim_start_matches(['~', '&', '@', '%', '+']);
+                    let prefix = &entry[..entry.len() - nick.len()];
+                    b.members
+                        .insert(nick_of(nick).to_owned(), prefix.chars().take(1).collect());
+                }
+            }
+            "366" => {
+                self.names_pending.remove(&p(1).to_lowercase());
+            }
+            "PRIVMSG" | "NOTICE" => {
+                if let Some((target, line)) = self.history_line(&msg, &source, time) {
+                    let kind = if is_room(&target) {
+                        BufferKind::Room
+                    } else if target == "*" {
+                        BufferKind::Server
+                    } else {
+                        BufferKind::Private
+                    };
+                    let i = if kind == BufferKind::Server {
+                        0
+                    } else {
+                        self.chat.buffer(&target, kind)
+                    };
+                    self.chat.add(i, line);
+                }
+            }
+            "BATCH" => self.batch(&msg),
+            "ERROR" => self.server_buffer(Kind::Error, last),
+            "FAIL" | "WARN" => {
+                if p(0) == "CHATHISTORY" {
+                    self.fetching.clear();
+                }
+                let kind = if command == "FAIL" { Kind::Error } else { Kind::Info };
+                self.chat.info(kind, last);
+            }
+            "NOTE" => self.chat.info(Kind::Info, last),
+            // Errors answer what the user just did: shown where the user is.
+            c if c.len() == 3 && (c.starts_with('4') || c.starts_with('5')) => {
+                let subject: Vec<&str> = msg.params[1..msg.params.len().saturating_sub(1)]
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                let text = if subject.is_empty() {
+                    last.to_owned()
+                } else {
+                    format!("{}: {last}", subject.join(" "))
+                };
+                self.chat.info(Kind::Error, &text);
+            }
+            // Numerics that only carry state the client keeps otherwise, or noise.
+            "002" | "003" | "004" | "324" | "329" | "333" | "376" | "375" | "265" | "266"
+            | "250" | "251" | "252" | "253" | "254" | "255" | "900" | "901" | "MODE" => {
+                if command == "MODE" && is_room(p(0)) {
+                    if let Some(i) = self.chat.find(p(0)) {
+                        let text = format!("{source} sets mode {}", msg.params[1..].join(" "));
+                        self.chat.add(i, Line::new(Kind::Event, &source, &text).at(time));
+                        // Prefixes changed: the list comes fresh.
+                        self.send(format!("NAMES {}", p(0)));
+                    }
+                }
+            }
+            c if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) => {
+                self.server_buffer(Kind::Info, last);
+            }
+            _ => {}
+        }
+    }
+
+    /// A PRIVMSG or NOTICE as a line of the buffer it belongs to: (buffer name, line).
+    fn history_line(&self, msg: &Message, source: &str, time: Millis) -> Option<(String, Line)> {
+        let command = msg.command.to_ascii_uppercase();
+        let target = msg.param(0).unwrap_or("");
+        let text = msg.param(1).unwrap_or("");
+        let ours = source.eq_ignore_ascii_case(&self.cfg.nick);
+        let buffer = if is_room(target) {
+            target.to_owned()
+        } else if !self.registered
+            || source.is_empty()
+            || !msg.prefix.as_deref().unwrap_or("").contains('!')
+        {
+            // From the server itself.
+            "*".to_owned()
+        } else if ours {
+            target.to_owned()
+        } else {
+            source.to_owned()
+        };
+        let (kind, text) = match command.as_str() {
+            "NOTICE" => (Kind::Notice, text),
+            "PRIVMSG" => match text
+                .strip_prefix("\x01ACTION")
+                .map(|t| t.trim_start().trim_end_matches('\x01'))
+            {
+                Some(action) => (Kind::Action, action),
+                None if text.starts_with('\x01') => return None, // other CTCPs
+                None => (Kind::Message, text),
+            },
+            "JOIN" | "PART" | "QUIT" | "NICK" | "TOPIC" | "KICK" => {
+                // Event playback in a history batch.
+                let what = match command.as_str() {
+                    "JOIN" => format!("{source} joined {target}"),
+                    "PART" => format!("{source} left {target}"),
+                    "QUIT" => format!("{source} quit ({})", msg.params.last()?),
+                    "NICK" => format!("{source} is now known as {target}"),
+                    "TOPIC" => format!("{source} changed the topic to: {text}"),
+                    _ => format!("{} was kicked by {source}", msg.param(1)?),
+                };
+                let mut line = Line::new(Kind::Event, source, &what).at(time);
+                line.msgid = msg.tag("msgid").and_then(|t| t.value.clone());
+                return Some((target.to_owned(), line));
+            }
+            _ => return None,
+        };
+        let mut line = Line::new(kind, source, text).at(time);
+        line.msgid = msg.tag("msgid").and_then(|t| t.value.clone());
+        Some((buffer, line))
+    }
+
+    fn cap(&mut self, msg: &Message) {
+        let sub = msg.param(1).unwrap_or("").to_ascii_uppercase();
+        let list = msg.params.last().map(String::as_str).unwrap_or("");
+        match sub.as_str() {
+            "LS" => {
+                self.offered.extend(
+                    list.split(' ')
+                        .filter(|c| !c.is_empty())
+                        .map(|c| c.split('=').next().unwrap_or(c).to_owned()),
+                );
+                if msg.param(2) == Some("*") {
+                    return; // more to come
+                }
+                let mut want: Vec<&str> = WANTED
+                    .iter()
+                    .copied()
+                    .filter(|w| self.offered.iter().any(|o| o == w))
+                    .collect();
+                if self.cfg.password.is_some() && self.offered.iter().any(|o| o == "sasl") {
+                    want.push("sasl");
+                }
+                if want.is_empty() {
+                    self.send("CAP END".into());
+                } else {
+                    self.send(format!("CAP REQ :{}", want.join(" ")));
+                }
+            }
+            "ACK" => {
+                for cap in list.split(' ').filter(|c| !c.is_empty()) {
+                    match cap.strip_prefix('-') {
+                        Some(gone) => self.caps.remove(gone),
+                        None => self.caps.insert(cap.to_owned()),
+                    };
+                }
+                if self.caps.contains("sasl") && self.cfg.password.is_some() && !self.registered {
+                    self.send("AUTHENTICATE PLAIN".into());
+                } else if !self.registered {
+                    self.send("CAP END".into());
+                }
+            }
+            "NAK" if !self.registered => self.send("CAP END".into()),
+            _ => {}
+        }
+    }
+
+    fn join(&mut self, who: &str, room: &str, time: Millis) {
+        let ours = who.eq_ignore_ascii_case(&self.cfg.nick);
+        let i = self.chat.buffer(room, BufferKind::Room);
+        if ours {
+            let b = &mut self.chat.buffers[i];
+            b.parted = false;
+            b.members.clear();
+            b.history_done = false;
+            if self.show_on_join.remove(&room.to_lowercase()) {
+                self.chat.show(i);
+            }
+            self.fetch_latest(room);
+        }
+        self.chat.buffers[i]
+            .members
+            .entry(who.to_owned())
+            .or_default();
+        let text = format!("{who} joined {room}");
+        self.chat.add(i, Line::new(Kind::Event, who, &text).at(time));
+    }
+
+    fn left(&mut self, who: &str, room: &str, text: &str, time: Millis) {
+        let Some(i) = self.chat.find(room) else {
+            return;
+        };
+        self.chat.add(i, Line::new(Kind::Event, who, text).at(time));
+        let b = &mut self.chat.buffers[i];
+        if who.eq_ignore_ascii_case(&self.cfg.nick) {
+            b.parted = true;
+            b.members.clear();
+        } else {
+            b.members.remove(who);
+        }
+    }
+
+    fn batch(&mut self, msg: &Message) {
+        let Some(reference) = msg.param(0) else {
+            return;
+        };
+        if let Some(id) = reference.strip_prefix('+') {
+            self.batches.insert(
+                id.to_owned(),
+                Batch {
+                    kind: msg.param(1).unwrap_or("").to_owned(),
+                    target: msg.param(2).unwrap_or("").to_owned(),
+                    lines: Vec::new(),
+                },
+            );
+            return;
+        }
+        let Some(batch) = reference
+            .strip_prefix('-')
+            .and_then(|id| self.batches.remove(id))
+        else {
+            return;
+        };
+        match batch.kind.as_str() {
+            "chathistory" => {
+                let key = batch.target.to_lowercase();
+                let asked = self.fetching.iter().find(|f| f.to_lowercase() == key).cloned();
+                if let Some(asked) = &asked {
+                    self.fetching.remove(asked);
+                }
+                let kind = if is_room(&batch.target) {
+                    BufferKind::Room
+                } else {
+                    BufferKind::Private
+                };
+                let i = self.chat.buffer(&batch.target, kind);
+                let before = self.chat.buffers[i].lines.len();
+                let lines: Vec<Line> = batch.lines.into_iter().map(|(_, l)| l).collect();
+                let got = lines.len();
+                let added = self.chat.buffers[i].merge_history(lines);
+                let b = &mut self.chat.buffers[i];
+                if asked.is_some() && (got < self.history_limit || added == 0) {
+                    b.history_done = true;
+                }
+                // Keep the view where it was when older lines come in above it.
+                if b.scroll > 0 {
+                    b.scroll += b.lines.len().saturating_sub(before);
+                }
+            }
+            "soju.im/search" => {
+                let n = batch.lines.len();
+                let shown = self.chat.active;
+                self.chat.add(
+                    shown,
+                    Line::new(Kind::Info, "", &format!("{n} messages found (oldest first):")),
+                );
+                for (target, line) in batch.lines {
+                    let text = format!(
+                        "[{}] [{target}] <{}> {}",
+                        utc_minute(line.time),
+                        line.nick,
+                        line.text
+                    );
+                    self.chat.add(shown, Line::new(Kind::Info, "", &text));
+                }
+            }
+            _ => {
+                // Unknown batches: their lines as if they came alone.
+                for (target, line) in batch.lines {
+                    let kind = if is_room(&target) {
+                        BufferKind::Room
+                    } else {
+                        BufferKind::Private
+                    };
+                    let i = self.chat.buffer(&target, kind);
+                    self.chat.add(i, line);
+                }
+            }
+        }
+    }
+
+    /// Sends `text` to `target` (split into messages that fit), and shows it at once unless
+    /// the server echoes it.
+    fn say(&mut self, target: &str, text: &str, action: bool) {
+        let kind = if is_room(target) {
+            BufferKind::Room
+        } else {
+            BufferKind::Private
+        };
+        let i = self.chat.buffer(target, kind);
+        for piece in split_text(text, MAX_TEXT) {
+            if action {
+                self.send(format!("PRIVMSG {target} :\x01ACTION {piece}\x01"));
+            } else {
+                self.send(format!("PRIVMSG {target} :{piece}"));
+            }
+            if !self.caps.contains("echo-message") {
+                let nick = self.chat.nick.clone();
+                let kind = if action { Kind::Action } else { Kind::Message };
+                self.chat.add(i, Line::new(kind, &nick, piece));
+            }
+        }
+    }
+
+    /// Acts on a line the user typed in the shown buffer.
+    pub fn command(&mut self, input: &str) -> Flow {
+        let input = input.trim_end_matches(['\r', '\n']);
+        if input.is_empty() {
+            return Flow::Continue;
+        }
+        let active = self.chat.active().name.clone();
+        let active_kind = self.chat.active().kind;
+        let (text, is_command) = match input.strip_prefix('/') {
+            Some(rest) if rest.starts_with('/') => (rest, false),
+            Some(rest) => (rest, true),
+            None => (input, false),
+        };
+        if !is_command {
+            if active_kind == BufferKind::Server {
+                self.chat
+                    .info(Kind::Error, "this is the server's window: /join #room or /msg NICK first");
+            } else if !self.registered {
+                self.chat.info(Kind::Error, "not connected: not sent");
+            } else {
+                self.say(&active, text, false);
+            }
+            return Flow::Continue;
+        }
+        let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let rest = rest.trim();
+        let args: Vec<&str> = rest.split_whitespace().collect();
+        let connected = self.registered;
+        match verb.to_ascii_lowercase().as_str() {
+            "quit" | "exit" => {
+                let reason = if rest.is_empty() { "bye" } else { rest };
+                if connected {
+                    self.send(format!("QUIT :{reason}"));
+                }
+                return Flow::Quit;
+            }
+            "help" => {
+                let help = "/join #room, /part [#room] [reason], /msg NICK text, /query NICK, \
+                     /me action, /nick NAME, /topic [text], /names, /history [N], \
+                     /search WORDS, /close, /quote RAW LINE, /quit [reason]; \
+                     Alt-1..9 or Ctrl-N/Ctrl-P switch windows, PageUp/PageDown scroll \
+                     (further back fetches history), Tab completes nicks and commands";
+                self.chat.info(Kind::Info, help);
+            }
+            _ if !connected => self.chat.info(Kind::Error, "not connected: not sent"),
+            "join" | "j" => match args.first() {
+                Some(rooms) => {
+                    let rooms: Vec<String> = rooms
+                        .split(',')
+                        .filter(|r| !r.is_empty())
+                        .map(|r| if is_room(r) { r.to_owned() } else { format!("#{r}") })
+                        .collect();
+                    for r in &rooms {
+                        match self.chat.find(r) {
+                            Some(i) if !self.chat.buffers[i].parted => self.chat.show(i),
+                            _ => {
+                                self.show_on_join.insert(r.to_lowercase());
+                            }
+                        }
+                    }
+                    self.send(format!("JOIN {}", rooms.join(",")));
+                }
+                None => self.chat.info(Kind::Error, "usage: /join #room"),
+            },
+            "part" | "leave" => {
+                let (room, reason) = match args.first() {
+                    Some(r) if is_room(r) => (r.to_string(), rest[r.len()..].trim()),
+                    _ => (active.clone(), rest),
+                };
+                if !is_room(&room) {
+                    self.chat.info(Kind::Error, "usage: /part #room [reason]");
+                } else if reason.is_empty() {
+                    self.send(format!("PART {room}"));
+                } else {
+                    self.send(format!("PART {room} :{reason}"));
+                }
+            }
+            "msg" | "query" | "q" => {
+                let Some(nick) = args.first() else {
+                    self.chat.info(Kind::Error, "usage: /msg NICK text");
+                    return Flow::Continue;
+                };
+                let text = rest[nick.len()..].trim_start();
+                let kind = if is_room(nick) {
+                    BufferKind::Room
+                } else {
+                    BufferKind::Private
+                };
+                let i = self.chat.buffer(nick, kind);
+                if verb.eq_ignore_ascii_case("msg") && text.is_empty() {
+                    self.chat.info(Kind::Error, "usage: /msg NICK text");
+                    return Flow::Continue;
+                }
+                if !verb.eq_ignore_ascii_case("msg") {
+                    self.chat.show(i);
+                    if kind == BufferKind::Private && self.chat.buffers[i].lines.is_empty() {
+                        self.fetch_latest(nick);
+                    }
+                }
+                if !text.is_empty() {
+                    self.say(nick, text, false);
+                }
+            }
+            "me" => {
+                if active_kind == BufferKind::Server {
+                    self.chat.info(Kind::Error, "/me needs a room or a conversation");
+                } else {
+                    self.say(&active, rest, true);
+                }
+            }
+            "nick" => match args.first() {
+                Some(nick) => self.send(format!("NICK {nick}")),
+                None => self.chat.info(Kind::Error, "usage: /nick NAME"),
+            },
+            "topic" => {
+                if !is_room(&active) {
+                    self.chat.info(Kind::Error, "/topic works in a room");
+                } else if rest.is_empty() {
+                    let topic = self.chat.active().topic.clone();
+                    let text = if topic.is_empty() {
+                        format!("{active} has no topic")
+                    } else {
+                        format!("topic of {active}: {topic}")
+                    };
+                    self.chat.info(Kind::Info, &text);
+                } else {
+                    self.send(format!("TOPIC {active} :{rest}"));
+                }
+            }
+            "names" | "who" => {
+                let b = self.chat.active();
+                let names: Vec<String> =
+                    b.members.iter().map(|(n, p)| format!("{p}{n}")).collect();
+                let text = format!("in {} ({}): {}", b.name, names.len(), names.join(" "));
+                self.chat.info(Kind::Info, &text);
+            }
+            "history" => {
+                let n: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(HISTORY_PAGE);
+                if active_kind == BufferKind::Server {
+                    self.chat.info(Kind::Error, "/history works in a room or a conversation");
+                } else if !self.caps.contains("draft/chathistory") {
+                    self.chat.info(Kind::Error, "this server keeps no history");
+                } else {
+                    self.fetching.insert(active.clone());
+                    self.send(format!("CHATHISTORY LATEST {active} * {}", n.clamp(1, 1000)));
+                }
+            }
+            "search" => {
+                if rest.is_empty() {
+                    self.chat.info(Kind::Error, "usage: /search WORDS");
+                } else {
+                    let escaped = escape_tag(rest);
+                    self.send(format!("SEARCH text={escaped}"));
+                }
+            }
+            "close" | "wc" => {
+                let i = self.chat.active;
+                if is_room(&active) && !self.chat.active().parted {
+                    self.send(format!("PART {active}"));
+                }
+                self.chat.close(i);
+            }
+            "quote" | "raw" => {
+                if rest.is_empty() || rest.contains(['\r', '\n', '\0']) {
+                    self.chat.info(Kind::Error, "usage: /quote IRC LINE");
+                } else {
+                    self.send(rest.to_owned());
+                }
+            }
+            other => {
+                self.chat
+                    .info(Kind::Error, &format!("unknown command /{other}; try /help"));
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// `text` in pieces of at most `max` bytes, cut at spaces where possible, never inside a
+/// character.
+pub fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let at = rest[..cut].rfind(' ').filter(|&s| s > max / 2).unwrap_or(cut);
+        pieces.push(&rest[..at]);
+        rest = rest[at..].trim_start_matches(' ');
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
+}
+
+/// A message-tag value escaped (`\s` for spaces, and so on).
+fn escape_tag(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            ';' => out.push_str("\\:"),
+            ' ' => out.push_str("\\s"),
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC.
+pub fn utc_minute(ms: Millis) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! The IRC session against scripted server lines.
+
+use super::*;
+
+fn session(password: Option<&str>) -> Session {
+    Session::new(
+        Config {
+            nick: "ani".into(),
+            password: password.map(Into::into),
+            rooms: vec!["#lobby".into()],
+        },
+        "hub:6667",
+    )
+}
+
+/// Registers with every capability offered, and joins #lobby with two others in it.
+fn registered() -> Session {
+    let mut s = session(None);
+    s.connected();
+    s.handle(":hub CAP * LS :batch server-time message-tags echo-message draft/chathistory multi-prefix sasl");
+    s.handle(":hub CAP ani ACK :batch server-time message-tags echo-message draft/chathistory multi-prefix");
+    s.handle(":hub 001 ani :Welcome to obrol, ani");
+    s.handle(":hub 005 ani CHATHISTORY=100 :are supported by this server");
+    s.take_output();
+    s.handle(":ani!a@h JOIN #lobby");
+    s.handle(":hub 353 ani = #lobby :@budi +cici ani");
+    s.handle(":hub 366 ani #lobby :End of /NAMES list.");
+    assert_eq!(s.take_output(), ["CHATHISTORY LATEST #lobby * 50"]);
+    s
+}
+
+fn texts(s: &Session, name: &str) -> Vec<String> {
+    let i = s.chat.find(name).expect("the buffer");
+    s.chat.buffers[i].lines.iter().map(|l| l.text.clone()).collect()
+}
+
+#[test]
+fn registration_asks_for_capabilities_then_joins_and_fetches_history() {
+    let mut s = session(None);
+    s.connected();
+    assert_eq!(s.take_output(), ["CAP LS 302", "NICK ani", "USER ani 0 * :obrol"]);
+    s.handle(":hub CAP * LS * :batch server-time sasl");
+    assert!(s.take_output().is_empty(), "waits for the rest of a multi-line LS");
+    s.handle(":hub CAP * LS :draft/chathistory echo-message unknown/cap");
+    assert_eq!(
+        s.take_output(),
+        ["CAP REQ :batch server-time echo-message draft/chathistory"]
+    );
+    s.handle(":hub CAP ani ACK :batch server-time echo-message draft/chathistory");
+    assert_eq!(s.take_output(), ["CAP END"]);
+    s.handle(":hub 433 * ani :Nickname is already in use");
+    assert_eq!(s.take_output(), ["NICK ani_"]);
+    s.handle(":hub 001 ani_ :Welcome");
+    assert_eq!(s.take_output(), ["JOIN #lobby"]);
+    assert_eq!(s.chat.nick, "ani_");
+    s.handle(":ani_!a@h JOIN #lobby");
+    assert_eq!(s.take_output(), ["CHATHISTORY LATEST #lobby * 50"]);
+    assert_eq!(s.chat.active().name, "#lobby", "the room asked for is shown");
+}
+
+#[test]
+fn sasl_plain_logs_in_with_the_password() {
+    let mut s = session(Some("rahasia123"));
+    s.connected();
+    s.take_output();
+    s.handle(":hub CAP * LS :sasl batch");
+    assert_eq!(s.take_output(), ["CAP REQ :batch sasl"]);
+    s.handle(":hub CAP ani ACK :batch sasl");
+    assert_eq!(s.take_output(), ["AUTHENTICATE PLAIN"]);
+    s.handle("AUTHENTICATE +");
+    // base64("ani\0ani\0rahasia123")
+    assert_eq!(s.take_output(), ["AUTHENTICATE YW5pAGFuaQByYWhhc2lhMTIz"]);
+    s.handle(":hub 903 ani :SASL authentication successful");
+    assert_eq!(s.take_output(), ["CAP END"]);
+    let mut bad = session(Some("salah"));
+    bad.connected();
+    bad.handle(":hub CAP * LS :sasl");
+    bad.handle(":hub CAP ani ACK :sasl");
+    bad.handle("AUTHENTICATE +");
+    bad.take_output();
+    bad.handle(":hub 904 ani :SASL authentication failed");
+    assert_eq!(bad.take_output(), ["CAP END"], "registration goes on as a guest");
+    assert!(texts(&bad, "hub:6667").iter().any(|t| t.contains("login failed")));
+}
+
+#[test]
+fn members_come_from_names_and_follow_joins_parts_quits_and_renames() {
+    let mut s = registered();
+    let lobby = s.chat.find("#lobby").expect("lobby");
+    let members = |s: &Session| -> Vec<String> {
+        s.chat.buffers[lobby].members.iter().map(|(n, p)| format!("{p}{n}")).collect()
+    };
+    assert_eq!(members(&s), ["ani", "@budi", "+cici"]);
+    s.handle(":dedi!d@h JOIN #lobby");
+    s.handle(":budi!b@h PART #lobby :makan");
+    s.handle(":cici!c@h NICK :cici2");
+    s.handle(":dedi!d@h QUIT :Ping timeout");
+    assert_eq!(members(&s), ["ani", "+cici2"]);
+    let t = texts(&s, "#lobby");
+    assert!(t.contains(&"budi left #lobby (makan)".to_string()), "{t:?}");
+    assert!(t.contains(&"cici is now known as cici2".to_string()), "{t:?}");
+    assert!(t.contains(&"dedi quit (Ping timeout)".to_string()), "{t:?}");
+    s.handle(":ani!a@h PART #lobby");
+    assert!(s.chat.buffers[lobby].parted);
+}
+
+#[test]
+fn messages_land_in_their_buffers_with_server_time_and_marks() {
+    let mut s = registered();
+    s.handle("@time=2026-12-01T09:30:00.000Z;msgid=m1 :budi!b@h PRIVMSG #lobby :halo ani");
+    s.handle("@msgid=m2 :budi!b@h PRIVMSG ani :\x01ACTION waves\x01");
+    s.handle(":budi!b@h PRIVMSG ani :\x01VERSION\x01");
+    s.handle(":hub NOTICE ani :server notice");
+    let lobby = s.chat.find("#lobby").expect("lobby");
+    let line = s.chat.buffers[lobby].lines.back().expect("a line").clone();
+    assert_eq!((line.kind, line.nick.as_str(), line.time), (Kind::Message, "budi", 1_796_117_400_000));
+    assert!(line.mention);
+    let pm = s.chat.find("budi").expect("a private buffer");
+    assert_eq!(s.chat.buffers[pm].lines.len(), 1, "the CTCP VERSION is not shown");
+    assert_eq!(s.chat.buffers[pm].lines[0].kind, Kind::Action);
+    assert!(s.chat.buffers[pm].mention && s.chat.buffers[pm].unread == 1);
+    assert_eq!(texts(&s, "hub:6667").last().map(String::as_str), Some("server notice"));
+}
+
+#[test]
+fn a_history_batch_merges_before_live_lines_and_older_pages_are_asked_for() {
+    let mut s = registered();
+    s.handle("@time=2026-12-01T10:00:00.000Z;msgid=live :budi!b@h PRIVMSG #lobby :live");
+    s.handle(":hub BATCH +h1 chathistory #lobby");
+    for (i, t) in ["09:00", "09:01"].iter().enumerate() {
+        s.handle(&format!(
+            "@batch=h1;time=2026-12-01T{t}:00.000Z;msgid=old{i} :cici!c@h PRIVMSG #lobby :old {i}"
+        ));
+    }
+    s.handle("@batch=h1;time=2026-12-01T10:00:00.000Z;msgid=live :budi!b@h PRIVMSG #lobby :live");
+    assert!(texts(&s, "#lobby").iter().all(|t| !t.starts_with("old")), "held until the end");
+    s.handle(":hub BATCH -h1");
+    let t = texts(&s, "#lobby");
+    let pos = |x: &str| t.iter().position(|l| l == x).expect(x);
+    assert!(pos("old 0") < pos("old 1") && pos("old 1") < pos("live"), "{t:?}");
+    assert_eq!(t.iter().filter(|l| *l == "live").count(), 1, "no copies");
+    // Fewer than a page came back: nothing older to ask for.
+    s.take_output();
+    s.want_older();
+    assert!(s.take_output().is_empty());
+    let lobby = s.chat.find("#lobby").expect("lobby");
+    s.chat.buffers[lobby].history_done = false;
+    s.want_older();
+    assert_eq!(s.take_output(), ["CHATHISTORY BEFORE #lobby msgid=old0 50"]);
+    s.want_older();
+    assert!(s.take_output().is_empty(), "one request at a time");
+}
+
+#[test]
+fn typed_lines_become_irc_and_long_ones_are_split() {
+    let mut s = registered();
+    s.command("halo semua");
+    s.command("/me tersenyum");
+    s.command("//etc/passwd is a path");
+    s.command("/msg budi psst");
+    s.command("/join dapur,#kebun");
+    s.command("/topic kopi");
+    s.command("/nick ani2");
+    s.command("/part");
+    s.command("/quote MODE #lobby");
+    assert_eq!(
+        s.take_output(),
+        [
+            "PRIVMSG #lobby :halo semua",
+            "PRIVMSG #lobby :\x01ACTION tersenyum\x01",
+            "PRIVMSG #lobby :/etc/passwd is a path",
+            "PRIVMSG budi :psst",
+            "JOIN #dapur,#kebun",
+            "TOPIC #lobby :kopi",
+            "NICK ani2",
+            "PART #lobby",
+            "MODE #lobby",
+        ]
+    );
+    let long = "kata ".repeat(200);
+    s.command(&long);
+    let out = s.take_output();
+    assert!(out.len() >= 3 && out.iter().all(|l| l.len() <= MAX_TEXT + 20), "{out:?}");
+    s.command("/bogus");
+    assert!(texts(&s, "#lobby").last().is_some_and(|t| t.contains("unknown command /bogus")));
+    assert_eq!(s.command("/quit sampai jumpa"), Flow::Quit);
+    assert_eq!(s.take_output(), ["QUIT :sampai jumpa"]);
+}
+
+#[test]
+fn without_echo_message_our_lines_are_shown_at_once() {
+    let mut s = session(None);
+    s.connected();
+    s.handle(":hub CAP * LS :batch");
+    s.handle(":hub CAP ani ACK :batch");
+    s.handle(":hub 001 ani :hi");
+    s.handle(":ani!a@h JOIN #lobby");
+    s.command("halo");
+    assert_eq!(texts(&s, "#lobby").last().map(String::as_str), Some("halo"));
+}
+
+#[test]
+fn after_a_reconnect_the_rooms_are_joined_again_and_lag_is_measured() {
+    let mut s = registered();
+    s.handle(":ani!a@h JOIN #dapur");
+    s.handle(":ani!a@h PART #dapur");
+    assert_eq!(s.take_output(), ["CHATHISTORY LATEST #dapur * 50"]);
+    s.disconnected("connection reset", Some(now_ms() + 2000));
+    assert!(matches!(s.chat.link, Link::Waiting { .. }));
+    assert!(s.chat.buffers.iter().all(|b| b.members.is_empty()));
+    s.command("not sent");
+    assert!(s.take_output().is_empty());
+    s.connected();
+    s.take_output();
+    s.handle(":hub CAP * LS :batch");
+    s.handle(":hub CAP ani ACK :batch");
+    s.handle(":hub 001 ani :again");
+    assert_eq!(s.take_output(), ["CAP REQ :batch", "CAP END", "JOIN #lobby"], "not the room we left");
+    s.tick(now_ms());
+    let ping = s.take_output();
+    assert_eq!(ping.len(), 1);
+    let token = ping[0].strip_prefix("PING :").expect("a PING");
+    s.handle(&format!(":hub PONG hub :{token}"));
+    assert!(s.chat.lag.is_some());
+}
+
+#[test]
+fn hostile_text_is_cleaned_before_it_is_kept() {
+    let mut s = registered();
+    s.handle(":budi!b@h PRIVMSG #lobby :\x1b[2J\x1b]0;title\x07\x02bold\x02");
+    assert_eq!(texts(&s, "#lobby").last().map(String::as_str), Some("�[2J�]0;title�bold"));
+}
+
+#[test]
+fn text_splits_at_spaces_and_never_inside_a_character() {
+    assert_eq!(split_text("abc def", 400), ["abc def"]);
+    assert_eq!(split_text("", 400), [""]);
+    let long = "é".repeat(300);
+    let pieces = split_text(&long, 401);
+    assert!(pieces.iter().all(|p| p.len() <= 401));
+    assert_eq!(pieces.concat(), "é".repeat(300));
+    assert_eq!(split_text("aaaa bbbb cccc", 9), ["aaaa bbbb", "cccc"]);
+}
+
+#[test]
+fn utc_minutes_are_right() {
+    assert_eq!(utc_minute(1_764_581_400_000), "2025-12-01 09:30");
+    assert_eq!(utc_minute(0), "1970-01-01 00:00");
+}

@@ -2,7 +2,7 @@
 """What a browser-side client costs the hub: idle WebSocket clients against idle IRC clients,
 and the browser client's first load.
 
-Usage: python3 bench/ws_idle.py [--clients N] [--timeout SECS] [--json]
+Usage: python3 bench/ws_idle.py [--clients N] [--burst K] [--timeout SECS] [--json]
 
 Starts `target/release/obrol serve` (OBROL_BIN overrides the path) on a free loopback port,
 without history or accounts and with 127.0.0.0/8 exempt from the per-address limits and the
@@ -23,7 +23,10 @@ difference is the transport. Clients keep reading while they are held (and answe
 nothing queues for them in the server. RSS is read 0.5 s after the last client joined (as
 `obrol bench idle` does) and again after 5 s (by then the hub has handed back what the
 connect burst freed: `give_back_memory` in crates/obrol/src/hub_cmd.rs); per-client figures
-are (after - before) / N. Target: a WebSocket client <= 2x an IRC client.
+are (after - before) / N. Target: a WebSocket client <= 2x an IRC client. With --burst K each
+client first asks for ~K KB of replies at once, as a busier client would have had: a WebSocket
+connection keeps the buffers of its framing layer up to 4 KiB each (`tidy` in
+crates/hub/src/transport/ws.rs), an IRC connection none.
 
 Only 127.0.0.1 is contacted. Every phase has a deadline (--timeout, scaled with N); the
 script raises its own RLIMIT_NOFILE (the server inherits it). Standard library only.
@@ -221,8 +224,13 @@ class WsClient(IrcClient):
                 return message.decode(errors="replace")
 
 
-async def register(cls, port, i, room):
-    """A client that registered (the welcome read to its end) and joined `room`."""
+# What a client asks after joining with --burst (each round ~1 KB of replies, in one read).
+BURST = ("VERSION", "INFO", "ADMIN", "LUSERS", "MOTD", "TIME")
+
+
+async def register(cls, port, i, room, burst=0):
+    """A client that registered (the welcome read to its end) and joined `room`; with `burst`,
+    it then asks for `burst` rounds of BURST at once and reads the answers."""
     c = await cls.open(port)
     nick = "%s%d" % ("w" if cls is WsClient else "i", i)
     c.send("NICK %s" % nick)
@@ -240,6 +248,11 @@ async def register(cls, port, i, room):
             c.send("JOIN %s" % room)
             joined = True
         elif len(words) > 1 and words[1] == "366":
+            if not burst:
+                return c
+            for cmd in BURST * burst + ("PING :held",):
+                c.send(cmd)
+        elif len(words) > 3 and words[1] == "PONG" and words[3] in ("held", ":held"):
             return c
         elif len(words) > 1 and words[1] in ("433", "451", "405", "471", "473", "474"):
             c.close()
@@ -263,7 +276,7 @@ async def hold(c, dropped):
         dropped.append(None)
 
 
-async def idle_run(kind, clients, timeout, logdir):
+async def idle_run(kind, clients, timeout, logdir, burst=0):
     cls = {"irc": IrcClient, "ws": WsClient}[kind]
     server = Server(clients, logdir).start()
     held, holders, dropped = [], [], []
@@ -274,7 +287,7 @@ async def idle_run(kind, clients, timeout, logdir):
 
         async def one(i):
             async with window:
-                c = await register(cls, server.port, i, "#idle%d" % i)
+                c = await register(cls, server.port, i, "#idle%d" % i, burst)
             held.append(c)
             holders.append(asyncio.ensure_future(hold(c, dropped)))
 
@@ -297,6 +310,7 @@ async def idle_run(kind, clients, timeout, logdir):
         return {
             "transport": kind,
             "clients": clients,
+            "burst": burst,
             "connect_secs": round(connect_secs, 2),
             "rss_before_kib": before,
             "rss_after_half_s_kib": after_half,
@@ -406,7 +420,8 @@ def raise_nofile(want):
 async def main(args, logdir):
     # Page first (cheap), then IRC, then WebSocket: each on a fresh server.
     page = await page_run(30, logdir)
-    runs = [await idle_run(kind, args.clients, args.timeout, logdir) for kind in ("irc", "ws")]
+    runs = [await idle_run(kind, args.clients, args.timeout, logdir, args.burst)
+            for kind in ("irc", "ws")]
     return page, runs
 
 
@@ -423,7 +438,9 @@ def report(page, runs):
     print("  total: %s B raw, %s B gzip (%.1f KB) -> target < 100 KB compressed: %s\n"
           % (fmt(page["raw_bytes"]), fmt(page["gzip_bytes"]), page["gzip_bytes"] / 1000,
              "met" if ok else "NOT MET"))
-    print("Idle clients, each registered and in a room of its own (server: %s):" % runs[0]["server"])
+    print("Idle clients, each registered and in a room of its own%s (server: %s):"
+          % (", after %d rounds of --burst" % runs[0]["burst"] if runs[0]["burst"] else "",
+             runs[0]["server"]))
     for r in runs:
         print("  %-3s %s clients in %.2f s; RSS %s KiB before, %s KiB after 0.5 s, %s KiB after "
               "5 s (peak %s): %.2f KiB per client (%.2f at 0.5 s)"
@@ -445,6 +462,11 @@ def cli():
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds for all clients of a run to register and join "
                         "(default 60 + N/50)")
+    p.add_argument("--burst", type=int, default=0, metavar="K",
+                   help="after joining, each client asks for K rounds of VERSION, INFO, ADMIN, "
+                        "LUSERS, MOTD and TIME at once (~1 KB of replies a round) before it "
+                        "idles: how a client's largest burst of output shows in what it keeps "
+                        "(0)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args()
     if args.clients < 1:

@@ -180,7 +180,10 @@ pub enum Link {
     Connecting,
     Connected,
     /// Lost; trying again at this time.
-    Waiting { reason: String, retry_at: Millis },
+    Waiting {
+        reason: String,
+        retry_at: Millis,
+    },
     /// Not connected and not trying (a multicast group is always "connected").
     Closed(String),
 }
@@ -383,7 +386,10 @@ mod tests {
     fn control_sequences_are_neutralised_and_formatting_dropped() {
         assert_eq!(clean("\x1b[2J\x1b]0;owned\x07hi"), "�[2J�]0;owned�hi");
         assert_eq!(clean("a\rb\nc\u{9b}d"), "a�b�c�d");
-        assert_eq!(clean("\x02bold\x02 \x0304,12red\x03 \x1ditalic\x0f"), "bold red italic");
+        assert_eq!(
+            clean("\x02bold\x02 \x0304,12red\x03 \x1ditalic\x0f"),
+            "bold red italic"
+        );
         assert_eq!(clean("\x0399,1x \x031,y"), "x ,y");
         assert_eq!(clean("\x04ff0000red"), "red");
         assert_eq!(clean("tab\there"), "tab here");
@@ -409,12 +415,21 @@ mod tests {
         chat.add(lobby, Line::new(Kind::Message, "budi", "shown, not unread"));
         chat.add(dev, Line::new(Kind::Message, "budi", "hello"));
         chat.add(dev, Line::new(Kind::Event, "cici", "cici joined"));
-        assert_eq!((chat.buffers[dev].unread, chat.buffers[dev].mention), (1, false));
+        assert_eq!(
+            (chat.buffers[dev].unread, chat.buffers[dev].mention),
+            (1, false)
+        );
         chat.add(dev, Line::new(Kind::Message, "budi", "ani, look"));
-        assert_eq!((chat.buffers[dev].unread, chat.buffers[dev].mention), (2, true));
+        assert_eq!(
+            (chat.buffers[dev].unread, chat.buffers[dev].mention),
+            (2, true)
+        );
         assert_eq!(chat.buffers[lobby].unread, 0);
         chat.show(dev);
-        assert_eq!((chat.buffers[dev].unread, chat.buffers[dev].mention), (0, false));
+        assert_eq!(
+            (chat.buffers[dev].unread, chat.buffers[dev].mention),
+            (0, false)
+        );
         let pm = chat.buffer("budi", BufferKind::Private);
         chat.add(pm, Line::new(Kind::Message, "budi", "psst"));
         assert!(chat.buffers[pm].mention);
@@ -431,7 +446,10 @@ mod tests {
             l.msgid = Some(id.into());
             l
         };
-        assert_eq!(b.merge_history(vec![old("a", 100), old("b", 200), old("c", 300)]), 2);
+        assert_eq!(
+            b.merge_history(vec![old("a", 100), old("b", 200), old("c", 300)]),
+            2
+        );
         let texts: Vec<&str> = b.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a", "b", "live"]);
         assert!(b.lines[0].history && !b.lines[2].history);
@@ -442,11 +460,19 @@ mod tests {
     fn renames_follow_members_and_conversations() {
         let mut chat = Chat::new("hub", "ani", "server", BufferKind::Server);
         let lobby = chat.buffer("#lobby", BufferKind::Room);
-        chat.buffers[lobby].members.insert("budi".into(), "@".into());
+        chat.buffers[lobby]
+            .members
+            .insert("budi".into(), "@".into());
         let pm = chat.buffer("budi", BufferKind::Private);
         chat.rename("budi", "budi2", 5);
         assert_eq!(chat.buffers[pm].name, "budi2");
-        assert_eq!(chat.buffers[lobby].members.get("budi2").map(String::as_str), Some("@"));
-        assert!(chat.buffers[lobby].lines.iter().any(|l| l.text == "budi is now known as budi2"));
+        assert_eq!(
+            chat.buffers[lobby].members.get("budi2").map(String::as_str),
+            Some("@")
+        );
+        assert!(chat.buffers[lobby]
+            .lines
+            .iter()
+            .any(|l| l.text == "budi is now known as budi2"));
     }
 }

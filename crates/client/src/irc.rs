@@ -327,10 +327,7 @@ impl Session {
                 } else {
                     format!("obrol{}", now_ms() % 100_000)
                 };
-                self.server_buffer(
-                    Kind::Error,
-                    &format!("{}: {last}; trying {next}", p(1)),
-                );
+                self.server_buffer(Kind::Error, &format!("{}: {last}; trying {next}", p(1)));
                 self.send(format!("NICK {next}"));
             }
             "JOIN" => self.join(&source, p(0), time),
@@ -354,7 +351,8 @@ impl Session {
                     let here = b.members.remove(&source).is_some()
                         || (b.kind == BufferKind::Private && b.name.eq_ignore_ascii_case(&source));
                     if here {
-                        self.chat.add(i, Line::new(Kind::Event, &source, &text).at(time));
+                        self.chat
+                            .add(i, Line::new(Kind::Event, &source, &text).at(time));
                     }
                 }
             }
@@ -368,7 +366,8 @@ impl Session {
                 let i = self.chat.buffer(p(0), BufferKind::Room);
                 self.chat.buffers[i].topic = clean(p(1));
                 let text = format!("{source} changed the topic to: {}", p(1));
-                self.chat.add(i, Line::new(Kind::Event, &source, &text).at(time));
+                self.chat
+                    .add(i, Line::new(Kind::Event, &source, &text).at(time));
             }
             "332" => {
                 if let Some(i) = self.chat.find(p(1)) {
@@ -417,7 +416,11 @@ impl Session {
                 if p(0) == "CHATHISTORY" {
                     self.fetching.clear();
                 }
-                let kind = if command == "FAIL" { Kind::Error } else { Kind::Info };
+                let kind = if command == "FAIL" {
+                    Kind::Error
+                } else {
+                    Kind::Info
+                };
                 self.chat.info(kind, last);
             }
             "NOTE" => self.chat.info(Kind::Info, last),
@@ -440,7 +443,8 @@ impl Session {
                 if command == "MODE" && is_room(p(0)) {
                     if let Some(i) = self.chat.find(p(0)) {
                         let text = format!("{source} sets mode {}", msg.params[1..].join(" "));
-                        self.chat.add(i, Line::new(Kind::Event, &source, &text).at(time));
+                        self.chat
+                            .add(i, Line::new(Kind::Event, &source, &text).at(time));
                         // Prefixes changed: the list comes fresh.
                         self.send(format!("NAMES {}", p(0)));
                     }
@@ -566,7 +570,8 @@ impl Session {
             .entry(who.to_owned())
             .or_default();
         let text = format!("{who} joined {room}");
-        self.chat.add(i, Line::new(Kind::Event, who, &text).at(time));
+        self.chat
+            .add(i, Line::new(Kind::Event, who, &text).at(time));
     }
 
     fn left(&mut self, who: &str, room: &str, text: &str, time: Millis) {
@@ -607,7 +612,11 @@ impl Session {
         match batch.kind.as_str() {
             "chathistory" => {
                 let key = batch.target.to_lowercase();
-                let asked = self.fetching.iter().find(|f| f.to_lowercase() == key).cloned();
+                let asked = self
+                    .fetching
+                    .iter()
+                    .find(|f| f.to_lowercase() == key)
+                    .cloned();
                 if let Some(asked) = &asked {
                     self.fetching.remove(asked);
                 }
@@ -635,7 +644,11 @@ impl Session {
                 let shown = self.chat.active;
                 self.chat.add(
                     shown,
-                    Line::new(Kind::Info, "", &format!("{n} messages found (oldest first):")),
+                    Line::new(
+                        Kind::Info,
+                        "",
+                        &format!("{n} messages found (oldest first):"),
+                    ),
                 );
                 for (target, line) in batch.lines {
                     let text = format!(
@@ -700,8 +713,10 @@ impl Session {
         };
         if !is_command {
             if active_kind == BufferKind::Server {
-                self.chat
-                    .info(Kind::Error, "this is the server's window: /join #room or /msg NICK first");
+                self.chat.info(
+                    Kind::Error,
+                    "this is the server's window: /join #room or /msg NICK first",
+                );
             } else if !self.registered {
                 self.chat.info(Kind::Error, "not connected: not sent");
             } else {
@@ -735,7 +750,13 @@ impl Session {
                     let rooms: Vec<String> = rooms
                         .split(',')
                         .filter(|r| !r.is_empty())
-                        .map(|r| if is_room(r) { r.to_owned() } else { format!("#{r}") })
+                        .map(|r| {
+                            if is_room(r) {
+                                r.to_owned()
+                            } else {
+                                format!("#{r}")
+                            }
+                        })
                         .collect();
                     for r in &rooms {
                         match self.chat.find(r) {
@@ -790,7 +811,8 @@ impl Session {
             }
             "me" => {
                 if active_kind == BufferKind::Server {
-                    self.chat.info(Kind::Error, "/me needs a room or a conversation");
+                    self.chat
+                        .info(Kind::Error, "/me needs a room or a conversation");
                 } else {
                     self.say(&active, rest, true);
                 }
@@ -816,20 +838,26 @@ impl Session {
             }
             "names" | "who" => {
                 let b = self.chat.active();
-                let names: Vec<String> =
-                    b.members.iter().map(|(n, p)| format!("{p}{n}")).collect();
+                let names: Vec<String> = b.members.iter().map(|(n, p)| format!("{p}{n}")).collect();
                 let text = format!("in {} ({}): {}", b.name, names.len(), names.join(" "));
                 self.chat.info(Kind::Info, &text);
             }
             "history" => {
-                let n: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(HISTORY_PAGE);
+                let n: usize = args
+                    .first()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(HISTORY_PAGE);
                 if active_kind == BufferKind::Server {
-                    self.chat.info(Kind::Error, "/history works in a room or a conversation");
+                    self.chat
+                        .info(Kind::Error, "/history works in a room or a conversation");
                 } else if !self.caps.contains("draft/chathistory") {
                     self.chat.info(Kind::Error, "this server keeps no history");
                 } else {
                     self.fetching.insert(active.clone());
-                    self.send(format!("CHATHISTORY LATEST {active} * {}", n.clamp(1, 1000)));
+                    self.send(format!(
+                        "CHATHISTORY LATEST {active} * {}",
+                        n.clamp(1, 1000)
+                    ));
                 }
             }
             "search" => {
@@ -873,7 +901,10 @@ pub fn split_text(text: &str, max: usize) -> Vec<&str> {
         while !rest.is_char_boundary(cut) {
             cut -= 1;
         }
-        let at = rest[..cut].rfind(' ').filter(|&s| s > max / 2).unwrap_or(cut);
+        let at = rest[..cut]
+            .rfind(' ')
+            .filter(|&s| s > max / 2)
+            .unwrap_or(cut);
         pieces.push(&rest[..at]);
         rest = rest[at..].trim_start_matches(' ');
     }
@@ -914,7 +945,11 @@ pub fn utc_minute(ms: Millis) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 #[cfg(test)]

@@ -32,9 +32,15 @@ pub const MAX_WAITING: usize = 100;
 #[derive(Debug, Error)]
 pub enum ClientError {
     #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: String, reason: std::io::Error },
+    Connect {
+        addr: String,
+        reason: std::io::Error,
+    },
     #[error("TLS with {addr} failed: {reason}")]
-    Tls { addr: String, reason: std::io::Error },
+    Tls {
+        addr: String,
+        reason: std::io::Error,
+    },
     #[error("connection lost: {0}")]
     Io(#[from] std::io::Error),
     /// The hub closed the connection without its farewell line while the user was still
@@ -411,11 +417,19 @@ mod tests {
         let lost = lost.expect("the loss is said");
         assert!(lost.starts_with("! connection lost"), "{lost}");
         typing.send("typed while away".into()).await.expect("type");
-        let got: Vec<String> = [heard.recv().await, heard.recv().await, heard.recv().await, heard.recv().await]
-            .into_iter()
-            .map(|l| l.expect("a line"))
-            .collect();
-        assert_eq!(got, ["/nick ani", "/join lobby", "/join dev", "typed while away"]);
+        let got: Vec<String> = [
+            heard.recv().await,
+            heard.recv().await,
+            heard.recv().await,
+            heard.recv().await,
+        ]
+        .into_iter()
+        .map(|l| l.expect("a line"))
+        .collect();
+        assert_eq!(
+            got,
+            ["/nick ani", "/join lobby", "/join dev", "typed while away"]
+        );
         drop(typing);
         client.abort();
     }

@@ -31,16 +31,26 @@ fn registered() -> Session {
 
 fn texts(s: &Session, name: &str) -> Vec<String> {
     let i = s.chat.find(name).expect("the buffer");
-    s.chat.buffers[i].lines.iter().map(|l| l.text.clone()).collect()
+    s.chat.buffers[i]
+        .lines
+        .iter()
+        .map(|l| l.text.clone())
+        .collect()
 }
 
 #[test]
 fn registration_asks_for_capabilities_then_joins_and_fetches_history() {
     let mut s = session(None);
     s.connected();
-    assert_eq!(s.take_output(), ["CAP LS 302", "NICK ani", "USER ani 0 * :obrol"]);
+    assert_eq!(
+        s.take_output(),
+        ["CAP LS 302", "NICK ani", "USER ani 0 * :obrol"]
+    );
     s.handle(":hub CAP * LS * :batch server-time sasl");
-    assert!(s.take_output().is_empty(), "waits for the rest of a multi-line LS");
+    assert!(
+        s.take_output().is_empty(),
+        "waits for the rest of a multi-line LS"
+    );
     s.handle(":hub CAP * LS :draft/chathistory echo-message unknown/cap");
     assert_eq!(
         s.take_output(),
@@ -55,7 +65,11 @@ fn registration_asks_for_capabilities_then_joins_and_fetches_history() {
     assert_eq!(s.chat.nick, "ani_");
     s.handle(":ani_!a@h JOIN #lobby");
     assert_eq!(s.take_output(), ["CHATHISTORY LATEST #lobby * 50"]);
-    assert_eq!(s.chat.active().name, "#lobby", "the room asked for is shown");
+    assert_eq!(
+        s.chat.active().name,
+        "#lobby",
+        "the room asked for is shown"
+    );
 }
 
 #[test]
@@ -79,8 +93,14 @@ fn sasl_plain_logs_in_with_the_password() {
     bad.handle("AUTHENTICATE +");
     bad.take_output();
     bad.handle(":hub 904 ani :SASL authentication failed");
-    assert_eq!(bad.take_output(), ["CAP END"], "registration goes on as a guest");
-    assert!(texts(&bad, "hub:6667").iter().any(|t| t.contains("login failed")));
+    assert_eq!(
+        bad.take_output(),
+        ["CAP END"],
+        "registration goes on as a guest"
+    );
+    assert!(texts(&bad, "hub:6667")
+        .iter()
+        .any(|t| t.contains("login failed")));
 }
 
 #[test]
@@ -88,7 +108,11 @@ fn members_come_from_names_and_follow_joins_parts_quits_and_renames() {
     let mut s = registered();
     let lobby = s.chat.find("#lobby").expect("lobby");
     let members = |s: &Session| -> Vec<String> {
-        s.chat.buffers[lobby].members.iter().map(|(n, p)| format!("{p}{n}")).collect()
+        s.chat.buffers[lobby]
+            .members
+            .iter()
+            .map(|(n, p)| format!("{p}{n}"))
+            .collect()
     };
     assert_eq!(members(&s), ["ani", "@budi", "+cici"]);
     s.handle(":dedi!d@h JOIN #lobby");
@@ -98,7 +122,10 @@ fn members_come_from_names_and_follow_joins_parts_quits_and_renames() {
     assert_eq!(members(&s), ["ani", "+cici2"]);
     let t = texts(&s, "#lobby");
     assert!(t.contains(&"budi left #lobby (makan)".to_string()), "{t:?}");
-    assert!(t.contains(&"cici is now known as cici2".to_string()), "{t:?}");
+    assert!(
+        t.contains(&"cici is now known as cici2".to_string()),
+        "{t:?}"
+    );
     assert!(t.contains(&"dedi quit (Ping timeout)".to_string()), "{t:?}");
     s.handle(":ani!a@h PART #lobby");
     assert!(s.chat.buffers[lobby].parted);
@@ -113,13 +140,23 @@ fn messages_land_in_their_buffers_with_server_time_and_marks() {
     s.handle(":hub NOTICE ani :server notice");
     let lobby = s.chat.find("#lobby").expect("lobby");
     let line = s.chat.buffers[lobby].lines.back().expect("a line").clone();
-    assert_eq!((line.kind, line.nick.as_str(), line.time), (Kind::Message, "budi", 1_796_117_400_000));
+    assert_eq!(
+        (line.kind, line.nick.as_str(), line.time),
+        (Kind::Message, "budi", 1_796_117_400_000)
+    );
     assert!(line.mention);
     let pm = s.chat.find("budi").expect("a private buffer");
-    assert_eq!(s.chat.buffers[pm].lines.len(), 1, "the CTCP VERSION is not shown");
+    assert_eq!(
+        s.chat.buffers[pm].lines.len(),
+        1,
+        "the CTCP VERSION is not shown"
+    );
     assert_eq!(s.chat.buffers[pm].lines[0].kind, Kind::Action);
     assert!(s.chat.buffers[pm].mention && s.chat.buffers[pm].unread == 1);
-    assert_eq!(texts(&s, "hub:6667").last().map(String::as_str), Some("server notice"));
+    assert_eq!(
+        texts(&s, "hub:6667").last().map(String::as_str),
+        Some("server notice")
+    );
 }
 
 #[test]
@@ -133,11 +170,17 @@ fn a_history_batch_merges_before_live_lines_and_older_pages_are_asked_for() {
         ));
     }
     s.handle("@batch=h1;time=2026-12-01T10:00:00.000Z;msgid=live :budi!b@h PRIVMSG #lobby :live");
-    assert!(texts(&s, "#lobby").iter().all(|t| !t.starts_with("old")), "held until the end");
+    assert!(
+        texts(&s, "#lobby").iter().all(|t| !t.starts_with("old")),
+        "held until the end"
+    );
     s.handle(":hub BATCH -h1");
     let t = texts(&s, "#lobby");
     let pos = |x: &str| t.iter().position(|l| l == x).expect(x);
-    assert!(pos("old 0") < pos("old 1") && pos("old 1") < pos("live"), "{t:?}");
+    assert!(
+        pos("old 0") < pos("old 1") && pos("old 1") < pos("live"),
+        "{t:?}"
+    );
     assert_eq!(t.iter().filter(|l| *l == "live").count(), 1, "no copies");
     // Fewer than a page came back: nothing older to ask for.
     s.take_output();
@@ -180,9 +223,14 @@ fn typed_lines_become_irc_and_long_ones_are_split() {
     let long = "kata ".repeat(200);
     s.command(&long);
     let out = s.take_output();
-    assert!(out.len() >= 3 && out.iter().all(|l| l.len() <= MAX_TEXT + 20), "{out:?}");
+    assert!(
+        out.len() >= 3 && out.iter().all(|l| l.len() <= MAX_TEXT + 20),
+        "{out:?}"
+    );
     s.command("/bogus");
-    assert!(texts(&s, "#lobby").last().is_some_and(|t| t.contains("unknown command /bogus")));
+    assert!(texts(&s, "#lobby")
+        .last()
+        .is_some_and(|t| t.contains("unknown command /bogus")));
     assert_eq!(s.command("/quit sampai jumpa"), Flow::Quit);
     assert_eq!(s.take_output(), ["QUIT :sampai jumpa"]);
 }
@@ -215,7 +263,11 @@ fn after_a_reconnect_the_rooms_are_joined_again_and_lag_is_measured() {
     s.handle(":hub CAP * LS :batch");
     s.handle(":hub CAP ani ACK :batch");
     s.handle(":hub 001 ani :again");
-    assert_eq!(s.take_output(), ["CAP REQ :batch", "CAP END", "JOIN #lobby"], "not the room we left");
+    assert_eq!(
+        s.take_output(),
+        ["CAP REQ :batch", "CAP END", "JOIN #lobby"],
+        "not the room we left"
+    );
     s.tick(now_ms());
     let ping = s.take_output();
     assert_eq!(ping.len(), 1);
@@ -228,7 +280,10 @@ fn after_a_reconnect_the_rooms_are_joined_again_and_lag_is_measured() {
 fn hostile_text_is_cleaned_before_it_is_kept() {
     let mut s = registered();
     s.handle(":budi!b@h PRIVMSG #lobby :\x1b[2J\x1b]0;title\x07\x02bold\x02");
-    assert_eq!(texts(&s, "#lobby").last().map(String::as_str), Some("�[2J�]0;title�bold"));
+    assert_eq!(
+        texts(&s, "#lobby").last().map(String::as_str),
+        Some("�[2J�]0;title�bold")
+    );
 }
 
 #[test]

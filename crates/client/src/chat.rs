@@ -151,9 +151,24 @@ impl Buffer {
         let mut all: Vec<Line> = self.lines.drain(..).collect();
         for mut line in lines {
             if let Some(id) = &line.msgid {
-                if !self.seen.insert(id.clone()) {
+                if self.seen.contains(id) {
                     continue;
                 }
+            }
+            // Servers may send live joins, parts and quits without the msgid their history
+            // gives them: the same event within two seconds is the same event.
+            let copy = line.kind == Kind::Event
+                && all.iter().any(|l| {
+                    !l.history
+                        && l.kind == Kind::Event
+                        && l.text == line.text
+                        && (l.time - line.time).abs() <= 2000
+                });
+            if copy {
+                continue;
+            }
+            if let Some(id) = &line.msgid {
+                self.seen.insert(id.clone());
             }
             line.history = true;
             all.push(line);
@@ -454,6 +469,18 @@ mod tests {
         assert_eq!(texts, ["a", "b", "live"]);
         assert!(b.lines[0].history && !b.lines[2].history);
         assert_eq!(b.oldest_msgid(), Some("a"));
+    }
+
+    #[test]
+    fn a_replayed_event_without_the_live_ones_msgid_is_not_shown_twice() {
+        let mut b = Buffer::new("#lobby", BufferKind::Room);
+        b.push(Line::new(Kind::Event, "ani", "ani joined #lobby").at(10_144));
+        let mut replayed = Line::new(Kind::Event, "ani", "ani joined #lobby").at(10_143);
+        replayed.msgid = Some("j1".into());
+        let mut earlier = Line::new(Kind::Event, "ani", "ani joined #lobby").at(1_000);
+        earlier.msgid = Some("j0".into());
+        assert_eq!(b.merge_history(vec![earlier, replayed]), 1);
+        assert_eq!(b.lines.len(), 2, "the join of long ago is another one");
     }
 
     #[test]

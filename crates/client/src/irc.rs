@@ -85,6 +85,8 @@ pub struct Session {
     /// Rooms (or conversations) with a history request on its way.
     fetching: HashSet<String>,
     history_limit: usize,
+    /// The msgid of the line being handled (events carry one too, and history replays them).
+    msgid: Option<String>,
     ping_sent: Option<Millis>,
     last_ping: Millis,
 }
@@ -114,6 +116,7 @@ impl Session {
             show_on_join: HashSet::new(),
             fetching: HashSet::new(),
             history_limit: HISTORY_PAGE,
+            msgid: None,
             ping_sent: None,
             last_ping: 0,
         }
@@ -175,6 +178,16 @@ impl Session {
         }
     }
 
+    /// Another attempt to connect failed; the next is due at `retry_at`.
+    pub fn retry_failed(&mut self, reason: &str, retry_at: Millis) {
+        let secs = ((retry_at - now_ms()).max(0) + 999) / 1000;
+        self.chat.link = Link::Waiting {
+            reason: reason.to_owned(),
+            retry_at,
+        };
+        self.server_buffer(Kind::Error, &format!("{reason}; trying again in {secs} s"));
+    }
+
     /// Time passes: measures the lag now and then.
     pub fn tick(&mut self, now: Millis) {
         if self.registered && now - self.last_ping >= LAG_EVERY_MS && self.ping_sent.is_none() {
@@ -224,6 +237,7 @@ impl Session {
             .and_then(parse_time)
             .unwrap_or_else(now_ms);
         let source = msg.prefix.as_deref().map(nick_of).unwrap_or("").to_owned();
+        self.msgid = msg.tag("msgid").and_then(|t| t.value.clone());
         let command = msg.command.to_ascii_uppercase();
         let p = |i: usize| msg.param(i).unwrap_or("");
         let last = msg.params.last().map(String::as_str).unwrap_or("");
@@ -342,7 +356,7 @@ impl Session {
             }
             "KICK" => {
                 let text = format!("{} was kicked from {} by {source} ({})", p(1), p(0), p(2));
-                self.left(&p(1).to_owned(), p(0), &text, time);
+                self.left(p(1), p(0), &text, time);
             }
             "QUIT" => {
                 let text = format!("{source} quit ({last})");
@@ -351,8 +365,7 @@ impl Session {
                     let here = b.members.remove(&source).is_some()
                         || (b.kind == BufferKind::Private && b.name.eq_ignore_ascii_case(&source));
                     if here {
-                        self.chat
-                            .add(i, Line::new(Kind::Event, &source, &text).at(time));
+                        self.event(i, &source, &text, time);
                     }
                 }
             }
@@ -366,8 +379,7 @@ impl Session {
                 let i = self.chat.buffer(p(0), BufferKind::Room);
                 self.chat.buffers[i].topic = clean(p(1));
                 let text = format!("{source} changed the topic to: {}", p(1));
-                self.chat
-                    .add(i, Line::new(Kind::Event, &source, &text).at(time));
+                self.event(i, &source, &text, time);
             }
             "332" => {
                 if let Some(i) = self.chat.find(p(1)) {
@@ -437,19 +449,17 @@ impl Session {
                 };
                 self.chat.info(Kind::Error, &text);
             }
-            // Numerics that only carry state the client keeps otherwise, or noise.
-            "002" | "003" | "004" | "324" | "329" | "333" | "376" | "375" | "265" | "266"
-            | "250" | "251" | "252" | "253" | "254" | "255" | "900" | "901" | "MODE" => {
-                if command == "MODE" && is_room(p(0)) {
-                    if let Some(i) = self.chat.find(p(0)) {
-                        let text = format!("{source} sets mode {}", msg.params[1..].join(" "));
-                        self.chat
-                            .add(i, Line::new(Kind::Event, &source, &text).at(time));
-                        // Prefixes changed: the list comes fresh.
-                        self.send(format!("NAMES {}", p(0)));
-                    }
+            "MODE" => {
+                if let Some(i) = self.chat.find(p(0)).filter(|_| is_room(p(0))) {
+                    let text = format!("{source} sets mode {}", msg.params[1..].join(" "));
+                    self.event(i, &source, &text, time);
+                    // Prefixes changed: the list comes fresh.
+                    self.send(format!("NAMES {}", p(0)));
                 }
             }
+            // Numerics that only carry state the client keeps otherwise, or noise.
+            "002" | "003" | "004" | "324" | "329" | "333" | "376" | "375" | "265" | "266"
+            | "250" | "251" | "252" | "253" | "254" | "255" | "900" | "901" => {}
             c if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) => {
                 self.server_buffer(Kind::Info, last);
             }
@@ -490,7 +500,12 @@ impl Session {
                 // Event playback in a history batch.
                 let what = match command.as_str() {
                     "JOIN" => format!("{source} joined {target}"),
-                    "PART" => format!("{source} left {target}"),
+                    "PART" => match msg.param(1) {
+                        Some(reason) if !reason.is_empty() => {
+                            format!("{source} left {target} ({reason})")
+                        }
+                        _ => format!("{source} left {target}"),
+                    },
                     "QUIT" => format!("{source} quit ({})", msg.params.last()?),
                     "NICK" => format!("{source} is now known as {target}"),
                     "TOPIC" => format!("{source} changed the topic to: {text}"),
@@ -505,6 +520,14 @@ impl Session {
         let mut line = Line::new(kind, source, text).at(time);
         line.msgid = msg.tag("msgid").and_then(|t| t.value.clone());
         Some((buffer, line))
+    }
+
+    /// Adds an event line (a join, a rename, ...) to buffer `i`, with the msgid of the line
+    /// being handled, so that history replaying the same event does not show it twice.
+    fn event(&mut self, i: usize, nick: &str, text: &str, time: Millis) {
+        let mut line = Line::new(Kind::Event, nick, text).at(time);
+        line.msgid = self.msgid.clone();
+        self.chat.add(i, line);
     }
 
     fn cap(&mut self, msg: &Message) {
@@ -570,15 +593,14 @@ impl Session {
             .entry(who.to_owned())
             .or_default();
         let text = format!("{who} joined {room}");
-        self.chat
-            .add(i, Line::new(Kind::Event, who, &text).at(time));
+        self.event(i, who, &text, time);
     }
 
     fn left(&mut self, who: &str, room: &str, text: &str, time: Millis) {
         let Some(i) = self.chat.find(room) else {
             return;
         };
-        self.chat.add(i, Line::new(Kind::Event, who, text).at(time));
+        self.event(i, who, text, time);
         let b = &mut self.chat.buffers[i];
         if who.eq_ignore_ascii_case(&self.cfg.nick) {
             b.parted = true;

@@ -55,8 +55,8 @@ pub struct Options {
     /// Ask for this nick (`/nick`). It is the first line sent, so the hub admits the client
     /// under it and nobody sees a guest nick first.
     pub nick: Option<String>,
-    /// Join this room (`/join`).
-    pub room: Option<String>,
+    /// Join these rooms (`/join`), the last one current.
+    pub rooms: Vec<String>,
     /// Speak TLS to the hub.
     pub tls: Option<TlsOptions>,
     /// After a lost connection, connect again (waiting as [`Backoff`] says) and take the same
@@ -91,7 +91,7 @@ impl Resume {
         Resume {
             nick: options.nick.clone(),
             chosen: options.nick.clone(),
-            rooms: options.room.iter().cloned().collect(),
+            rooms: options.rooms.clone(),
         }
     }
 
@@ -364,7 +364,7 @@ mod tests {
         drop(typing);
         let options = Options {
             nick: Some("ani".into()),
-            room: Some("dev".into()),
+            rooms: vec!["dev".into()],
             tls: None,
             reconnect: false,
         };

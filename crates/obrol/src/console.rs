@@ -87,6 +87,13 @@ pub fn print_message(prefix: &str, text: &str) {
     let _ = out.flush();
 }
 
+/// Whether to show the terminal UI: stdin and stdout are a terminal, and line mode was not
+/// asked for.
+pub fn wants_tui(plain: bool) -> bool {
+    use std::io::IsTerminal;
+    !plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     #[cfg(unix)]

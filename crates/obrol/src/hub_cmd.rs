@@ -491,12 +491,24 @@ async fn give_back_memory() {
 pub struct ConnectArgs {
     /// The hub, as HOST:PORT (e.g. 127.0.0.1:8080; IPv6 as [::1]:8080).
     addr: String,
-    /// Nick to ask for.
+    /// Nick to ask for [default: your user name in the terminal UI; a guest nick in line
+    /// mode].
     #[arg(long)]
     nick: Option<String>,
-    /// Room to join.
+    /// Room to join (again for more rooms).
+    #[arg(long = "room", value_name = "ROOM")]
+    rooms: Vec<String>,
+    /// Line mode even on a terminal: lines in on stdin, out on stdout (pipes always get it).
     #[arg(long)]
-    room: Option<String>,
+    plain: bool,
+    /// Exit (with code 1) when the connection is lost, instead of connecting again.
+    #[arg(long)]
+    no_reconnect: bool,
+    /// Log in to the account named like --nick: ask for its password on the terminal (the
+    /// environment variable OBROL_PASSWORD works too). Terminal UI only; in line mode,
+    /// /login.
+    #[arg(long)]
+    ask_password: bool,
     /// Speak TLS to the hub (its port 6697, or its shared port).
     #[arg(long)]
     tls: bool,
@@ -525,25 +537,75 @@ fn check_hub_addr(addr: &str) -> Result<(), UsageError> {
     }
 }
 
+/// Whether `obrol connect` shows the terminal UI: stdin and stdout are a terminal and
+/// --plain was not given.
+pub fn connect_uses_tui(args: &ConnectArgs) -> bool {
+    crate::console::wants_tui(args.plain)
+}
+
 pub fn connect(args: ConnectArgs) -> anyhow::Result<()> {
     check_hub_addr(&args.addr)?;
+    let tui = connect_uses_tui(&args);
+    let password = if args.ask_password {
+        if !tui {
+            return Err(UsageError(
+                "--ask-password is for the terminal UI; in line mode type /login PASSWORD".into(),
+            )
+            .into());
+        }
+        Some(crate::mcast_cmd::ask_secret(
+            "password: ",
+            "--ask-password",
+        )?)
+    } else {
+        std::env::var("OBROL_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let tls = args.tls.then_some(obrol_client::TlsOptions {
+        ca: args.ca,
+        insecure: args.insecure,
+    });
+    if tui {
+        let rooms = if args.rooms.is_empty() {
+            vec!["#lobby".to_owned()]
+        } else {
+            args.rooms
+                .iter()
+                .map(|r| {
+                    if r.starts_with('#') {
+                        r.clone()
+                    } else {
+                        format!("#{r}")
+                    }
+                })
+                .collect()
+        };
+        let target = crate::connect_tui::Target {
+            addr: args.addr,
+            tls,
+            nick: args.nick.unwrap_or_else(crate::console::user_name),
+            rooms,
+            password: password.map(|p| p.trim_end_matches(['\r', '\n']).to_owned()),
+        };
+        return rt.block_on(crate::connect_tui::run(target));
+    }
     rt.block_on(async move {
         let options = obrol_client::Options {
             nick: args.nick,
-            room: args.room,
-            tls: args.tls.then_some(obrol_client::TlsOptions {
-                ca: args.ca,
-                insecure: args.insecure,
-            }),
+            rooms: args.rooms,
+            tls,
+            reconnect: !args.no_reconnect,
         };
         let input = stdin_lines();
         tokio::select! {
-            // Failing to connect and losing the connection are exit code 1, with one line
-            // saying which (`obrol: connection lost: ...`).
+            // Failing to connect and losing the connection (with --no-reconnect, or once
+            // input has ended) are exit code 1, with one line saying which
+            // (`obrol: connection lost: ...`).
             r = obrol_client::run(&args.addr, options, input, |line| print_message("", line)) => {
                 r.map_err(anyhow::Error::from)
             }

@@ -8,10 +8,12 @@
 mod bench_cmd;
 mod bridge;
 mod cert_cmd;
+mod connect_tui;
 mod console;
 mod hub_cmd;
 mod mcast_bench;
 mod mcast_cmd;
+mod mcast_tui;
 mod metrics_http;
 pub mod serve_config;
 
@@ -72,7 +74,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mcast(args) => {
-            init_logging("warn");
+            init_logging(if mcast_cmd::uses_tui(&args) {
+                "off"
+            } else {
+                "warn"
+            });
             mcast_cmd::run(*args)
         }
         Command::Serve(args) => {
@@ -80,7 +86,12 @@ pub fn main() -> ExitCode {
             hub_cmd::serve(*args)
         }
         Command::Connect(args) => {
-            init_logging("warn");
+            // Log lines on stderr would land in the middle of the terminal UI.
+            init_logging(if hub_cmd::connect_uses_tui(&args) {
+                "off"
+            } else {
+                "warn"
+            });
             hub_cmd::connect(args)
         }
         Command::Cert(args) => {

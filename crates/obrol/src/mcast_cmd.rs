@@ -7,7 +7,8 @@ use anyhow::Context;
 use obrol_mcast::{Event, McastError, Mode, Peer, PeerConfig, Presence, SocketConfig};
 use obrol_wire::mcast::MAX_NICK;
 
-use crate::console::{print_message, shutdown_signal, stdin_lines, user_name};
+use crate::console::{shutdown_signal, stdin_lines, user_name};
+use crate::mcast_tui::{Out, Shown};
 use crate::UsageError;
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +74,9 @@ pub struct Args {
     /// Most lines sent a second (a paste or a pipe is paced to it).
     #[arg(long, default_value_t = 2000.0, value_parser = positive_rate)]
     max_rate: f64,
+    /// Line mode even on a terminal: lines in on stdin, out on stdout (pipes always get it).
+    #[arg(long)]
+    plain: bool,
     /// Seconds between presence heartbeats; a peer silent for 3.5 heartbeats has left.
     #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
     heartbeat: f64,
@@ -124,6 +128,16 @@ fn positive_secs(s: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
         _ => Err("expected seconds between 0 and 3600".into()),
     }
+}
+
+/// Whether `obrol mcast` shows the terminal UI: chatting (not a subcommand, not only
+/// listening or sending, not --raw) on a terminal without --plain.
+pub fn uses_tui(args: &Args) -> bool {
+    args.command.is_none()
+        && !args.listen_only
+        && !args.send_only
+        && !args.raw
+        && crate::console::wants_tui(args.plain)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -241,21 +255,25 @@ fn group_key(args: &Args) -> anyhow::Result<Option<obrol_mcast::keys::GroupKey>>
         .map_err(|e| UsageError(e.to_string()).into())
 }
 
-/// Reads a passphrase from the controlling terminal with echo off (restored however the read
-/// ends).
 fn ask_passphrase() -> anyhow::Result<String> {
+    ask_secret("passphrase: ", "--ask-passphrase")
+}
+
+/// Reads a secret from the controlling terminal with echo off (restored however the read
+/// ends), after `prompt`; `flag` names the option that asked, for errors.
+pub(crate) fn ask_secret(prompt: &str, flag: &str) -> anyhow::Result<String> {
     use std::io::{BufRead, Write};
     use std::os::fd::AsRawFd;
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .map_err(|e| UsageError(format!("--ask-passphrase needs a terminal: {e}")))?;
+        .map_err(|e| UsageError(format!("{flag} needs a terminal: {e}")))?;
     let fd = tty.as_raw_fd();
     // SAFETY: `termios` is plain data; tcgetattr fills it for a terminal fd we hold open.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
     if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
-        return Err(UsageError("--ask-passphrase needs a terminal".into()).into());
+        return Err(UsageError(format!("{flag} needs a terminal")).into());
     }
     let mut quiet = saved;
     quiet.c_lflag &= !libc::ECHO;
@@ -265,14 +283,14 @@ fn ask_passphrase() -> anyhow::Result<String> {
     let mut line = String::new();
     let read = (|| -> std::io::Result<()> {
         let mut out = &tty;
-        out.write_all(b"passphrase: ")?;
+        out.write_all(prompt.as_bytes())?;
         out.flush()?;
         std::io::BufReader::new(&tty).read_line(&mut line)?;
         Ok(())
     })();
     // SAFETY: restores what tcgetattr returned.
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    read.context("reading the passphrase")?;
+    read.context("reading from the terminal")?;
     Ok(line)
 }
 
@@ -344,7 +362,27 @@ async fn chat(args: Args) -> anyhow::Result<()> {
     let mut beat = tokio::time::interval(heartbeat);
     beat.reset(); // the start-up hello was the first beat
     let mut sweep = tokio::time::interval(heartbeat.min(Duration::from_secs(1)));
-    let mut lines = (mode != Mode::ListenOnly).then(stdin_lines);
+    let tui = uses_tui(&args);
+    let (mut lines, out, ui) = if tui {
+        let group = std::net::SocketAddr::new(args.group, args.port).to_string();
+        let (lines, out, ui) = crate::mcast_tui::start(&group, peer.nick())?;
+        (Some(lines), out, Some(ui))
+    } else {
+        (
+            (mode != Mode::ListenOnly).then(stdin_lines),
+            Out::Stdout,
+            None,
+        )
+    };
+    if let (Some(fp), true) = (peer.fingerprint(), out.is_tui()) {
+        out.say(
+            "*",
+            &format!(
+                "your key's fingerprint is {} (others see it next to your nick)",
+                obrol_mcast::keys::show_fingerprint(fp)
+            ),
+        );
+    }
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     // Once input ends (or /quit), the peer stays a little to repair its last messages for
@@ -376,7 +414,7 @@ async fn chat(args: Args) -> anyhow::Result<()> {
                         }
                         send_at = send_at.max(tokio::time::Instant::now())
                             + per_line * waiting.len() as u32;
-                        !handle_lines(&mut peer, &waiting, args.raw).await
+                        !handle_lines(&mut peer, &waiting, args.raw, &out).await
                     }
                     None => true,
                 };
@@ -395,7 +433,10 @@ async fn chat(args: Args) -> anyhow::Result<()> {
                 }
             }
             event = peer.next_event() => match event {
-                Ok(event) => show(&peer, &event),
+                Ok(event) => {
+                    show(&peer, &event, &out);
+                    members(&peer, &out, &event);
+                }
                 Err(err) => tracing::warn!(%err, "receive failed"),
             },
             _ = beat.tick() => {
@@ -405,11 +446,17 @@ async fn chat(args: Args) -> anyhow::Result<()> {
             }
             _ = sweep.tick() => {
                 for event in peer.expire(timeout) {
-                    show(&peer, &event);
+                    show(&peer, &event, &out);
+                    members(&peer, &out, &event);
                 }
             }
             _ = &mut shutdown => break,
         }
+    }
+    // The terminal is given back before the peer's last words.
+    drop(out);
+    if let Some(ui) = ui {
+        let _ = ui.await;
     }
     if let Err(err) = peer.leave().await {
         tracing::warn!(%err, "goodbye failed");
@@ -448,7 +495,7 @@ async fn chat(args: Args) -> anyhow::Result<()> {
 
 /// Acts on typed lines in order, sending runs of chat lines as one batch; returns false when
 /// the user asked to quit (lines after that are not sent).
-async fn handle_lines(peer: &mut Peer, lines: &[String], raw: bool) -> bool {
+async fn handle_lines(peer: &mut Peer, lines: &[String], raw: bool, out: &Out) -> bool {
     let is_chat = |l: &str| {
         raw || matches!(obrol_wire::plain::parse(l), obrol_wire::plain::Command::Say(t) if !t.is_empty())
     };
@@ -469,15 +516,15 @@ async fn handle_lines(peer: &mut Peer, lines: &[String], raw: bool) -> bool {
             match peer.say_many(texts, false).await {
                 Ok(refused) => {
                     for (_, err) in refused {
-                        print_message("!", &err.to_string());
+                        out.say("!", &err.to_string());
                     }
                 }
-                Err(err) => print_message("!", &err.to_string()),
+                Err(err) => out.say("!", &err.to_string()),
             }
             rest = &rest[run..];
             continue;
         }
-        if !handle_line(peer, first, raw).await {
+        if !handle_line(peer, first, raw, out).await {
             return false;
         }
         rest = &rest[1..];
@@ -486,11 +533,11 @@ async fn handle_lines(peer: &mut Peer, lines: &[String], raw: bool) -> bool {
 }
 
 /// Acts on one typed line; returns false when the user asked to quit.
-async fn handle_line(peer: &mut Peer, line: &str, raw: bool) -> bool {
+async fn handle_line(peer: &mut Peer, line: &str, raw: bool, out: &Out) -> bool {
     if raw {
         // Exactly what sender.py would send, empty lines included.
         if let Err(err) = peer.say(line, false).await {
-            print_message("!", &err.to_string());
+            out.say("!", &err.to_string());
         }
         return true;
     }
@@ -498,12 +545,18 @@ async fn handle_line(peer: &mut Peer, line: &str, raw: bool) -> bool {
         obrol_wire::plain::Command::Say("") => Ok(()),
         obrol_wire::plain::Command::Say(text) => peer.say(text, false).await,
         obrol_wire::plain::Command::Me(text) => peer.say(text, true).await,
-        obrol_wire::plain::Command::Nick(nick) => peer.set_nick(nick).await,
+        obrol_wire::plain::Command::Nick(nick) => {
+            let r = peer.set_nick(nick).await;
+            if r.is_ok() {
+                out.send(Shown::Nick(nick.to_owned()));
+            }
+            r
+        }
         obrol_wire::plain::Command::Who(_) => {
             let mut nicks = peer.roster().nicks();
             nicks.dedup();
             let nicks: Vec<String> = nicks.iter().map(|n| who_is(peer, n).0).collect();
-            print_message(
+            out.say(
                 "*",
                 &format!(
                     "{} here besides you: {}",
@@ -515,23 +568,23 @@ async fn handle_line(peer: &mut Peer, line: &str, raw: bool) -> bool {
         }
         obrol_wire::plain::Command::Quit(_) => return false,
         obrol_wire::plain::Command::Help => {
-            print_message(
+            out.say(
                 "*",
                 "type a line to send it; /me ACTION, /nick NAME, /who, /quit; //text sends /text",
             );
             Ok(())
         }
         obrol_wire::plain::Command::Usage(how) => {
-            print_message("!", &format!("usage: {how}"));
+            out.say("!", &format!("usage: {how}"));
             Ok(())
         }
         _ => {
-            print_message("!", "not a multicast command; try /help");
+            out.say("!", "not a multicast command; try /help");
             Ok(())
         }
     };
     if let Err(err) = result {
-        print_message("!", &err.to_string());
+        out.say("!", &err.to_string());
     }
     true
 }
@@ -557,42 +610,49 @@ fn who_is(peer: &Peer, nick: &str) -> (String, Option<String>) {
     }
 }
 
-fn show(peer: &Peer, event: &Event) {
+/// Tells the UI who is present after an event that may have changed it.
+fn members(peer: &Peer, out: &Out, event: &Event) {
+    if out.is_tui() && matches!(event, Event::Presence(_)) {
+        out.send(Shown::Members(peer.roster().nicks()));
+    }
+}
+
+fn show(peer: &Peer, event: &Event, out: &Out) {
     match event {
         Event::Presence(Presence::Joined(nick)) => {
             let (who, warning) = who_is(peer, nick);
-            print_message("*", &format!("{who} joined"));
+            out.say("*", &format!("{who} joined"));
             if let Some(w) = warning {
-                print_message("!", &w);
+                out.say("!", &w);
             }
         }
         Event::Presence(Presence::Renamed { old, new }) => {
             let (who, warning) = who_is(peer, new);
-            print_message("*", &format!("{old} is now known as {who}"));
+            out.say("*", &format!("{old} is now known as {who}"));
             if let Some(w) = warning {
-                print_message("!", &w);
+                out.say("!", &w);
             }
         }
-        Event::Chat { nick, text } => print_message(&format!("<{nick}>"), text),
-        Event::Action { nick, text } => print_message(&format!("* {nick}"), text),
+        Event::Chat { nick, text } => out.say(&format!("<{nick}>"), text),
+        Event::Action { nick, text } => out.say(&format!("* {nick}"), text),
         Event::Relayed {
             nick,
             text,
             action: false,
-        } => print_message(&format!("<{nick}>"), text),
+        } => out.say(&format!("<{nick}>"), text),
         Event::Relayed {
             nick,
             text,
             action: true,
-        } => print_message(&format!("* {nick}"), text),
-        Event::Legacy { from, text } => print_message(&format!("<{from}>"), text),
+        } => out.say(&format!("* {nick}"), text),
+        Event::Legacy { from, text } => out.say(&format!("<{from}>"), text),
         Event::Lost { nick, count } => {
             let what = if *count == 1 { "message" } else { "messages" };
-            print_message("!", &format!("lost {count} {what} from {nick}"));
+            out.say("!", &format!("lost {count} {what} from {nick}"));
         }
         Event::Presence(p) => match p {
-            Presence::Left(nick) => print_message("*", &format!("{nick} left")),
-            Presence::TimedOut(nick) => print_message("*", &format!("{nick} left (timed out)")),
+            Presence::Left(nick) => out.say("*", &format!("{nick} left")),
+            Presence::TimedOut(nick) => out.say("*", &format!("{nick} left (timed out)")),
             // Shown above, with fingerprints.
             Presence::Joined(_) | Presence::Renamed { .. } => {}
         },

@@ -497,14 +497,17 @@ fn obrol_connect_without_a_port_exits_2_with_one_line() {
     assert!(conn.lines().is_empty(), "{}", conn.dump());
 }
 
-/// When the hub goes away, `obrol connect` does not exit as if the user had quit: it exits
-/// non-zero and says the connection was lost.
+/// When the hub goes away, `obrol connect --no-reconnect` does not exit as if the user had
+/// quit: it exits non-zero and says the connection was lost.
 #[test]
 fn obrol_connect_says_when_the_connection_is_lost() {
     let mut hub = Hub::start();
     let (mut witness, _) = lobby_client("witness", hub.port());
     let addr = format!("127.0.0.1:{}", hub.port());
-    let mut conn = Proc::spawn("obrol-connect", obrol_cmd(&["connect", &addr]));
+    let mut conn = Proc::spawn(
+        "obrol-connect",
+        obrol_cmd(&["connect", &addr, "--no-reconnect"]),
+    );
     witness.expect_line(|l| l.ends_with(" joined lobby"), LINE_TIMEOUT);
     hub.proc.signal(libc::SIGKILL);
     hub.proc.wait_exit(EXIT_TIMEOUT);
@@ -519,4 +522,44 @@ fn obrol_connect_says_when_the_connection_is_lost() {
         "nothing says the connection was lost\n{}",
         conn.dump()
     );
+}
+
+/// Line mode connects again after the hub dies and comes back on the same port: it says so,
+/// takes its nick and rooms back, and what was typed while it was away is said then.
+#[test]
+fn obrol_connect_reconnects_with_its_nick_and_rooms() {
+    let mut hub = Hub::start();
+    let port = hub.port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut conn = Proc::spawn(
+        "obrol-connect",
+        obrol_cmd(&["connect", &addr, "--nick", "ani", "--room", "dapur"]),
+    );
+    conn.expect_line(|l| l.starts_with("* you are ani in "), LINE_TIMEOUT);
+    conn.expect_line(|l| l.starts_with("* ani joined dapur"), LINE_TIMEOUT);
+    conn.send_line("/join kebun");
+    conn.expect_line(|l| l.starts_with("* ani joined kebun"), LINE_TIMEOUT);
+    hub.proc.signal(libc::SIGKILL);
+    hub.proc.wait_exit(EXIT_TIMEOUT);
+    let lost = conn.expect_line(|l| l.contains("connecting again in"), LINE_TIMEOUT);
+    assert!(lost.starts_with("! connection lost"), "{lost}");
+    conn.send_line("tadi terputus");
+    conn.expect_line(|l| l.starts_with("! not connected"), LINE_TIMEOUT);
+    let dir = common::irc::data_dir("edge", "reconnect");
+    let _hub = Hub::start_full(&[&addr], &["--data-dir", dir.to_str().expect("UTF-8")]);
+    let long = std::time::Duration::from_secs(40);
+    conn.expect_line(|l| l == "! connected again", long);
+    conn.expect_line(|l| l.starts_with("* you are ani in "), LINE_TIMEOUT);
+    let mut witness = common::irc::plain_client(port, "budi");
+    witness.send_line("/who dapur");
+    let who = witness.expect_line(|l| l.starts_with("* in dapur ("), LINE_TIMEOUT);
+    assert!(who.contains("ani"), "{who}");
+    witness.send_line("/join kebun");
+    witness.expect_line(|l| l.starts_with("* in kebun ("), LINE_TIMEOUT);
+    // The waiting line went out after the rejoins, in kebun (the current room again).
+    witness.send_line("/history kebun");
+    witness.expect_line(|l| l.ends_with("<ani> tadi terputus"), LINE_TIMEOUT);
+    assert!(conn.is_running(), "{}", conn.dump());
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
 }

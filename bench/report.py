@@ -41,7 +41,16 @@ TARGETS = {
     "f": "(f) >= 90% of peak deliveries/s under 2x overload",
     "g": "(g) multicast",
     "h": "(h) history on: 3.84M/s in one room p99 <= 15 ms; shared rooms p99 within 20% of off; 50 replayed to 5,000 joiners <= 2 s; BEFORE and search <= 50 ms p99 on 10M",
+    "i": "(i) browser client: an idle WebSocket client <= 2x an idle IRC client; first load < 100 KB compressed",
 }
+# Targets measured by hand or by another driver, not from bench/raw: their rows in the summary
+# (written by hand with the numbers) and their sections are kept from the current RESULTS.md.
+HAND = {
+    "g": ("see section (g): measured by `bench/mcast/run`", "(no multicast)"),
+    "h": ("see section (h2)", "(no history)"),
+    "i": ("see section (i): measured by `bench/ws_idle.py`", "(not measured)"),
+}
+HAND_SECTIONS = ("## (g) Multicast", "## (h) History", "## (i) WebSocket")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +193,7 @@ def peak_of(runs, basis, kind):
     return basis.get("peak")
 
 
-def summary(meta, runs, kinds):
+def summary(meta, runs, kinds, results=None):
     cfg = meta.get("cfg", {})
     rows = []
 
@@ -331,15 +340,12 @@ def summary(meta, runs, kinds):
     for key, text in TARGETS.items():
         if key in ("s", "w") and not pick(runs, key):
             continue
-        if key == "g":
-            # Measured by bench/mcast/run, not by this driver: see section (g).
-            rows.append("| %s | see section (g): measured by `bench/mcast/run` |%s" % (
-                text, " (no multicast) |" * (len(ks) - 1)))
-            continue
-        if key == "h":
-            # Measured by hand, history off and on interleaved: see section (h2).
-            rows.append("| %s | see section (h2) |%s" % (
-                text, " (no history) |" * (len(ks) - 1)))
+        if key in HAND:
+            # Measured by hand or by another driver (bench/mcast/run, bench/ws_idle.py): the
+            # row as RESULTS.md has it, or a pointer to its section.
+            kept = preserved_row(results, key, len(ks) + 1) if results is not None else None
+            where, peers = HAND[key]
+            rows.append(kept or "| %s | %s |%s" % (text, where, (" %s |" % peers) * (len(ks) - 1)))
             continue
         out = []
         for k in ks:
@@ -586,6 +592,19 @@ def preserved_section(out, heading=PRESERVE):
     return None
 
 
+def preserved_row(out, key, columns):
+    """The summary row of target `key` ("| (i) ...") in the current RESULTS.md, if it has
+    `columns` cells (the same servers as now)."""
+    summary = preserved_section(out, "## Summary against the targets")
+    if not summary:
+        return None
+    for line in summary.splitlines():
+        if line.startswith("| (%s) " % key) and line.rstrip().endswith("|"):
+            if line.rstrip().count(" | ") == columns - 1:
+                return line.rstrip()
+    return None
+
+
 def relpath(cmd):
     """A command as it reads from the repository's root, wherever the run's checkout was."""
     cmd = (cmd or "").replace(str(ROOT) + "/", "")
@@ -689,7 +708,7 @@ def report(out):
     L.append("## Summary against the targets\n")
     L.append("Targets are obrol's; the peers are measured the same way for comparison. "
              "\"met\" / \"not met\" is judged on each server's own numbers.\n")
-    L.append(summary(meta, runs, kinds) + "\n")
+    L.append(summary(meta, runs, kinds, out) + "\n")
     ngen = flagged(runs, ("s", "w", "a", "b", "d", "f"))
     if ngen:
         L.append("%d load runs had the generator above %.0f%% of its core (⚠ in the tables): "
@@ -954,8 +973,9 @@ def report(out):
         L.append("| %s | skipped: %s | | | | | | | |" % (LABEL.get(k, k), why))
     L.append("")
 
-    # Measured by bench/mcast/run and by hand (history on vs off): kept as they are.
-    for heading in ("## (g) Multicast", "## (h) History"):
+    # Measured by bench/mcast/run, by hand (history on vs off) and by bench/ws_idle.py: kept
+    # as they are.
+    for heading in HAND_SECTIONS:
         kept = preserved_section(out, heading)
         if kept:
             L.append(kept)

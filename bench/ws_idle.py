@@ -21,8 +21,9 @@ line rate, three times, each a fresh process stopped by its PID when done (also 
 Both runs use the same shared port (HOST:PORT, told apart by first bytes), so the only
 difference is the transport. Clients keep reading while they are held (and answer PING), so
 nothing queues for them in the server. RSS is read 0.5 s after the last client joined (as
-`obrol bench idle` does) and again after 5 s (by then the hub has handed back what the
-connect burst freed: `give_back_memory` in crates/obrol/src/hub_cmd.rs); per-client figures
+`obrol bench idle` does) and again after 5 s (the hub gives freed memory back once a burst
+that grew it by 4 MiB or more in a second is over: `give_back_memory` in
+crates/obrol/src/hub_cmd.rs); per-client figures
 are (after - before) / N. Target: a WebSocket client <= 2x an IRC client. With --burst K each
 client first asks for ~K KB of replies at once, as a busier client would have had: a WebSocket
 connection keeps the buffers of its framing layer up to 4 KiB each (`tidy` in
@@ -34,6 +35,7 @@ script raises its own RLIMIT_NOFILE (the server inherits it). Standard library o
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import gzip
 import json
 import os
@@ -81,6 +83,7 @@ class Server:
         want = ("listening on %s:%d" % (HOST, self.port)).encode()
         while want not in self.log.read_bytes():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise BenchError("obrol serve did not start listening on %d: %s"
                                  % (self.port, self.tail()))
             time.sleep(0.05)
@@ -131,6 +134,29 @@ def free_port():
 # clients
 
 
+# Connects and sends the first bytes (NICK and USER, or the HTTP upgrade) in one step of a
+# thread: on the shared port the hub tells what a connection is by the bytes it sends within
+# 300 ms (then it counts as a plain client), and an event loop busy with hundreds of clients
+# can take longer than that to get back to a connection it has just opened.
+DIALER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="dial")
+
+
+def dial_now(port, first):
+    s = socket.create_connection((HOST, port), timeout=30)
+    try:
+        s.sendall(first)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+async def dial(port, first):
+    sock = await asyncio.get_running_loop().run_in_executor(DIALER, dial_now, port, first)
+    return await asyncio.open_connection(sock=sock)
+
+
 class IrcClient:
     """IRC over TCP: lines ending in CR LF."""
 
@@ -138,8 +164,8 @@ class IrcClient:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, port):
-        reader, writer = await asyncio.open_connection(HOST, port)
+    async def open(cls, port, nick, user):
+        reader, writer = await dial(port, ("NICK %s\r\nUSER %s\r\n" % (nick, user)).encode())
         return cls(reader, writer)
 
     def send(self, line):
@@ -161,16 +187,19 @@ class WsClient(IrcClient):
     line per message in."""
 
     @classmethod
-    async def open(cls, port):
-        reader, writer = await asyncio.open_connection(HOST, port)
+    async def open(cls, port, nick, user):
         key = base64.b64encode(os.urandom(16)).decode()
         host = "%s:%d" % (HOST, port)
-        writer.write((
+        reader, writer = await dial(port, (
             "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
             "Sec-WebSocket-Protocol: text.ircv3.net\r\nOrigin: http://%s\r\n\r\n"
             % (host, key, host)).encode())
-        head = await reader.readuntil(b"\r\n\r\n")
+        status = await reader.readline()
+        if not status.startswith(b"HTTP/1.1 101 "):
+            writer.transport.abort()
+            raise BenchError("upgrade refused: %r" % status)
+        head = status + await reader.readuntil(b"\r\n\r\n")
         lines = head.decode(errors="replace").split("\r\n")
         if not lines[0].startswith("HTTP/1.1 101 "):
             writer.transport.abort()
@@ -180,7 +209,10 @@ class WsClient(IrcClient):
         if chosen != ["text.ircv3.net"]:
             writer.transport.abort()
             raise BenchError("subprotocol: %r" % chosen)
-        return cls(reader, writer)
+        c = cls(reader, writer)
+        c.send("NICK %s" % nick)
+        c.send("USER %s" % user)
+        return c
 
     def send(self, line):
         payload = line.encode()
@@ -231,10 +263,8 @@ BURST = ("VERSION", "INFO", "ADMIN", "LUSERS", "MOTD", "TIME")
 async def register(cls, port, i, room, burst=0):
     """A client that registered (the welcome read to its end) and joined `room`; with `burst`,
     it then asks for `burst` rounds of BURST at once and reads the answers."""
-    c = await cls.open(port)
     nick = "%s%d" % ("w" if cls is WsClient else "i", i)
-    c.send("NICK %s" % nick)
-    c.send("USER u%d 0 * :idle %d" % (i, i))
+    c = await cls.open(port, nick, "u%d 0 * :idle %d" % (i, i))
     joined = False
     while True:
         line = await c.recv()
@@ -260,6 +290,9 @@ async def register(cls, port, i, room, burst=0):
         elif words[0] == "ERROR":
             c.close()
             raise BenchError("client %d: %s" % (i, line))
+        elif not line.startswith((":", "@", "PING ")):
+            c.close()
+            raise BenchError("client %d: not IRC (taken for a plain client?): %r" % (i, line))
 
 
 async def hold(c, dropped):
@@ -334,10 +367,10 @@ async def idle_run(kind, clients, timeout, logdir, burst=0):
 
 async def http_get(port, path):
     """(status line, headers, body) of one GET (the hub answers one request per connection)."""
-    reader, writer = await asyncio.open_connection(HOST, port)
+    reader, writer = await dial(port, (
+        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        % (path, HOST, port)).encode())
     try:
-        writer.write(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept-Encoding: gzip\r\n"
-                      "Connection: close\r\n\r\n" % (path, HOST, port)).encode())
         data = await reader.read()
     finally:
         writer.transport.abort()

@@ -42,7 +42,7 @@ fn every_error_names_the_file_and_the_line() {
         .starts_with("obrol: FILE:2: unknown field `max_per_adress`, expected one of"),);
     assert_eq!(
         refused("listen = [\"127.0.0.1:0\",\n  \"nope\"]\n", "listen"),
-        "obrol: FILE:2: listen: not a listen address: nope (expected HOST:PORT, irc://HOST:PORT, plain://HOST:PORT or tls://HOST:PORT)"
+        "obrol: FILE:2: listen: not a listen address: nope (expected HOST:PORT, irc://HOST:PORT, plain://HOST:PORT, tls://HOST:PORT, http://HOST:PORT or https://HOST:PORT)"
     );
     assert_eq!(
         refused("exempt = [\"10.0.0.0/33\"]\n", "exempt"),

@@ -993,7 +993,7 @@ fn a_passphrase_asked_on_the_terminal_is_not_echoed_and_gives_the_groups_key() {
 import os, pty, select, sys, time
 pid, fd = pty.fork()
 if pid == 0:
-    os.execv({bin:?}, [{bin:?}, 'mcast', '--nick', 'ani', '--room', 'lab', '--ask-passphrase'])
+    os.execv({bin:?}, [{bin:?}, 'mcast', '--nick', 'ani', '--room', 'lab', '--ask-passphrase', '--plain'])
 seen = b''
 def read_for(secs):
     global seen

@@ -192,3 +192,37 @@ fn the_terminal_ui_chats_fetches_history_marks_unread_reconnects_and_quits_clean
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `obrol mcast` on a terminal, in a network namespace of its own (the pane's command enters
+/// it; nothing multicast leaves it): a line-mode peer's presence and lines show, what is typed
+/// reaches it and is shown as ours, the peer list follows, and Ctrl-C gives the terminal back.
+#[test]
+fn the_terminal_ui_chats_on_a_multicast_group() {
+    let Some(ns) = common::Netns::with_lo_multicast() else {
+        return;
+    };
+    let obrol = env!("CARGO_BIN_EXE_obrol");
+    let command = format!(
+        "TZ=UTC ip netns exec {} {obrol} mcast --nick ani --heartbeat 1; echo EXIT=$?; sleep 60",
+        ns.name()
+    );
+    let tui = Tmux::start("mcast", &command, 100, 16);
+    tui.wait_for("the group's window", |s| s.contains("ani on 224.1.1.1:5004"));
+    let mut budi = common::Proc::spawn(
+        "budi",
+        ns.obrol(&["mcast", "--nick", "budi", "--heartbeat", "1"]),
+    );
+    let screen = tui.wait_for("the peer", |s| s.contains("budi joined"));
+    assert!(screen.contains("2 here"), "{screen}");
+    budi.send_line("halo dari baris");
+    tui.wait_for("the peer's line", |s| s.contains("<budi> halo dari baris"));
+    tui.type_text("halo dari layar");
+    tui.keys(&["Enter"]);
+    budi.expect_line(|l| l == "<ani> halo dari layar", LINE_TIMEOUT);
+    tui.wait_for("our own line", |s| s.contains("<ani> halo dari layar"));
+    budi.send_line("/quit");
+    tui.wait_for("the peer leaving", |s| s.contains("budi left") && s.contains("1 here"));
+    tui.keys(&["C-c"]);
+    let screen = tui.wait_for("the exit", |s| s.contains("EXIT=0"));
+    assert!(screen.contains("obrol: leaving the group"), "{screen}");
+}

@@ -77,7 +77,12 @@ impl Ui {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         let n = chat.buffers.len();
-        match key.code {
+        // Some terminals send a line feed (Ctrl-J) for Enter.
+        let code = match key.code {
+            KeyCode::Char('j') if ctrl => KeyCode::Enter,
+            code => code,
+        };
+        match code {
             KeyCode::Char('c') if ctrl => return Action::Quit,
             KeyCode::Char('d') if ctrl && self.input.is_empty() => return Action::Quit,
             KeyCode::Char('d') if ctrl => self.input.delete(),

@@ -87,6 +87,9 @@ pub fn run(
     async move {
         // At debug level: a connect/close loop must not be able to fill the disk with logs.
         tracing::debug!(client = id, %addr, "client connected");
+        // The registration deadline runs from here: a TLS handshake or a WebSocket upgrade
+        // spends it, it does not start it again.
+        let accepted = Instant::now();
         let opening = open_unless_evicted(&mut stream, addr, kind, &shared, &mut claim, id);
         let (mut session, outbox) = match Box::pin(opening).await {
             Ok(Some(opened)) => opened,
@@ -117,7 +120,7 @@ pub fn run(
         let mut partial_deadline: Option<Moment> = None;
         // Counted from the accept; input never moves it (see `Session::silence_limit`).
         let mut idle_deadline = session
-            .silence_limit(&shared.settings, Instant::now())
+            .silence_limit(&shared.settings, accepted)
             .map(moment_of);
         // One timer serves every deadline, allocated only while one is set, and re-armed lazily:
         // a read moves `idle_deadline` without touching the timer; when the timer fires early it
@@ -261,6 +264,12 @@ pub fn run(
             }
         };
         stream.close();
+        if stream.is_websocket() {
+            // The Close frame just written must reach the browser, not be lost to a reset
+            // because of input left unread: it says why (1009 too big, 1002 bad framing).
+            // Boxed: its buffer must not add to every idle connection's task.
+            Box::pin(stream.linger_close(std::time::Duration::from_millis(500))).await;
+        }
         tracing::debug!(client = id, %addr, %reason, "client disconnected");
         let _ = Box::pin(shared.requests.send(Request::Disconnect { id, reason })).await;
         drop(claim); // the connection's slots are free again

@@ -253,7 +253,15 @@ pub(crate) async fn serve(
         stream.linger_close(std::time::Duration::from_secs(1)).await;
         return false;
     };
-    let answer = route(&head, &shared.settings.web_origins);
+    let answer = if shared.settings.tls_only && !stream.is_tls() {
+        // Neither the page nor its WebSocket in clear: the page would load and then fail.
+        Answer::Error(
+            "403 Forbidden",
+            "this server takes TLS connections only: use https://",
+        )
+    } else {
+        route(&head, &shared.settings.web_origins)
+    };
     let upgrade = match &answer {
         Answer::Upgrade { subprotocol, .. } => Some(*subprotocol == Some("binary.ircv3.net")),
         _ => None,

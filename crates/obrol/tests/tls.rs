@@ -184,6 +184,10 @@ fn plaintext_is_refused_when_tls_only() {
         lines,
         vec!["ERROR :Closing link: this server takes TLS connections only".to_owned()]
     );
+    // Nor the browser client in clear: a page whose WebSocket would then be refused.
+    let mut browser = common::Raw::connect("browser", port);
+    browser.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    browser.expect("HTTP/1.1 403 Forbidden");
     // TLS clients are welcome.
     let mut secure = tls_connect(port, &dir, "secure");
     ends_cleanly(&mut secure);

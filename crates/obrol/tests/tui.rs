@@ -207,7 +207,9 @@ fn the_terminal_ui_chats_on_a_multicast_group() {
         ns.name()
     );
     let tui = Tmux::start("mcast", &command, 100, 16);
-    tui.wait_for("the group's window", |s| s.contains("ani on 224.1.1.1:5004"));
+    tui.wait_for("the group's window", |s| {
+        s.contains("ani on 224.1.1.1:5004")
+    });
     let mut budi = common::Proc::spawn(
         "budi",
         ns.obrol(&["mcast", "--nick", "budi", "--heartbeat", "1"]),
@@ -221,7 +223,9 @@ fn the_terminal_ui_chats_on_a_multicast_group() {
     budi.expect_line(|l| l == "<ani> halo dari layar", LINE_TIMEOUT);
     tui.wait_for("our own line", |s| s.contains("<ani> halo dari layar"));
     budi.send_line("/quit");
-    tui.wait_for("the peer leaving", |s| s.contains("budi left") && s.contains("1 here"));
+    tui.wait_for("the peer leaving", |s| {
+        s.contains("budi left") && s.contains("1 here")
+    });
     tui.keys(&["C-c"]);
     let screen = tui.wait_for("the exit", |s| s.contains("EXIT=0"));
     assert!(screen.contains("obrol: leaving the group"), "{screen}");

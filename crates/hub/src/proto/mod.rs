@@ -231,41 +231,18 @@ fn classify(first: &[u8]) -> Sniffed {
     }
 }
 
-/// Answers a connection that is not a chat client and closes it: HTTP gets a short response
-/// saying what this port is, TLS a closed connection and a log line. (Real web and TLS support
-/// will take over these two cases.)
+/// Answers a connection that is not a chat client and closes it: a TLS ClientHello on a hub
+/// without a certificate gets a closed connection and a log line. (HTTP never comes here: the
+/// web module answers it.)
 pub async fn answer_stranger(
-    stream: &crate::transport::Transport,
+    _stream: &crate::transport::Transport,
     what: Sniffed,
     addr: std::net::SocketAddr,
 ) {
     match what {
-        Sniffed::Http => {
-            tracing::debug!(%addr, "HTTP request on the chat port; answered and closed");
-            let body = "This is an obrol chat hub. Connect with an IRC client, `nc` or \
-                        `obrol connect`; there is no web interface yet.\n";
-            let response = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let mut queue = std::collections::VecDeque::from([Bytes::from(response)]);
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-            while !queue.is_empty() && tokio::time::Instant::now() < deadline {
-                if crate::conn::write_vectored(stream, &mut queue).is_err() {
-                    break;
-                }
-                if !queue.is_empty() {
-                    let ready = std::future::poll_fn(|cx| stream.poll_write_ready(cx));
-                    if tokio::time::timeout_at(deadline, ready).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
+        Sniffed::Http | Sniffed::Chat(_) => {}
         Sniffed::Tls => {
             tracing::debug!(%addr, "TLS handshake on a plain-text port; closed (TLS is not configured)");
         }
-        Sniffed::Chat(_) => {}
     }
 }

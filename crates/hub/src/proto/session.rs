@@ -26,6 +26,8 @@ pub enum Session {
     /// listener the sniff has already waited it out, so it is admitted at once.
     Plain {
         first_line_by: Option<Instant>,
+        /// It has sent a line (a first line that is an HTTP request closes the connection).
+        heard: bool,
     },
     Irc(irc::Session),
 }
@@ -37,6 +39,7 @@ impl Session {
         match proto {
             Protocol::Plain => Session::Plain {
                 first_line_by: Some(first_line_by),
+                heard: false,
             },
             Protocol::Irc => Session::Irc(irc::Session::new(secure)),
         }
@@ -60,7 +63,7 @@ impl Session {
     /// Whether the router has admitted this client (its replies then go through the router).
     pub fn admitted(&self) -> bool {
         match self {
-            Session::Plain { first_line_by } => first_line_by.is_none(),
+            Session::Plain { first_line_by, .. } => first_line_by.is_none(),
             Session::Irc(s) => s.registered,
         }
     }
@@ -74,6 +77,7 @@ impl Session {
         match self {
             Session::Plain {
                 first_line_by: Some(by),
+                ..
             } => Some(*by),
             Session::Irc(s) if !s.registered => Some(accepted + settings.registration_timeout),
             _ => None,
@@ -122,6 +126,7 @@ impl Session {
         match self {
             Session::Plain {
                 first_line_by: Some(by),
+                ..
             } if *by <= Instant::now() => self.admit_plain(None, link).await,
             _ => Flow::Continue,
         }
@@ -132,6 +137,14 @@ impl Session {
         let Ok(text) = std::str::from_utf8(line) else {
             return self.refuse(&Refusal::InvalidUtf8, link).await;
         };
+        if let Session::Plain { heard, .. } = self {
+            // A browser may open a connection and send its request after the sniff window
+            // (a connection made ahead of need): it is no chat client, and its headers
+            // (cookies among them) must not be said in a room.
+            if !std::mem::replace(heard, true) && is_http_request_line(text) {
+                return Flow::Close("an HTTP request came too late to be told apart".into());
+            }
+        }
         if self.awaits_first_line() {
             // A first line `/nick NAME` is the nick to be admitted under; any other first line
             // admits the client under a guest nick and then counts as usual.
@@ -225,7 +238,8 @@ impl Session {
         matches!(
             self,
             Session::Plain {
-                first_line_by: Some(_)
+                first_line_by: Some(_),
+                ..
             }
         )
     }
@@ -235,7 +249,7 @@ impl Session {
     /// asked for as a `/nick` would be, so the client hears why (`! nick taken: NAME`) after
     /// its welcome, and the others only ever see the guest nick it has.
     async fn admit_plain(&mut self, nick: Option<String>, link: &Link<'_>) -> Flow {
-        let Session::Plain { first_line_by } = self else {
+        let Session::Plain { first_line_by, .. } = self else {
             return Flow::Continue;
         };
         if first_line_by.take().is_none() {
@@ -306,5 +320,36 @@ impl Session {
             host: "*",
         };
         self.protocol().render(event, &view)
+    }
+}
+
+/// Whether `line` reads as an HTTP/1 request line (`GET /ws HTTP/1.1`).
+fn is_http_request_line(line: &str) -> bool {
+    let mut parts = line.trim_end_matches('\r').split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    const METHODS: &[&str] = &[
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    METHODS.contains(&method)
+        && !target.is_empty()
+        && (version == "HTTP/1.1" || version == "HTTP/1.0")
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::is_http_request_line;
+
+    #[test]
+    fn http_request_lines_are_recognised_and_chat_is_not() {
+        assert!(is_http_request_line("GET /ws HTTP/1.1"));
+        assert!(is_http_request_line("HEAD / HTTP/1.0\r"));
+        assert!(!is_http_request_line("GET me a coffee HTTP/1.1"));
+        assert!(!is_http_request_line("get / HTTP/1.1"));
+        assert!(!is_http_request_line("halo semua"));
+        assert!(!is_http_request_line("GET / HTTP/2"));
     }
 }

@@ -146,7 +146,7 @@ function renderLog(keepPlace = false) {
   const fromEnd = log.scrollHeight - log.scrollTop;
   log.replaceChildren();
   if (!b) return;
-  if (isRoom(b.name) || b.lines.length) {
+  if ((isRoom(b.name) || b.lines.length) && state.caps.has("draft/chathistory")) {
     const more = document.createElement("div");
     more.className = "more";
     more.textContent = b.done ? "start of history" : b.loading ? "loading…" : "scroll up for older messages";

@@ -24,6 +24,10 @@ try {
   const b = await phone.newPage();
   for (const [page, nick] of [[a, "ani"], [b, "budi"]]) {
     page.on("pageerror", (e) => { console.error(`page error (${nick}): ${e}`); process.exitCode = 1; });
+    // The console's errors too (an invalid input pattern, a refused script): none expected.
+    page.on("console", (m) => {
+      if (m.type() === "error") { console.error(`console error (${nick}): ${m.text()}`); process.exitCode = 1; }
+    });
     await page.goto(base);
     await page.fill("#nick", nick);
     await page.fill("#rooms", "#lobby");

@@ -102,7 +102,7 @@ fn nick_of(prefix: &str) -> &str {
 
 impl Session {
     pub fn new(cfg: Config, server: &str) -> Session {
-        let chat = Chat::new(server, &cfg.nick, server, BufferKind::Server);
+        let chat = Chat::new(server, &cfg.nick, "server", BufferKind::Server);
         Session {
             chat,
             cfg,

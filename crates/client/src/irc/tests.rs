@@ -98,7 +98,7 @@ fn sasl_plain_logs_in_with_the_password() {
         ["CAP END"],
         "registration goes on as a guest"
     );
-    assert!(texts(&bad, "hub:6667")
+    assert!(texts(&bad, "server")
         .iter()
         .any(|t| t.contains("login failed")));
 }
@@ -154,7 +154,7 @@ fn messages_land_in_their_buffers_with_server_time_and_marks() {
     assert_eq!(s.chat.buffers[pm].lines[0].kind, Kind::Action);
     assert!(s.chat.buffers[pm].mention && s.chat.buffers[pm].unread == 1);
     assert_eq!(
-        texts(&s, "hub:6667").last().map(String::as_str),
+        texts(&s, "server").last().map(String::as_str),
         Some("server notice")
     );
 }
@@ -301,4 +301,32 @@ fn text_splits_at_spaces_and_never_inside_a_character() {
 fn utc_minutes_are_right() {
     assert_eq!(utc_minute(1_764_581_400_000), "2025-12-01 09:30");
     assert_eq!(utc_minute(0), "1970-01-01 00:00");
+}
+
+#[test]
+fn search_and_history_ask_the_server_and_show_the_answer() {
+    let mut s = registered();
+    s.command("/search kopi panas; dingin");
+    assert_eq!(s.take_output(), ["SEARCH text=kopi\\spanas\\:\\sdingin"]);
+    s.handle(":hub BATCH +s1 soju.im/search");
+    s.handle(
+        "@batch=s1;time=2026-12-01T09:30:00.000Z;msgid=k1 :budi!b@h PRIVMSG #dapur :kopi panas",
+    );
+    s.handle(":hub BATCH -s1");
+    let t = texts(&s, "#lobby");
+    assert!(
+        t.iter().any(|l| l == "1 messages found (oldest first):"),
+        "{t:?}"
+    );
+    assert!(
+        t.iter()
+            .any(|l| l == "[2026-12-01 09:30] [#dapur] <budi> kopi panas"),
+        "{t:?}"
+    );
+    assert!(
+        s.chat.find("#dapur").is_none(),
+        "a search result opens no buffer"
+    );
+    s.command("/history 10");
+    assert_eq!(s.take_output(), ["CHATHISTORY LATEST #lobby * 10"]);
 }

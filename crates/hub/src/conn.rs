@@ -88,8 +88,8 @@ pub fn run(
         // At debug level: a connect/close loop must not be able to fill the disk with logs.
         tracing::debug!(client = id, %addr, "client connected");
         // The registration deadline runs from here: a TLS handshake or a WebSocket upgrade
-        // spends it, it does not start it again.
-        let accepted = Instant::now();
+        // spends it, it does not start it again. (A `Moment`: one word in every client's task.)
+        let accepted = moment_in(std::time::Duration::ZERO);
         let opening = open_unless_evicted(&mut stream, addr, kind, &shared, &mut claim, id);
         let (mut session, outbox) = match Box::pin(opening).await {
             Ok(Some(opened)) => opened,
@@ -120,7 +120,7 @@ pub fn run(
         let mut partial_deadline: Option<Moment> = None;
         // Counted from the accept; input never moves it (see `Session::silence_limit`).
         let mut idle_deadline = session
-            .silence_limit(&shared.settings, accepted)
+            .silence_limit(&shared.settings, instant_of(accepted))
             .map(moment_of);
         // One timer serves every deadline, allocated only while one is set, and re-armed lazily:
         // a read moves `idle_deadline` without touching the timer; when the timer fires early it
@@ -267,8 +267,12 @@ pub fn run(
         if stream.is_websocket() {
             // The Close frame just written must reach the browser, not be lost to a reset
             // because of input left unread: it says why (1009 too big, 1002 bad framing).
-            // Boxed: its buffer must not add to every idle connection's task.
-            Box::pin(stream.linger_close(std::time::Duration::from_millis(500))).await;
+            // A task of its own, so that nothing of it adds to every connection's task.
+            tokio::spawn(async move {
+                stream
+                    .linger_close(std::time::Duration::from_millis(500))
+                    .await
+            });
         }
         tracing::debug!(client = id, %addr, %reason, "client disconnected");
         let _ = Box::pin(shared.requests.send(Request::Disconnect { id, reason })).await;
@@ -317,8 +321,16 @@ fn moment_of(at: Instant) -> Moment {
     moment_in(at.saturating_duration_since(Instant::now()))
 }
 
+/// The `Instant` of `at`, which may be past.
 fn instant_of(at: Moment) -> Instant {
-    Instant::now() + std::time::Duration::from_micros(at.get().saturating_sub(clock_us()))
+    let (now, now_us) = (Instant::now(), clock_us());
+    match at.get().checked_sub(now_us) {
+        Some(ahead) => now + std::time::Duration::from_micros(ahead),
+        None => {
+            let ago = std::time::Duration::from_micros(now_us - at.get());
+            now.checked_sub(ago).unwrap_or(now)
+        }
+    }
 }
 
 /// Whatever a new session does before its first line (see [`Session::start`]).

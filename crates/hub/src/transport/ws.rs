@@ -34,6 +34,9 @@ const WS_WRITE: usize = 64 * 1024;
 /// Reads from the socket at a time.
 const READ_CHUNK: usize = 4096;
 
+/// Pongs are queued only while less than this waits to be sent.
+const MAX_PENDING_PONGS: usize = 4096;
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct WsStream {
@@ -188,8 +191,13 @@ impl WsStream {
                     st.in_message = !header.is_final;
                 }
                 OpCode::Control(Control::Ping) => {
-                    frame(&mut st.out, OpCode::Control(Control::Pong), &payload);
-                    self.send_out(st)?;
+                    // A client that pings without reading must not grow what waits for it: with
+                    // output already waiting, this Ping goes unanswered (RFC 6455 5.5.3 lets
+                    // an endpoint answer only the latest of several).
+                    if st.out.len() < MAX_PENDING_PONGS {
+                        frame(&mut st.out, OpCode::Control(Control::Pong), &payload);
+                        self.send_out(st)?;
+                    }
                     continue;
                 }
                 OpCode::Control(Control::Pong) => continue,
@@ -472,6 +480,49 @@ mod tests {
         assert_eq!(
             frames,
             vec![(OpCode::Control(Control::Pong), b"p1".to_vec())]
+        );
+    }
+
+    /// A client that pings and never reads gets its Pongs only while little waits for it.
+    #[tokio::test]
+    async fn a_ping_flood_without_reading_does_not_grow_the_output() {
+        // Small buffers, set before the connection exists (TCP never shrinks a window).
+        let listener = tokio::net::TcpSocket::new_v4().unwrap();
+        listener.set_send_buffer_size(4096).unwrap();
+        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listener.listen(1).unwrap();
+        let client = tokio::net::TcpSocket::new_v4().unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        let client = client
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let ws = WsStream::new(Transport::Tcp(server), false, Vec::new());
+        let ping = client_frame(OpCode::Control(Control::Ping), true, &[7; 125]);
+        let mut sent = 0;
+        let mut most = 0;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while sent < 20_000 && tokio::time::Instant::now() < deadline {
+            match client.try_write(&ping) {
+                Ok(_) => sent += 1,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+            }
+            // Readiness must be polled for tokio to try the socket again.
+            if let Transport::Tcp(t) = &ws.inner {
+                let wait = std::time::Duration::from_millis(1);
+                let _ = tokio::time::timeout(wait, t.readable()).await;
+            }
+            let mut buf = [0u8; 4096];
+            let _ = ws.try_read(&mut buf);
+            most = most.max(ws.lock().out.len());
+        }
+        assert!(sent > 1000, "the flood got through: {sent} pings");
+        // The bound plus one Pong (a number here, not the constant: the test must catch a
+        // bound that grew).
+        assert!(
+            most < 4096 + 200,
+            "{most} bytes of Pongs waited for a client that does not read"
         );
     }
 

@@ -60,6 +60,26 @@ const WANTED: &[&str] = &[
     "away-notify",
 ];
 
+/// Most batches open at once, and lines one batch holds; past them lines are dropped.
+const MAX_BATCHES: usize = 16;
+const MAX_BATCH_LINES: usize = 10_000;
+
+/// Most buffers; private messages from further nicks go to the server's buffer.
+pub const MAX_BUFFERS: usize = 500;
+
+/// A lag PING unanswered this long means the connection is dead (a NAT forgot it, a laptop
+/// slept): the UI then connects again.
+pub const STALE_AFTER_MS: Millis = 90_000;
+
+/// How often to ask again for the nick we want while the server gave us another.
+const NICK_RETRY_MS: Millis = 60_000;
+
+/// A history request on its way: fewer lines than asked for means nothing older.
+#[derive(Debug, Clone, Copy)]
+struct Fetch {
+    limit: usize,
+}
+
 #[derive(Debug)]
 struct Batch {
     kind: String,
@@ -82,8 +102,15 @@ pub struct Session {
     names_pending: HashSet<String>,
     /// Rooms the user asked to join: shown when the join comes back.
     show_on_join: HashSet<String>,
-    /// Rooms (or conversations) with a history request on its way.
-    fetching: HashSet<String>,
+    /// Rooms (or conversations), lower-cased, with a history request on its way.
+    fetching: HashMap<String, Fetch>,
+    /// Rooms, lower-cased, whose member list was asked for again after a MODE.
+    names_asked: HashSet<String>,
+    /// The nick we want (asked for at start or with /nick); the server may give another.
+    wanted: String,
+    /// The account SASL logs in to: the nick given at start.
+    account: String,
+    last_nick_try: Millis,
     history_limit: usize,
     /// The msgid of the line being handled (events carry one too, and history replays them).
     msgid: Option<String>,
@@ -103,6 +130,7 @@ fn nick_of(prefix: &str) -> &str {
 impl Session {
     pub fn new(cfg: Config, server: &str) -> Session {
         let chat = Chat::new(server, &cfg.nick, "server", BufferKind::Server);
+        let (wanted, account) = (cfg.nick.clone(), cfg.nick.clone());
         Session {
             chat,
             cfg,
@@ -114,7 +142,11 @@ impl Session {
             batches: HashMap::new(),
             names_pending: HashSet::new(),
             show_on_join: HashSet::new(),
-            fetching: HashSet::new(),
+            fetching: HashMap::new(),
+            names_asked: HashSet::new(),
+            wanted,
+            account,
+            last_nick_try: 0,
             history_limit: HISTORY_PAGE,
             msgid: None,
             ping_sent: None,
@@ -143,10 +175,11 @@ impl Session {
         self.offered.clear();
         self.batches.clear();
         self.fetching.clear();
+        self.names_asked.clear();
         self.nick_tries = 0;
         self.ping_sent = None;
         self.send("CAP LS 302".into());
-        let nick = self.cfg.nick.clone();
+        let nick = self.wanted.clone();
         self.send(format!("NICK {nick}"));
         self.send(format!("USER {nick} 0 * :obrol"));
     }
@@ -195,6 +228,24 @@ impl Session {
             self.ping_sent = Some(now);
             self.send(format!("PING :lag-{now}"));
         }
+        let other_nick = !self.chat.nick.eq_ignore_ascii_case(&self.wanted);
+        if self.registered && other_nick && now - self.last_nick_try >= NICK_RETRY_MS {
+            self.last_nick_try = now;
+            let wanted = self.wanted.clone();
+            self.send(format!("NICK {wanted}"));
+        }
+    }
+
+    /// Whether the server has stopped answering: the connection should be dropped and made
+    /// again.
+    pub fn stale(&self, now: Millis) -> bool {
+        self.ping_sent
+            .is_some_and(|sent| now - sent >= STALE_AFTER_MS)
+    }
+
+    /// Whether registration is complete (001 came) on this connection.
+    pub fn registered(&self) -> bool {
+        self.registered
     }
 
     /// The user scrolled past the oldest line of the shown buffer: asks for older history.
@@ -203,22 +254,46 @@ impl Session {
         if b.kind == BufferKind::Server || b.history_done || !self.registered {
             return;
         }
-        if !self.caps.contains("draft/chathistory") || self.fetching.contains(&b.name) {
+        if !self.caps.contains("draft/chathistory")
+            || self.fetching.contains_key(&b.name.to_lowercase())
+        {
             return;
         }
         let target = b.name.clone();
         let Some(from) = b.oldest_msgid().map(|id| format!("msgid={id}")) else {
             return;
         };
-        self.fetching.insert(target.clone());
         let limit = self.history_limit;
+        self.fetching.insert(target.to_lowercase(), Fetch { limit });
         self.send(format!("CHATHISTORY BEFORE {target} {from} {limit}"));
     }
 
     fn fetch_latest(&mut self, target: &str) {
-        if self.caps.contains("draft/chathistory") && self.fetching.insert(target.to_owned()) {
+        let key = target.to_lowercase();
+        if self.caps.contains("draft/chathistory") && !self.fetching.contains_key(&key) {
             let limit = self.history_limit;
+            self.fetching.insert(key, Fetch { limit });
             self.send(format!("CHATHISTORY LATEST {target} * {limit}"));
+        }
+    }
+
+    /// The room buffer called `name`; one made here (not by our JOIN) counts as not joined,
+    /// so a reconnect does not join it.
+    fn room(&mut self, name: &str) -> usize {
+        let known = self.chat.find(name);
+        let i = self.chat.buffer(name, BufferKind::Room);
+        if known.is_none() {
+            self.chat.buffers[i].parted = true;
+        }
+        i
+    }
+
+    /// The private buffer with `nick`, or the server's when there are too many buffers.
+    fn private(&mut self, nick: &str) -> usize {
+        match self.chat.find(nick) {
+            Some(i) => i,
+            None if self.chat.buffers.len() >= MAX_BUFFERS => 0,
+            None => self.chat.buffer(nick, BufferKind::Private),
         }
     }
 
@@ -242,11 +317,15 @@ impl Session {
         let p = |i: usize| msg.param(i).unwrap_or("");
         let last = msg.params.last().map(String::as_str).unwrap_or("");
         // A line that belongs to an open batch waits for the batch's end.
+        // (Only batches this session reads as a whole are held: history and search. Lines of
+        // others, a netsplit's say, are handled as they come.)
         if let Some(id) = msg.tag("batch").and_then(|t| t.value.clone()) {
             if self.batches.contains_key(&id) && command != "BATCH" {
                 if let Some((target, line)) = self.history_line(&msg, &source, time) {
                     if let Some(batch) = self.batches.get_mut(&id) {
-                        batch.lines.push((target, line));
+                        if batch.lines.len() < MAX_BATCH_LINES {
+                            batch.lines.push((target, line));
+                        }
                     }
                 }
                 return;
@@ -263,7 +342,7 @@ impl Session {
             "CAP" => self.cap(&msg),
             "AUTHENTICATE" if p(0) == "+" => {
                 if let Some(password) = &self.cfg.password {
-                    let nick = &self.cfg.nick;
+                    let nick = &self.account;
                     let plain = format!("{nick}\0{nick}\0{password}");
                     use base64::Engine;
                     let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
@@ -284,7 +363,8 @@ impl Session {
                 }
             }
             "903" => {
-                self.server_buffer(Kind::Info, &format!("logged in as {}", self.cfg.nick));
+                let text = format!("logged in as {}", self.account);
+                self.server_buffer(Kind::Info, &text);
                 self.send("CAP END".into());
             }
             "902" | "904" | "905" | "906" | "907" => {
@@ -294,7 +374,7 @@ impl Session {
             "001" => {
                 self.registered = true;
                 self.chat.nick = p(0).to_owned();
-                self.cfg.nick = p(0).to_owned();
+                self.last_nick_try = now_ms();
                 self.server_buffer(Kind::Info, last);
                 let rooms: Vec<String> = self
                     .chat
@@ -315,12 +395,26 @@ impl Session {
                             self.show_on_join.insert(first.to_lowercase());
                         }
                     }
-                    self.send(format!("JOIN {}", rooms.join(",")));
+                    // Several JOINs when the list is long: one line must stay under 512 bytes.
+                    let mut line = String::new();
+                    for room in rooms {
+                        if !line.is_empty() && line.len() + room.len() > 400 {
+                            self.send(format!("JOIN {line}"));
+                            line.clear();
+                        }
+                        if !line.is_empty() {
+                            line.push(',');
+                        }
+                        line.push_str(&room);
+                    }
+                    if !line.is_empty() {
+                        self.send(format!("JOIN {line}"));
+                    }
                 }
                 self.cfg.rooms.clear();
             }
             "005" => {
-                for token in &msg.params[1..msg.params.len().saturating_sub(1)] {
+                for token in middle(&msg.params) {
                     if let Some(n) = token.strip_prefix("CHATHISTORY=") {
                         if let Ok(n) = n.parse::<usize>() {
                             self.history_limit = if n == 0 {
@@ -335,7 +429,7 @@ impl Session {
             "433" | "432" if !self.registered => {
                 // Taken or refused: try another before registration stalls.
                 self.nick_tries += 1;
-                let base = self.cfg.nick.trim_end_matches('_').to_owned();
+                let base = self.wanted.trim_end_matches('_').to_owned();
                 let next = if self.nick_tries < 4 {
                     format!("{base}{}", "_".repeat(self.nick_tries as usize))
                 } else {
@@ -370,13 +464,13 @@ impl Session {
                 }
             }
             "NICK" => {
-                if source.eq_ignore_ascii_case(&self.cfg.nick) {
-                    self.cfg.nick = p(0).to_owned();
+                if source.eq_ignore_ascii_case(&self.chat.nick) {
+                    self.wanted = p(0).to_owned();
                 }
                 self.chat.rename(&source, p(0), time);
             }
             "TOPIC" => {
-                let i = self.chat.buffer(p(0), BufferKind::Room);
+                let i = self.room(p(0));
                 self.chat.buffers[i].topic = clean(p(1));
                 let text = format!("{source} changed the topic to: {}", p(1));
                 self.event(i, &source, &text, time);
@@ -404,6 +498,7 @@ impl Session {
             }
             "366" => {
                 self.names_pending.remove(&p(1).to_lowercase());
+                self.names_asked.remove(&p(1).to_lowercase());
             }
             "PRIVMSG" | "NOTICE" => {
                 if let Some((target, line)) = self.history_line(&msg, &source, time) {
@@ -414,10 +509,10 @@ impl Session {
                     } else {
                         BufferKind::Private
                     };
-                    let i = if kind == BufferKind::Server {
-                        0
-                    } else {
-                        self.chat.buffer(&target, kind)
+                    let i = match kind {
+                        BufferKind::Server => 0,
+                        BufferKind::Room => self.room(&target),
+                        _ => self.private(&target),
                     };
                     self.chat.add(i, line);
                 }
@@ -425,7 +520,7 @@ impl Session {
             "BATCH" => self.batch(&msg),
             "ERROR" => self.server_buffer(Kind::Error, last),
             "FAIL" | "WARN" => {
-                if p(0) == "CHATHISTORY" {
+                if p(0) == "CHATHISTORY" || p(0) == "SEARCH" {
                     self.fetching.clear();
                 }
                 let kind = if command == "FAIL" {
@@ -438,10 +533,14 @@ impl Session {
             "NOTE" => self.chat.info(Kind::Info, last),
             // Errors answer what the user just did: shown where the user is.
             c if c.len() == 3 && (c.starts_with('4') || c.starts_with('5')) => {
-                let subject: Vec<&str> = msg.params[1..msg.params.len().saturating_sub(1)]
-                    .iter()
-                    .map(String::as_str)
-                    .collect();
+                let subject: Vec<&str> = middle(&msg.params).iter().map(String::as_str).collect();
+                // An error to a history request (a server without it, say) ends the wait.
+                if subject
+                    .first()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("CHATHISTORY"))
+                {
+                    self.fetching.clear();
+                }
                 let text = if subject.is_empty() {
                     last.to_owned()
                 } else {
@@ -453,8 +552,10 @@ impl Session {
                 if let Some(i) = self.chat.find(p(0)).filter(|_| is_room(p(0))) {
                     let text = format!("{source} sets mode {}", msg.params[1..].join(" "));
                     self.event(i, &source, &text, time);
-                    // Prefixes changed: the list comes fresh.
-                    self.send(format!("NAMES {}", p(0)));
+                    // Prefixes may have changed: the list comes fresh (once while asked).
+                    if self.names_asked.insert(p(0).to_lowercase()) {
+                        self.send(format!("NAMES {}", p(0)));
+                    }
                 }
             }
             // Numerics that only carry state the client keeps otherwise, or noise.
@@ -470,9 +571,14 @@ impl Session {
     /// A PRIVMSG or NOTICE as a line of the buffer it belongs to: (buffer name, line).
     fn history_line(&self, msg: &Message, source: &str, time: Millis) -> Option<(String, Line)> {
         let command = msg.command.to_ascii_uppercase();
-        let target = msg.param(0).unwrap_or("");
+        // STATUSMSG (`@#room`: to the room's operators) belongs to the room's buffer.
+        let raw_target = msg.param(0).unwrap_or("");
+        let target = match raw_target.trim_start_matches(['@', '+', '%', '~', '&']) {
+            t if is_room(t) => t,
+            _ => raw_target,
+        };
         let text = msg.param(1).unwrap_or("");
-        let ours = source.eq_ignore_ascii_case(&self.cfg.nick);
+        let ours = source.eq_ignore_ascii_case(&self.chat.nick);
         let buffer = if is_room(target) {
             target.to_owned()
         } else if !self.registered
@@ -571,12 +677,27 @@ impl Session {
                 }
             }
             "NAK" if !self.registered => self.send("CAP END".into()),
+            "DEL" => {
+                for cap in list.split(' ').filter(|c| !c.is_empty()) {
+                    self.caps.remove(cap);
+                }
+            }
+            "NEW" => {
+                let want: Vec<&str> = list
+                    .split(' ')
+                    .map(|c| c.split('=').next().unwrap_or(c))
+                    .filter(|c| WANTED.contains(c) && !self.caps.contains(*c))
+                    .collect();
+                if !want.is_empty() {
+                    self.send(format!("CAP REQ :{}", want.join(" ")));
+                }
+            }
             _ => {}
         }
     }
 
     fn join(&mut self, who: &str, room: &str, time: Millis) {
-        let ours = who.eq_ignore_ascii_case(&self.cfg.nick);
+        let ours = who.eq_ignore_ascii_case(&self.chat.nick);
         let i = self.chat.buffer(room, BufferKind::Room);
         if ours {
             let b = &mut self.chat.buffers[i];
@@ -602,7 +723,7 @@ impl Session {
         };
         self.event(i, who, text, time);
         let b = &mut self.chat.buffers[i];
-        if who.eq_ignore_ascii_case(&self.cfg.nick) {
+        if who.eq_ignore_ascii_case(&self.chat.nick) {
             b.parted = true;
             b.members.clear();
         } else {
@@ -615,6 +736,12 @@ impl Session {
             return;
         };
         if let Some(id) = reference.strip_prefix('+') {
+            let kind = msg.param(1).unwrap_or("");
+            if !matches!(kind, "chathistory" | "soju.im/search")
+                || self.batches.len() >= MAX_BATCHES
+            {
+                return;
+            }
             self.batches.insert(
                 id.to_owned(),
                 Batch {
@@ -633,27 +760,21 @@ impl Session {
         };
         match batch.kind.as_str() {
             "chathistory" => {
-                let key = batch.target.to_lowercase();
-                let asked = self
-                    .fetching
-                    .iter()
-                    .find(|f| f.to_lowercase() == key)
-                    .cloned();
-                if let Some(asked) = &asked {
-                    self.fetching.remove(asked);
-                }
-                let kind = if is_room(&batch.target) {
-                    BufferKind::Room
+                let asked = self.fetching.remove(&batch.target.to_lowercase());
+                let i = if is_room(&batch.target) {
+                    self.room(&batch.target)
                 } else {
-                    BufferKind::Private
+                    self.private(&batch.target)
                 };
-                let i = self.chat.buffer(&batch.target, kind);
                 let before = self.chat.buffers[i].lines.len();
+                // Event playback in a room: a QUIT's or NICK's "target" is no buffer, the
+                // batch's is.
                 let lines: Vec<Line> = batch.lines.into_iter().map(|(_, l)| l).collect();
                 let got = lines.len();
-                let added = self.chat.buffers[i].merge_history(lines);
+                self.chat.buffers[i].merge_history(lines);
                 let b = &mut self.chat.buffers[i];
-                if asked.is_some() && (got < self.history_limit || added == 0) {
+                // An answer with fewer messages than asked for says nothing is older.
+                if asked.is_some_and(|f| got < f.limit) {
                     b.history_done = true;
                 }
                 // Keep the view where it was when older lines come in above it.
@@ -703,3 +824,9 @@ pub use commands::{split_text, utc_minute};
 
 #[cfg(test)]
 mod tests;
+
+/// The parameters between the first (our nick, in numerics) and the last (the text): none
+/// when there are fewer than three.
+fn middle(params: &[String]) -> &[String] {
+    params.get(1..params.len().saturating_sub(1)).unwrap_or(&[])
+}

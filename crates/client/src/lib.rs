@@ -231,23 +231,24 @@ async fn session(
     output: &mut impl FnMut(&str),
 ) -> Ended {
     let mut hello = resume.hello();
-    for line in waiting.drain(..) {
-        hello.push_str(&line);
+    for line in waiting.iter() {
+        hello.push_str(line);
         hello.push('\n');
     }
     if !hello.is_empty() {
         if let Err(e) = conn.send(&hello).await {
-            return Ended::Lost(e);
+            return Ended::Lost(e); // what waited still waits
         }
     }
+    waiting.clear();
     let mut farewell = false;
-    let mut heard = false;
     loop {
         tokio::select! {
             incoming = conn.next() => match incoming {
                 Ok(Incoming::Line(line)) => {
-                    if !heard {
-                        heard = true;
+                    // Admitted: the hub took us (a hub that greets and closes, throttling,
+                    // keeps the back-off growing).
+                    if line.starts_with("* you are ") {
                         backoff.reset();
                     }
                     farewell |= line.starts_with(plain::FAREWELL);

@@ -20,6 +20,10 @@ use crate::console::shutdown_signal;
 /// How long `/quit` waits for the server to close after the QUIT went out.
 const QUIT_GRACE: Duration = Duration::from_secs(1);
 
+/// Longest a write to the server may wait (a server that stops reading): then the connection
+/// counts as lost, and the UI never freezes on it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct Target {
     pub addr: String,
     pub tls: Option<TlsOptions>,
@@ -56,7 +60,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     let mut backoff = Backoff::new();
     let mut connecting: Option<Connecting> = None;
     let mut retry_at: Option<Instant> = None;
-    let mut heard = false;
+    let mut registered = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -72,13 +76,19 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 text.push_str("\r\n");
             }
             if !text.is_empty() {
-                if let Err(e) = c.send(&text).await {
+                let failed = match tokio::time::timeout(SEND_TIMEOUT, c.send(&text)).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("the server stopped reading".to_owned()),
+                };
+                if let Some(reason) = failed {
+                    registered = false;
                     lost(
                         &mut session,
                         &mut conn,
                         &mut retry_at,
                         &mut backoff,
-                        &e.to_string(),
+                        &reason,
                     );
                 }
             }
@@ -119,23 +129,25 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             }, if conn.is_some() => {
                 match incoming {
                     Ok(Incoming::Line(line)) => {
-                        if !heard {
-                            heard = true;
+                        session.handle(&line);
+                        // Registered: the server took us. (One that greets and closes, a
+                        // throttle, keeps the back-off growing.)
+                        if session.registered() && !registered {
+                            registered = true;
                             backoff.reset();
                         }
-                        session.handle(&line);
                     }
                     Ok(Incoming::TooLong(max)) => session
                         .chat
                         .info(Kind::Error, &format!("a line longer than {max} bytes was skipped")),
                     Ok(Incoming::Closed) if quitting.is_some() => break,
                     Ok(Incoming::Closed) => {
-                        heard = false;
+                        registered = false;
                         lost(&mut session, &mut conn, &mut retry_at, &mut backoff, "the server closed the connection");
                     }
                     Err(_) if quitting.is_some() => break,
                     Err(e) => {
-                        heard = false;
+                        registered = false;
                         lost(&mut session, &mut conn, &mut retry_at, &mut backoff, &e.to_string());
                     }
                 }
@@ -169,6 +181,11 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             }
             _ = tick.tick() => {
                 session.tick(now_ms());
+                if conn.is_some() && session.stale(now_ms()) {
+                    registered = false;
+                    let why = "no answer from the server for 90 s";
+                    lost(&mut session, &mut conn, &mut retry_at, &mut backoff, why);
+                }
                 if quitting.is_some_and(|end| Instant::now() >= end) {
                     break;
                 }
@@ -177,7 +194,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 session.command("/quit");
                 if let Some(c) = conn.as_mut() {
                     for line in session.take_output() {
-                        let _ = c.send_line(&line).await;
+                        let _ = tokio::time::timeout(QUIT_GRACE, c.send_line(&line)).await;
                     }
                 }
                 break;

@@ -137,8 +137,10 @@ async fn ui(
                 let Some(event) = event else { break };
                 match ui.on_event(event, &mut chat, COMMANDS) {
                     Action::Submit(line) => {
-                        let quit = line.trim().eq_ignore_ascii_case("/quit")
-                            || line.to_ascii_lowercase().starts_with("/quit ");
+                        let quit = matches!(
+                            obrol_wire::plain::parse(&line),
+                            obrol_wire::plain::Command::Quit(_)
+                        );
                         // What we say is shown as the others see it (they never echo it).
                         let nick = chat.nick.clone();
                         if let Some(action) = line.strip_prefix("/me ") {

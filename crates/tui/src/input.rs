@@ -223,7 +223,8 @@ impl Input {
     fn replace_word(&mut self, start: usize, with: &str) {
         // The word runs from `start` to the cursor (a completion's own text included).
         self.chars.drain(start..self.cursor);
-        let new: Vec<char> = with.chars().collect();
+        // A completion is a nick from the network: no control character gets in.
+        let new: Vec<char> = with.chars().filter(|c| !c.is_control()).collect();
         let n = new.len();
         self.chars.splice(start..start, new);
         self.cursor = start + n;

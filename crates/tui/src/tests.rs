@@ -186,3 +186,32 @@ fn keys_edit_switch_scroll_complete_and_quit() {
         Action::Quit
     );
 }
+
+/// Names from the network (a room, a nick, a member) reach the screen cleaned, and wide
+/// graphemes wrap where ratatui draws them.
+#[test]
+fn hostile_names_are_cleaned_and_wide_graphemes_wrap_right() {
+    let mut chat = Chat::new("hub", "ani\x1b[2J", "server", BufferKind::Server);
+    chat.link = Link::Connected;
+    let evil = chat.buffer("#a\x1b]0;pwned\x07", BufferKind::Room);
+    chat.buffers[evil]
+        .members
+        .insert("m\x1b[31m".into(), String::new());
+    chat.show(evil);
+    chat.add(
+        evil,
+        Line::new(Kind::Message, "budi", &"❤️ ".repeat(30)).at(T),
+    );
+    let ui = Ui::new(Clock::utc());
+    let got = screen(&chat, &ui, 100, 8);
+    let all = got.join("\n");
+    assert!(!all.contains('\x1b') && !all.contains('\x07'), "{all:?}");
+    assert!(got[0].contains("#a�]0;pwned�"), "{got:#?}");
+    // Wrapped where ratatui draws them: none cut off at the column's edge.
+    assert_eq!(all.matches('❤').count(), 30, "{all}");
+    let mut ui = Ui::new(Clock::utc());
+    ui.input.complete(&["bu\x1b[2Jdi".to_string()], &[]);
+    ui.input.insert_str("bu");
+    ui.input.complete(&["bu\x1b[2Jdi".to_string()], &[]);
+    assert!(!ui.input.text().contains('\x1b'));
+}

@@ -1,13 +1,15 @@
 //! Drawing a [`Chat`]: buffers on the left, the shown buffer's lines in the middle, its members
 //! on the right (on a wide enough terminal), a title, a status bar and the input line.
 
+use obrol_client::chat::clean;
 use obrol_client::chat::{Buffer, BufferKind, Chat, Kind, Line, Link, Millis};
 use ratatui::layout::{Constraint, Direction, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TextLine, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
-use unicode_width::UnicodeWidthChar;
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
 
 use crate::input::Input;
 
@@ -117,7 +119,7 @@ pub fn draw(frame: &mut Frame, chat: &Chat, input: &Input, clock: Clock) {
 
 fn title(frame: &mut Frame, area: Rect, b: &Buffer) {
     let mut spans = vec![Span::styled(
-        format!(" {} ", b.name),
+        format!(" {} ", clean(&b.name)),
         Style::default().add_modifier(Modifier::BOLD),
     )];
     if !b.topic.is_empty() {
@@ -148,7 +150,7 @@ fn side(frame: &mut Frame, area: Rect, chat: &Chat) {
             } else {
                 width.saturating_sub(mark.len() + 1)
             };
-            let label = format!("{} {}", i + 1, b.name);
+            let label = format!("{} {}", i + 1, clean(&b.name));
             let text = format!("{:<name_width$.name_width$} {mark}", label);
             let mut style = Style::default();
             if b.parted {
@@ -192,7 +194,7 @@ fn members(frame: &mut Frame, area: Rect, b: &Buffer) {
     lines.extend(list.into_iter().map(|(nick, prefix)| {
         TextLine::from(vec![
             Span::raw(prefix.clone()),
-            Span::styled(nick.clone(), Style::default().fg(nick_colour(nick))),
+            Span::styled(clean(nick), Style::default().fg(nick_colour(nick))),
         ])
     }));
     frame.render_widget(
@@ -241,8 +243,9 @@ fn pieces(line: &Line, clock: Clock) -> (Vec<(String, Style)>, usize) {
     (out, indent)
 }
 
+/// Columns `s` takes, grapheme by grapheme as ratatui counts them.
 fn width_of(s: &str) -> usize {
-    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+    s.graphemes(true).map(UnicodeWidthStr::width).sum()
 }
 
 /// One line wrapped to `width` columns at spaces where it can (inside a word too long for a
@@ -250,15 +253,16 @@ fn width_of(s: &str) -> usize {
 fn wrap(line: &Line, width: usize, clock: Clock) -> Vec<TextLine<'static>> {
     let (pieces, indent) = pieces(line, clock);
     let indent = if indent * 2 > width { 2 } else { indent };
-    let cells: Vec<(char, Style)> = pieces
+    // Cells are graphemes (an emoji with its variation selector is one, two columns wide).
+    let cells: Vec<(&str, Style)> = pieces
         .iter()
-        .flat_map(|(text, style)| text.chars().map(move |c| (c, *style)))
+        .flat_map(|(text, style)| text.graphemes(true).map(move |g| (g, *style)))
         .collect();
-    let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
+    let blank = |n: usize| vec![(" ", Style::default()); n];
+    let mut rows: Vec<Vec<(&str, Style)>> = vec![Vec::new()];
     let mut used = 0;
-    for (n, &(c, style)) in cells.iter().enumerate() {
-        let w = c.width().unwrap_or(0);
-        let row = rows.last_mut().expect("a row");
+    for (n, &(g, style)) in cells.iter().enumerate() {
+        let w = g.width();
         if used + w > width && used > indent {
             // Break after the last space of this row when the text has one there.
             let text_start = if rows.len() == 1 {
@@ -266,35 +270,28 @@ fn wrap(line: &Line, width: usize, clock: Clock) -> Vec<TextLine<'static>> {
             } else {
                 indent
             };
-            let row = rows.last_mut().expect("a row");
-            let space = row
-                .iter()
-                .rposition(|(ch, _)| *ch == ' ')
-                .filter(|&i| i >= text_start);
-            let carried: Vec<(char, Style)> = match space {
-                Some(i) if c != ' ' => {
-                    let rest = row.split_off(i + 1);
-                    row.pop();
-                    rest
-                }
-                _ => Vec::new(),
-            };
-            let mut next: Vec<(char, Style)> = vec![(' ', Style::default()); indent];
-            used = indent
-                + carried
+            let mut carried = Vec::new();
+            if let Some(row) = rows.last_mut() {
+                let space = row
                     .iter()
-                    .map(|(ch, _)| ch.width().unwrap_or(0))
-                    .sum::<usize>();
+                    .rposition(|(c, _)| *c == " ")
+                    .filter(|&i| i >= text_start);
+                if let (Some(i), false) = (space, g == " ") {
+                    carried = row.split_off(i + 1);
+                    row.pop();
+                }
+            }
+            used = indent + carried.iter().map(|(c, _)| c.width()).sum::<usize>();
+            let mut next = blank(indent);
             next.extend(carried);
             rows.push(next);
-            if c == ' ' {
+            if g == " " {
                 continue;
             }
-            rows.last_mut().expect("a row").push((c, style));
-            used += w;
-            continue;
         }
-        row.push((c, style));
+        if let Some(row) = rows.last_mut() {
+            row.push((g, style));
+        }
         used += w;
     }
     rows.into_iter()
@@ -302,12 +299,12 @@ fn wrap(line: &Line, width: usize, clock: Clock) -> Vec<TextLine<'static>> {
             let mut spans: Vec<Span<'static>> = Vec::new();
             let mut run = String::new();
             let mut run_style = Style::default();
-            for (c, style) in row {
+            for (g, style) in row {
                 if style != run_style && !run.is_empty() {
                     spans.push(Span::styled(std::mem::take(&mut run), run_style));
                 }
                 run_style = style;
-                run.push(c);
+                run.push_str(g);
             }
             if !run.is_empty() {
                 spans.push(Span::styled(run, run_style));
@@ -361,7 +358,12 @@ fn status(frame: &mut Frame, area: Rect, chat: &Chat) {
         }
         Link::Closed(reason) => format!("closed: {reason}"),
     };
-    let mut text = format!(" {} on {} | {}", chat.nick, chat.server, b.name);
+    let mut text = format!(
+        " {} on {} | {}",
+        clean(&chat.nick),
+        clean(&chat.server),
+        clean(&b.name)
+    );
     if matches!(b.kind, BufferKind::Room | BufferKind::Group) {
         text.push_str(&format!(" ({})", b.members.len()));
     }
@@ -392,24 +394,26 @@ fn status(frame: &mut Frame, area: Rect, chat: &Chat) {
 fn input_line(frame: &mut Frame, area: Rect, input: &Input) {
     let prompt = "> ";
     let width = area.width as usize;
-    let text: Vec<char> = input.text().chars().collect();
-    // Scroll the line sideways so the cursor stays in view.
-    let before: usize = text[..input.cursor()]
-        .iter()
-        .map(|c| c.width().unwrap_or(0))
-        .sum();
+    let text = input.text();
+    // The cursor is a character index; as a byte offset into the text:
+    let at = text
+        .char_indices()
+        .nth(input.cursor())
+        .map_or(text.len(), |(i, _)| i);
+    // Scroll the line sideways, a grapheme at a time, so the cursor stays in view.
     let room = width.saturating_sub(prompt.len() + 1).max(1);
-    let mut skip_width = before.saturating_sub(room);
     let mut start = 0;
-    while skip_width > 0 && start < text.len() {
-        skip_width = skip_width.saturating_sub(text[start].width().unwrap_or(0));
-        start += 1;
+    let mut before = text[..at].width();
+    for (i, g) in text[..at].grapheme_indices(true) {
+        if before <= room {
+            start = i;
+            break;
+        }
+        before -= g.width();
+        start = i + g.len();
     }
-    let shown: String = text[start..].iter().collect();
-    let cursor_x: usize = text[start..input.cursor()]
-        .iter()
-        .map(|c| c.width().unwrap_or(0))
-        .sum();
+    let shown = &text[start..];
+    let cursor_x = text[start..at].width();
     frame.render_widget(Paragraph::new(format!("{prompt}{shown}")), area);
     frame.set_cursor_position(Position {
         x: area.x + (prompt.len() + cursor_x).min(width.saturating_sub(1)) as u16,

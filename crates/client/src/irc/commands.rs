@@ -11,7 +11,10 @@ impl Session {
         } else {
             BufferKind::Private
         };
-        let i = self.chat.buffer(target, kind);
+        let i = match kind {
+            BufferKind::Room => self.room(target),
+            _ => self.private(target),
+        };
         for piece in split_text(text, MAX_TEXT) {
             if action {
                 self.send(format!("PRIVMSG {target} :\x01ACTION {piece}\x01"));
@@ -122,7 +125,10 @@ impl Session {
                 } else {
                     BufferKind::Private
                 };
-                let i = self.chat.buffer(nick, kind);
+                let i = match kind {
+                    BufferKind::Room => self.room(nick),
+                    _ => self.private(nick),
+                };
                 if verb.eq_ignore_ascii_case("msg") && text.is_empty() {
                     self.chat.info(Kind::Error, "usage: /msg NICK text");
                     return Flow::Continue;
@@ -146,7 +152,10 @@ impl Session {
                 }
             }
             "nick" => match args.first() {
-                Some(nick) => self.send(format!("NICK {nick}")),
+                Some(nick) => {
+                    self.wanted = (*nick).to_owned();
+                    self.send(format!("NICK {nick}"));
+                }
                 None => self.chat.info(Kind::Error, "usage: /nick NAME"),
             },
             "topic" => {
@@ -181,7 +190,8 @@ impl Session {
                 } else if !self.caps.contains("draft/chathistory") {
                     self.chat.info(Kind::Error, "this server keeps no history");
                 } else {
-                    self.fetching.insert(active.clone());
+                    let limit = n.clamp(1, 1000);
+                    self.fetching.insert(active.to_lowercase(), Fetch { limit });
                     self.send(format!(
                         "CHATHISTORY LATEST {active} * {}",
                         n.clamp(1, 1000)

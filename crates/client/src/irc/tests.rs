@@ -330,3 +330,192 @@ fn search_and_history_ask_the_server_and_show_the_answer() {
     s.command("/history 10");
     assert_eq!(s.take_output(), ["CHATHISTORY LATEST #lobby * 10"]);
 }
+
+#[test]
+fn short_and_odd_lines_from_the_server_are_survived() {
+    let mut s = registered();
+    for line in [
+        ":srv 005 ani",
+        ":srv 005",
+        ":srv 421 :Unknown command",
+        ":srv 400",
+        ":srv 433",
+        "PRIVMSG",
+        ":x!y@z PRIVMSG",
+        ":x!y@z JOIN",
+        ":x!y@z KICK #lobby",
+        ":srv 353",
+        ":srv 353 ani = #lobby",
+        ":srv BATCH",
+        ":srv BATCH -nope",
+        ":srv CAP",
+        "@batch=zz :x!y@z PRIVMSG #lobby :in a batch never opened",
+        ":srv NOTICE * :*** Looking up your hostname",
+        "NOTICE AUTH :no prefix at all",
+    ] {
+        s.handle(line);
+    }
+    assert!(texts(&s, "#lobby")
+        .iter()
+        .any(|t| t == "in a batch never opened"));
+}
+
+#[test]
+fn the_wanted_nick_and_the_account_survive_a_reconnect_under_another_nick() {
+    let mut s = session(Some("rahasia123"));
+    s.connected();
+    s.handle(":hub CAP * LS :sasl");
+    s.handle(":hub CAP ani ACK :sasl");
+    s.handle("AUTHENTICATE +");
+    s.handle(":hub 903 ani :ok");
+    s.handle(":hub 433 * ani :Nickname is already in use");
+    s.handle(":hub 001 ani_ :Welcome");
+    s.take_output();
+    // Later the old connection's nick is free: asked for again.
+    s.tick(now_ms() + 61_000);
+    assert!(s.take_output().contains(&"NICK ani".to_string()));
+    s.disconnected("reset", None);
+    s.connected();
+    assert_eq!(
+        s.take_output(),
+        ["CAP LS 302", "NICK ani", "USER ani 0 * :obrol"]
+    );
+    s.handle(":hub CAP * LS :sasl");
+    s.handle(":hub CAP ani ACK :sasl");
+    s.handle("AUTHENTICATE +");
+    assert_eq!(
+        s.take_output(),
+        [
+            "CAP REQ :sasl",
+            "AUTHENTICATE PLAIN",
+            "AUTHENTICATE YW5pAGFuaQByYWhhc2lhMTIz"
+        ]
+    );
+}
+
+#[test]
+fn a_server_that_stops_answering_is_stale() {
+    let mut s = registered();
+    let t = now_ms();
+    s.tick(t);
+    assert_eq!(s.take_output().len(), 1, "a lag PING");
+    assert!(!s.stale(t + 60_000));
+    assert!(s.stale(t + STALE_AFTER_MS));
+}
+
+#[test]
+fn a_burst_of_modes_asks_for_names_once() {
+    let mut s = registered();
+    for n in 0..20 {
+        s.handle(&format!(":budi!b@h MODE #lobby +v u{n}"));
+    }
+    let names: Vec<String> = s
+        .take_output()
+        .into_iter()
+        .filter(|l| l.starts_with("NAMES"))
+        .collect();
+    assert_eq!(names, ["NAMES #lobby"]);
+    s.handle(":hub 353 ani = #lobby :@budi ani");
+    s.handle(":hub 366 ani #lobby :End");
+    s.handle(":budi!b@h MODE #lobby +o ani");
+    assert_eq!(s.take_output(), ["NAMES #lobby"]);
+}
+
+#[test]
+fn lines_of_other_batches_act_at_once() {
+    let mut s = registered();
+    s.handle(":hub BATCH +ns netsplit irc.a irc.b");
+    s.handle("@batch=ns :budi!b@h QUIT :irc.a irc.b");
+    let lobby = s.chat.find("#lobby").expect("lobby");
+    assert!(!s.chat.buffers[lobby].members.contains_key("budi"));
+    s.handle(":hub BATCH -ns");
+    assert!(
+        s.chat.find("irc.a irc.b").is_none(),
+        "no buffer named after a quit reason"
+    );
+}
+
+#[test]
+fn only_a_short_answer_to_before_ends_history() {
+    let mut s = registered();
+    s.command("/history 5");
+    s.take_output();
+    s.handle(":hub BATCH +h chathistory #lobby");
+    for i in 0..5 {
+        s.handle(&format!(
+            "@batch=h;msgid=m{i};time=2026-12-01T09:0{i}:00.000Z :cici!c@h PRIVMSG #lobby :{i}"
+        ));
+    }
+    s.handle(":hub BATCH -h");
+    let lobby = s.chat.find("#lobby").expect("lobby");
+    assert!(
+        !s.chat.buffers[lobby].history_done,
+        "five of five asked: maybe more"
+    );
+    s.want_older();
+    assert_eq!(s.take_output(), ["CHATHISTORY BEFORE #lobby msgid=m0 50"]);
+    s.handle(":hub BATCH +b chathistory #lobby");
+    s.handle("@batch=b;msgid=old;time=2026-12-01T08:00:00.000Z :cici!c@h PRIVMSG #lobby :old");
+    s.handle(":hub BATCH -b");
+    assert!(
+        s.chat.buffers[lobby].history_done,
+        "one of fifty: the start"
+    );
+}
+
+#[test]
+fn a_room_only_written_to_is_not_joined_after_a_reconnect() {
+    let mut s = registered();
+    s.command("/msg #luar halo");
+    s.handle(":hub TOPIC #lain :x");
+    s.handle(":budi!b@h PRIVMSG @#lobby :ops only");
+    assert_eq!(
+        texts(&s, "#lobby").last().map(String::as_str),
+        Some("ops only")
+    );
+    assert!(s.chat.find("@#lobby").is_none());
+    s.disconnected("reset", None);
+    s.connected();
+    s.handle(":hub CAP * LS :batch");
+    s.handle(":hub CAP ani ACK :batch");
+    s.take_output();
+    s.handle(":hub 001 ani :again");
+    assert_eq!(s.take_output(), ["JOIN #lobby"]);
+}
+
+#[test]
+fn a_long_list_of_rooms_is_joined_in_several_lines() {
+    let rooms: Vec<String> = (0..60).map(|i| format!("#ruang-nomor-{i:03}")).collect();
+    let mut s = Session::new(
+        Config {
+            nick: "ani".into(),
+            password: None,
+            rooms,
+        },
+        "hub",
+    );
+    s.connected();
+    s.handle(":hub CAP * LS :batch");
+    s.handle(":hub CAP ani ACK :batch");
+    s.take_output();
+    s.handle(":hub 001 ani :hi");
+    let joins = s.take_output();
+    assert!(
+        joins.len() > 1 && joins.iter().all(|l| l.len() < 510),
+        "{joins:?}"
+    );
+    assert_eq!(
+        joins.iter().map(|l| l.matches('#').count()).sum::<usize>(),
+        60
+    );
+}
+
+#[test]
+fn cap_del_and_new_are_followed() {
+    let mut s = registered();
+    s.handle(":hub CAP ani DEL :draft/chathistory");
+    s.want_older();
+    assert!(s.take_output().is_empty());
+    s.handle(":hub CAP ani NEW :draft/chathistory unknown");
+    assert_eq!(s.take_output(), ["CAP REQ :draft/chathistory"]);
+}

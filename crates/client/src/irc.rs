@@ -26,8 +26,21 @@ pub const LAG_EVERY_MS: Millis = 30_000;
 
 /// The commands the session knows (for /help and tab completion).
 pub const COMMANDS: &[&str] = &[
-    "/join", "/part", "/msg", "/query", "/me", "/nick", "/topic", "/names", "/history", "/search",
-    "/close", "/quote", "/help", "/quit",
+    "/join",
+    "/part",
+    "/msg",
+    "/query",
+    "/me",
+    "/nick",
+    "/topic",
+    "/names",
+    "/history",
+    "/search",
+    "/register",
+    "/close",
+    "/quote",
+    "/help",
+    "/quit",
 ];
 
 /// Who to be on the server.
@@ -111,6 +124,8 @@ pub struct Session {
     /// The account SASL logs in to: the nick given at start.
     account: String,
     last_nick_try: Millis,
+    /// The password of a /register on its way.
+    pending_password: Option<String>,
     history_limit: usize,
     /// The msgid of the line being handled (events carry one too, and history replays them).
     msgid: Option<String>,
@@ -147,6 +162,7 @@ impl Session {
             wanted,
             account,
             last_nick_try: 0,
+            pending_password: None,
             history_limit: HISTORY_PAGE,
             msgid: None,
             ping_sent: None,
@@ -518,6 +534,13 @@ impl Session {
                 }
             }
             "BATCH" => self.batch(&msg),
+            "REGISTER" if p(0) == "SUCCESS" => {
+                self.account = p(1).to_owned();
+                self.cfg.password = self.pending_password.take();
+                let text = format!("account {} registered; you are logged in to it", p(1));
+                self.server_buffer(Kind::Info, &text);
+                self.chat.info(Kind::Info, &text);
+            }
             "ERROR" => self.server_buffer(Kind::Error, last),
             "FAIL" | "WARN" => {
                 if p(0) == "CHATHISTORY" || p(0) == "SEARCH" {

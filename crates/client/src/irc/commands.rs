@@ -70,7 +70,7 @@ impl Session {
             "help" => {
                 let help = "/join #room, /part [#room] [reason], /msg NICK text, /query NICK, \
                      /me action, /nick NAME, /topic [text], /names, /history [N], \
-                     /search WORDS, /close, /quote RAW LINE, /quit [reason]; \
+                     /search WORDS, /register PASSWORD, /close, /quote RAW LINE, /quit [reason]; \
                      Alt-1..9 or Ctrl-N/Ctrl-P switch windows, PageUp/PageDown scroll \
                      (further back fetches history), Tab completes nicks and commands";
                 self.chat.info(Kind::Info, help);
@@ -204,6 +204,16 @@ impl Session {
                 } else {
                     let escaped = escape_tag(rest);
                     self.send(format!("SEARCH text={escaped}"));
+                }
+            }
+            "register" => {
+                // draft/account-registration: the account is the current nick; once made, a
+                // reconnect logs in to it (SASL).
+                if rest.is_empty() {
+                    self.chat.info(Kind::Error, "usage: /register PASSWORD");
+                } else {
+                    self.pending_password = Some(rest.to_owned());
+                    self.send(format!("REGISTER * * :{rest}"));
                 }
             }
             "close" | "wc" => {

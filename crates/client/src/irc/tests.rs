@@ -519,3 +519,20 @@ fn cap_del_and_new_are_followed() {
     s.handle(":hub CAP ani NEW :draft/chathistory unknown");
     assert_eq!(s.take_output(), ["CAP REQ :draft/chathistory"]);
 }
+
+#[test]
+fn a_registered_account_is_logged_in_to_after_a_reconnect() {
+    let mut s = registered();
+    s.command("/register rahasia123");
+    assert_eq!(s.take_output(), ["REGISTER * * :rahasia123"]);
+    s.handle(":hub REGISTER SUCCESS ani :Account created");
+    assert!(texts(&s, "#lobby")
+        .iter()
+        .any(|t| t.contains("account ani registered")));
+    s.disconnected("reset", None);
+    s.connected();
+    s.handle(":hub CAP * LS :sasl");
+    s.take_output();
+    s.handle(":hub CAP ani ACK :sasl");
+    assert_eq!(s.take_output(), ["AUTHENTICATE PLAIN"]);
+}

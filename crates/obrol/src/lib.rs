@@ -31,11 +31,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Chat with everyone on a multicast group: no server needed.
+    /// Chat with everyone on a multicast group, no server needed (a terminal UI on a terminal).
     Mcast(Box<mcast_cmd::Args>),
     /// Run a chat hub for nc, the seed's clients and obrol connect.
     Serve(Box<hub_cmd::ServeArgs>),
-    /// Chat through a hub, sending and receiving at the same time.
+    /// Chat through a hub: a full-screen terminal UI on a terminal, line mode in a pipe.
     Connect(hub_cmd::ConnectArgs),
     /// Make a self-signed TLS certificate and key for trying TLS out.
     Cert(cert_cmd::Args),

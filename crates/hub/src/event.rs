@@ -341,16 +341,20 @@ pub enum Event<'a> {
         msgid: &'a str,
         tags: &'a [obrol_wire::irc::Tag],
     },
+    /// Room events carry the `msgid` their history record has (with history on), so that a
+    /// client that sees one live and again in a replay knows it for the same.
     Joined {
         who: &'a Identity,
         room: &'a str,
         /// For IRCv3 `extended-join`.
         realname: &'a str,
+        msgid: Option<&'a str>,
     },
     Parted {
         who: &'a Identity,
         room: &'a str,
         reason: Option<&'a str>,
+        msgid: Option<&'a str>,
     },
     Quit {
         who: &'a Identity,
@@ -388,6 +392,7 @@ pub enum Event<'a> {
         who: &'a Identity,
         room: &'a str,
         topic: &'a str,
+        msgid: Option<&'a str>,
     },
     WhoReply {
         mask: &'a str,
@@ -428,6 +433,7 @@ pub enum Event<'a> {
         room: &'a str,
         nick: &'a str,
         reason: &'a str,
+        msgid: Option<&'a str>,
     },
     Invited {
         by: &'a Identity,

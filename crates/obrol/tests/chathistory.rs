@@ -264,10 +264,21 @@ fn event_playback_shows_joins_parts_topics_and_renames() {
     let dir = data_dir("playback");
     let h = hub(&dir);
     let mut ani = Irc::register_with_caps(h.port(), "ani", &format!("{CAPS} draft/event-playback"));
-    ani.ask("JOIN #room");
+    let joined = ani.ask("JOIN #room");
     let mut budi = Irc::register(h.port(), "budi");
     budi.ask("JOIN #room");
-    ani.ask("TOPIC #room :kopi pagi");
+    let topic = ani.ask("TOPIC #room :kopi pagi");
+    // Live room events carry the msgid their record has: a client that sees one live and
+    // again in a replay knows it for the same.
+    let live_id = |lines: &[String], what: &str| -> String {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {lines:?}"));
+        tag(line, "msgid").to_owned()
+    };
+    let join_id = live_id(&joined, " JOIN #room");
+    let topic_id = live_id(&topic, " TOPIC #room");
     budi.ask("PRIVMSG #room :halo");
     budi.ask("NICK budiman");
     budi.ask("PART #room :dah");
@@ -284,6 +295,8 @@ fn event_playback_shows_joins_parts_topics_and_renames() {
             ":budiman!budi@127.0.0.1 PART #room :dah",
         ]
     );
+    assert_eq!(tag(&inside[0], "msgid"), join_id);
+    assert_eq!(tag(&inside[2], "msgid"), topic_id);
     // Without event-playback: what was said only.
     let mut cara = Irc::register_with_caps(h.port(), "cara", CAPS);
     cara.ask("JOIN #room");

@@ -129,7 +129,9 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             }
         }
         Event::Joined { who, room, .. } => writeln!(s, "* {} joined {}", who.nick, room),
-        Event::Parted { who, room, reason } => match reason {
+        Event::Parted {
+            who, room, reason, ..
+        } => match reason {
             Some(r) if !r.is_empty() => writeln!(s, "* {} left {} ({})", who.nick, room, r),
             _ => writeln!(s, "* {} left {}", who.nick, room),
         },
@@ -170,7 +172,9 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             Some((text, by, _)) => writeln!(s, "* topic of {room}: {text} (set by {by})"),
             None => writeln!(s, "* {room} has no topic"),
         },
-        Event::TopicChanged { who, room, topic } => {
+        Event::TopicChanged {
+            who, room, topic, ..
+        } => {
             writeln!(s, "* {} set the topic of {room}: {topic}", who.nick)
         }
         Event::WhoReply { rows, .. } => {
@@ -223,6 +227,7 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             room,
             nick,
             reason,
+            ..
         } => writeln!(
             s,
             "* {nick} was kicked from {room} by {} ({reason})",
@@ -290,7 +295,8 @@ mod tests {
                 &Event::Joined {
                     who: &who,
                     room: "dev",
-                    realname: "Ani"
+                    realname: "Ani",
+                    msgid: Some("m1"),
                 },
                 None
             )[..],

@@ -99,13 +99,14 @@ impl Router {
         };
         r.extra_mut().topic =
             (!text.is_empty()).then(|| (text.clone(), who.nick.to_string(), unix_now()));
-        self.note(&key, Kind::Topic, &who, &text);
+        let msgid = self.note(&key, Kind::Topic, &who, &text);
         self.emit_room_event(
             &key,
             &Event::TopicChanged {
                 who: &who,
                 room: &name,
                 topic: &text,
+                msgid: msgid.as_deref(),
             },
             None,
         );
@@ -427,7 +428,7 @@ impl Router {
             return;
         };
         let reason = reason.unwrap_or_else(|| by.nick.to_string());
-        self.note(&key, Kind::Kick, &by, &format!("{kicked} {reason}"));
+        let msgid = self.note(&key, Kind::Kick, &by, &format!("{kicked} {reason}"));
         self.emit_room_event(
             &key,
             &Event::Kicked {
@@ -435,6 +436,7 @@ impl Router {
                 room: &name,
                 nick: &kicked,
                 reason: &reason,
+                msgid: msgid.as_deref(),
             },
             None,
         );
@@ -596,13 +598,14 @@ impl Router {
         room.members.push(id);
         let name = room.name.clone();
         let topic = room.extra().topic.clone();
-        self.note(&key, Kind::Join, &who, &realname);
+        let msgid = self.note(&key, Kind::Join, &who, &realname);
         self.emit_room_event(
             &key,
             &Event::Joined {
                 who: &who,
                 room: &name,
                 realname: &realname,
+                msgid: msgid.as_deref(),
             },
             None,
         );
@@ -643,7 +646,7 @@ impl Router {
             return self.refuse(id, Refusal::NotInRoom(name.to_string()));
         }
         let who = m.who.clone();
-        self.note(key, Kind::Part, &who, reason.unwrap_or(""));
+        let msgid = self.note(key, Kind::Part, &who, reason.unwrap_or(""));
         // The leaver hears its own part, as IRC clients expect.
         self.emit_room_event(
             key,
@@ -651,6 +654,7 @@ impl Router {
                 who: &who,
                 room: &name,
                 reason,
+                msgid: msgid.as_deref(),
             },
             None,
         );

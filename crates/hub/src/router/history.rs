@@ -99,17 +99,23 @@ impl Router {
 
     /// Records a room event that is not something said (a join, a part, a topic, ...) for
     /// replays that show them (IRCv3 `draft/event-playback`).
-    pub(super) fn note(&mut self, key: &str, kind: Kind, who: &Identity, text: &str) {
-        if self.history.is_none() {
-            return;
-        }
+    /// Records a room event; returns the msgid it has (`None` with history off), for the
+    /// live event to carry.
+    pub(super) fn note(
+        &mut self,
+        key: &str,
+        kind: Kind,
+        who: &Identity,
+        text: &str,
+    ) -> Option<String> {
+        self.history.as_ref()?;
         let shown = self
             .rooms
             .get(key)
             .map_or_else(|| format!("#{key}"), |r| format!("#{}", r.name));
         let msgid = self.next_msgid();
         self.unwritten.push(Stored {
-            msgid,
+            msgid: msgid.clone(),
             time_ms: i64::try_from(now_ms()).unwrap_or(i64::MAX),
             target: format!("#{key}"),
             target_name: shown,
@@ -119,6 +125,7 @@ impl Router {
             account: who.account.as_deref().map(str::to_owned),
             text: text.to_owned(),
         });
+        Some(msgid)
     }
 
     /// Who `id` is as a party to private conversations: its account when logged in, else

@@ -158,21 +158,34 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
     let srv = view.server;
     let me = view.nick;
     let mut s = String::new();
-    // The tags of a line whose source is `who`: its account (account-tag) and the time
-    // (server-time), for clients that asked for them.
-    let tag = |s: &mut String, who: &Identity| {
+    // The tags of a line whose source is `who`: its account (account-tag), the time
+    // (server-time) and, for a room event with a history record, its msgid (message-tags), for
+    // clients that asked for them.
+    let tag_id = |s: &mut String, who: &Identity, msgid: Option<&str>| {
         let account = who
             .account
             .as_deref()
             .filter(|_| view.caps & caps::ACCOUNT_TAG != 0);
         let time = view.caps & caps::SERVER_TIME != 0;
-        let _ = match (account, time) {
-            (Some(a), true) => write!(s, "@account={a};time={} ", now_rfc3339()),
-            (Some(a), false) => write!(s, "@account={a} "),
-            (None, true) => write!(s, "@time={} ", now_rfc3339()),
-            (None, false) => Ok(()),
-        };
+        let id = msgid.filter(|_| view.caps & caps::MESSAGE_TAGS != 0);
+        let mut sep = '@';
+        if let Some(a) = account {
+            let _ = write!(s, "{sep}account={a}");
+            sep = ';';
+        }
+        if time {
+            let _ = write!(s, "{sep}time={}", now_rfc3339());
+            sep = ';';
+        }
+        if let Some(id) = id {
+            let _ = write!(s, "{sep}msgid={id}");
+            sep = ';';
+        }
+        if sep == ';' {
+            s.push(' ');
+        }
     };
+    let tag = |s: &mut String, who: &Identity| tag_id(s, who, None);
     let num = |s: &mut String, code: &str, rest: &str| {
         s.push_str(&numeric(srv, code, me, rest));
     };
@@ -261,8 +274,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             who,
             room,
             realname,
+            msgid,
         } => {
-            tag(&mut s, who);
+            tag_id(&mut s, who, msgid);
             let _ = if view.caps & caps::EXTENDED_JOIN != 0 {
                 // `*` for a client not logged in.
                 let account = who.account.as_deref().unwrap_or("*");
@@ -321,8 +335,13 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 let _ = write!(s, ":{} INVITE {nick} #{room}\r\n", source(by));
             }
         }
-        Event::Parted { who, room, reason } => {
-            tag(&mut s, who);
+        Event::Parted {
+            who,
+            room,
+            reason,
+            msgid,
+        } => {
+            tag_id(&mut s, who, msgid);
             let _ = match reason {
                 Some(r) => write!(s, ":{} PART #{room} :{r}\r\n", source(who)),
                 None => write!(s, ":{} PART #{room}\r\n", source(who)),
@@ -390,8 +409,13 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             }
             None => num(&mut s, "331", &format!("#{room} :No topic is set")),
         },
-        Event::TopicChanged { who, room, topic } => {
-            tag(&mut s, who);
+        Event::TopicChanged {
+            who,
+            room,
+            topic,
+            msgid,
+        } => {
+            tag_id(&mut s, who, msgid);
             let _ = write!(s, ":{} TOPIC #{room} :{topic}\r\n", source(who));
         }
         Event::WhoReply {
@@ -510,8 +534,9 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
             room,
             nick,
             reason,
+            msgid,
         } => {
-            tag(&mut s, by);
+            tag_id(&mut s, by, msgid);
             let _ = write!(s, ":{} KICK #{room} {nick} :{reason}\r\n", source(by));
         }
         Event::Invited { by, nick, room } => {

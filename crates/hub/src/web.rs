@@ -54,8 +54,39 @@ fn origin_host(origin: &str) -> Option<&str> {
     Some(rest.split('/').next().unwrap_or(rest))
 }
 
+/// Whether `host` (a `Host` header: name or address, and port) names this hub in a way no
+/// other site can: an IP address, `localhost`, the hub's own name (`--name`, the machine's name
+/// by default; also with `.local`), or a host named with `--web-origin`. Against DNS
+/// rebinding: a page of `evil.example` whose name is made to point at the hub sends matching
+/// `Origin` and `Host` headers, but its `Host` is none of these.
+fn trusted_host(host: &str, server_name: &str, allowed_origins: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split(']')
+                .next()
+                .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let name = name.trim_end_matches('.');
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.eq_ignore_ascii_case(server_name)
+        || name
+            .strip_suffix(".local")
+            .is_some_and(|n| n.eq_ignore_ascii_case(server_name))
+        || allowed_origins.iter().any(|o| {
+            origin_host(o.trim_end_matches('/')).is_some_and(|h| {
+                h.rsplit_once(':')
+                    .map_or(h, |(n, _)| n)
+                    .eq_ignore_ascii_case(name)
+            })
+        })
+}
+
 /// Decides the answer to a request head (`Err` if it does not parse as HTTP/1.x).
-pub fn route(head: &[u8], allowed_origins: &[String]) -> Answer {
+pub fn route(head: &[u8], allowed_origins: &[String], server_name: &str) -> Answer {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
@@ -77,10 +108,16 @@ pub fn route(head: &[u8], allowed_origins: &[String]) -> Answer {
             return Answer::Error("405 Method Not Allowed", "a WebSocket opens with GET");
         }
         let upgrade = header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let connection = header("connection").is_some_and(|c| {
-            c.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
+        // Every `Connection` header counts (a client may send several).
+        let connection = req
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+            .filter_map(|h| std::str::from_utf8(h.value).ok())
+            .any(|c| {
+                c.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            });
         let (Some(key), true, true) = (header("sec-websocket-key"), upgrade, connection) else {
             return Answer::Error(
                 "426 Upgrade Required",
@@ -92,7 +129,9 @@ pub fn route(head: &[u8], allowed_origins: &[String]) -> Answer {
         }
         if let Some(origin) = header("origin") {
             let same_host = match (origin_host(origin), header("host")) {
-                (Some(o), Some(h)) => o.eq_ignore_ascii_case(h),
+                (Some(o), Some(h)) => {
+                    o.eq_ignore_ascii_case(h) && trusted_host(h, server_name, allowed_origins)
+                }
                 _ => false,
             };
             let listed = allowed_origins
@@ -260,7 +299,7 @@ pub(crate) async fn serve(
             "this server takes TLS connections only: use https://",
         )
     } else {
-        route(&head, &shared.settings.web_origins)
+        route(&head, &shared.settings.web_origins, &shared.settings.name)
     };
     let upgrade = match &answer {
         Answer::Upgrade { subprotocol, .. } => Some(*subprotocol == Some("binary.ircv3.net")),
@@ -308,6 +347,37 @@ mod tests {
         req(&lines)
     }
 
+    /// DNS rebinding: a page whose name was made to point at the hub sends an Origin that
+    /// matches its Host, but its Host names no address, nor this hub, nor an allowed site.
+    #[test]
+    fn an_origin_matching_an_untrusted_host_is_refused() {
+        let ws = |host: &str, origin: &str, name: &str| {
+            let head = req(&[
+                "GET /ws HTTP/1.1",
+                &format!("Host: {host}"),
+                "Upgrade: websocket",
+                "Connection: keep-alive",
+                "Connection: Upgrade",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version: 13",
+                &format!("Origin: {origin}"),
+            ]);
+            matches!(route(&head, &[], name), Answer::Upgrade { .. })
+        };
+        assert!(!ws("evil.example:8080", "http://evil.example:8080", "hub"));
+        assert!(ws("192.168.1.5:8080", "http://192.168.1.5:8080", "hub"));
+        assert!(ws("[::1]:8080", "http://[::1]:8080", "hub"));
+        assert!(ws("localhost:8080", "http://localhost:8080", "hub"));
+        assert!(ws("hub:8080", "http://hub:8080", "hub"));
+        assert!(ws("HUB.local:8080", "http://hub.local:8080", "hub"));
+        assert!(!ws("[evil]:8080", "http://[evil]:8080", "hub"));
+        assert!(trusted_host(
+            "chat.example.org",
+            "hub",
+            &["https://chat.example.org".to_owned()]
+        ));
+    }
+
     #[test]
     fn assets_and_their_security_headers() {
         for (path, kind) in [
@@ -317,7 +387,11 @@ mod tests {
             ("/obrol.css", "text/css"),
             ("/icon.svg", "image/svg+xml"),
         ] {
-            let answer = route(&req(&[&format!("GET {path} HTTP/1.1"), "Host: h"]), &[]);
+            let answer = route(
+                &req(&[&format!("GET {path} HTTP/1.1"), "Host: h"]),
+                &[],
+                "hub",
+            );
             let Answer::Asset { content_type, .. } = &answer else {
                 panic!("{path}: {answer:?}");
             };
@@ -326,18 +400,18 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
             assert!(text.contains("Content-Security-Policy: default-src 'self'"));
         }
-        let head = route(&req(&["HEAD / HTTP/1.1", "Host: h"]), &[]);
+        let head = route(&req(&["HEAD / HTTP/1.1", "Host: h"]), &[], "hub");
         assert!(response(&head).ends_with("\r\n\r\n"), "HEAD has no body");
         assert_eq!(
-            route(&req(&["GET /etc/passwd HTTP/1.1"]), &[]),
+            route(&req(&["GET /etc/passwd HTTP/1.1"]), &[], "hub"),
             Answer::Error("404 Not Found", "nothing here")
         );
         assert!(matches!(
-            route(&req(&["POST / HTTP/1.1"]), &[]),
+            route(&req(&["POST / HTTP/1.1"]), &[], "hub"),
             Answer::Error("405 Method Not Allowed", _)
         ));
         assert!(matches!(
-            route(b"\x16\x03\x01garbage\r\n\r\n", &[]),
+            route(b"\x16\x03\x01garbage\r\n\r\n", &[], "hub"),
             Answer::Error("400 Bad Request", _)
         ));
     }
@@ -354,7 +428,7 @@ mod tests {
         // RFC 6455's example key and accept.
         let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".to_owned();
         assert_eq!(
-            route(&upgrade_with(&[]), &[]),
+            route(&upgrade_with(&[]), &[], "hub"),
             Answer::Upgrade {
                 accept: accept.clone(),
                 subprotocol: None
@@ -363,7 +437,8 @@ mod tests {
         assert_eq!(
             route(
                 &upgrade_with(&["Sec-WebSocket-Protocol: binary.ircv3.net, text.ircv3.net"]),
-                &[]
+                &[],
+                "hub"
             ),
             Answer::Upgrade {
                 accept: accept.clone(),
@@ -373,6 +448,7 @@ mod tests {
         let text = response(&route(
             &upgrade_with(&["Sec-WebSocket-Protocol: text.ircv3.net"]),
             &[],
+            "hub",
         ));
         assert!(
             text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
@@ -380,39 +456,44 @@ mod tests {
         );
         assert!(text.contains("Sec-WebSocket-Protocol: text.ircv3.net\r\n"));
         assert!(matches!(
-            route(&upgrade_with(&["Sec-WebSocket-Protocol: chat"]), &[]),
+            route(&upgrade_with(&["Sec-WebSocket-Protocol: chat"]), &[], "hub"),
             Answer::Error("400 Bad Request", _)
         ));
         // Origins: this host, or one allowed by name.
         assert!(matches!(
-            route(&upgrade_with(&["Origin: http://chat.example:8080"]), &[]),
+            route(
+                &upgrade_with(&["Origin: http://chat.example:8080"]),
+                &[],
+                "chat.example"
+            ),
             Answer::Upgrade { .. }
         ));
         assert!(matches!(
-            route(&upgrade_with(&["Origin: https://evil.example"]), &[]),
+            route(&upgrade_with(&["Origin: https://evil.example"]), &[], "hub"),
             Answer::Error("403 Forbidden", _)
         ));
         assert!(matches!(
             route(
                 &upgrade_with(&["Origin: https://web.example"]),
-                &["https://web.example/".to_owned()]
+                &["https://web.example/".to_owned()],
+                "hub"
             ),
             Answer::Upgrade { .. }
         ));
         assert!(matches!(
-            route(&upgrade_with(&["Origin: null"]), &[]),
+            route(&upgrade_with(&["Origin: null"]), &[], "hub"),
             Answer::Error("403 Forbidden", _)
         ));
         // Not quite a WebSocket.
         assert!(matches!(
-            route(&req(&UPGRADE), &[]),
+            route(&req(&UPGRADE), &[], "hub"),
             Answer::Error("426 Upgrade Required", _)
         ));
         let mut old: Vec<&str> = UPGRADE[..4].to_vec();
         old.push("Sec-WebSocket-Version: 8");
         old.push("Sec-WebSocket-Key: x");
         assert!(matches!(
-            route(&req(&old), &[]),
+            route(&req(&old), &[], "hub"),
             Answer::Error("426 Upgrade Required", _)
         ));
     }

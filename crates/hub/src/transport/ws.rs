@@ -157,7 +157,9 @@ impl WsStream {
             let at = cursor.position() as usize;
             let control = matches!(header.opcode, OpCode::Control(_));
             let limit = if control { 125 } else { MAX_MESSAGE };
-            if len > limit as u64 || st.message.len() + len as usize > MAX_MESSAGE {
+            // (A control frame between fragments does not count toward the message.)
+            let so_far = if control { 0 } else { st.message.len() };
+            if len > limit as u64 || so_far + len as usize > MAX_MESSAGE {
                 return self.refuse(st, CloseCode::Size, "message too long");
             }
             let len = len as usize;
@@ -202,7 +204,21 @@ impl WsStream {
                 }
                 OpCode::Control(Control::Pong) => continue,
                 OpCode::Control(Control::Close) => {
-                    // Answered with the same code, then nothing more is read.
+                    // Answered with the same code, then nothing more is read; a code no
+                    // endpoint may send (RFC 6455 7.4), a one-byte payload or a reason that is
+                    // not UTF-8 is a protocol error.
+                    let valid = match payload.len() {
+                        0 => true,
+                        1 => false,
+                        _ => {
+                            let code = u16::from_be_bytes([payload[0], payload[1]]);
+                            let allowed = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+                            allowed && std::str::from_utf8(&payload[2..]).is_ok()
+                        }
+                    };
+                    if !valid {
+                        return self.refuse(st, CloseCode::Protocol, "bad close frame");
+                    }
                     let code = payload.get(..2).map_or(&[][..], |c| c);
                     frame(&mut st.out, OpCode::Control(Control::Close), code);
                     st.closed = true;
@@ -549,6 +565,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_ping_between_fragments_does_not_count_toward_the_message() {
+        let (ws, client) = pair(false).await;
+        let mut input = client_frame(OpCode::Data(Data::Text), false, &[b'x'; MAX_MESSAGE - 10]);
+        input.extend(client_frame(
+            OpCode::Control(Control::Ping),
+            true,
+            &[1; 100],
+        ));
+        input.extend(client_frame(OpCode::Data(Data::Continue), true, b"end"));
+        client.try_write(&input).unwrap();
+        let lines = read_all(&ws).await.expect("no violation");
+        assert_eq!(lines.len(), MAX_MESSAGE - 10 + 3 + 1);
+    }
+
+    #[tokio::test]
     async fn broken_rules_end_the_connection_with_a_close_frame() {
         let unmasked = {
             let mut out = Vec::new();
@@ -570,7 +601,19 @@ mod tests {
             true,
             &[b'y'; 5000],
         ));
+        let reserved_close = client_frame(
+            OpCode::Control(Control::Close),
+            true,
+            &1005u16.to_be_bytes(),
+        );
+        let short_close = client_frame(OpCode::Control(Control::Close), true, &[3]);
+        let mut bad_reason = 1000u16.to_be_bytes().to_vec();
+        bad_reason.extend_from_slice(&[0xff, 0xfe]);
+        let bad_reason = client_frame(OpCode::Control(Control::Close), true, &bad_reason);
         for (what, input, code) in [
+            ("reserved close code", reserved_close, CloseCode::Protocol),
+            ("one-byte close", short_close, CloseCode::Protocol),
+            ("close reason not UTF-8", bad_reason, CloseCode::Protocol),
             ("unmasked", unmasked, CloseCode::Protocol),
             ("too long", too_long, CloseCode::Size),
             ("big ping", big_ping, CloseCode::Size),

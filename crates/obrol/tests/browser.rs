@@ -2,7 +2,8 @@
 //! (`tests/browser/chat.mjs`), against a real `obrol serve` with history, beside an
 //! `obrol connect` client. Two pages (a desktop one and a phone-sized one) join, chat with each
 //! other and with the terminal client, send it a private message, one reloads and gets the
-//! room's history back, an unread mention is marked; screenshots are kept.
+//! room's history back, an unread mention is marked; screenshots are kept; then the hub is
+//! killed and started again, and the pages and the terminal client come back by themselves.
 //!
 //! Needs `chromium` (Debian) and `npm install --prefix crates/obrol/tests/browser` (the CI
 //! installs both); without them the test fails saying so.
@@ -64,6 +65,20 @@ fn two_pages_and_a_terminal_client_chat_and_a_reload_brings_history_back() {
         "a reloaded page showed the room's history {} ms after joining",
         &history[8..]
     );
+    // Killed and started again on the same port: pages and the terminal client come back.
+    pages.expect_line(|l| l == "RESTART", long);
+    let mut hub = hub;
+    hub.proc.signal(libc::SIGKILL);
+    hub.proc.wait_exit(LINE_TIMEOUT);
+    let addr = format!("127.0.0.1:{port}");
+    let d = dir.to_str().expect("UTF-8").to_owned();
+    let hub = common::irc::Hub::start_full(&[&addr], &["--data-dir", &d]);
+    pages.send_line("GO");
+    pages.expect_line(|l| l == "BACK", long);
+    cli.expect_line(|l| l == "! connected again", long);
+    cli.expect_line(|l| l.starts_with("* you are cli"), LINE_TIMEOUT);
+    cli.send_line("setelah restart");
+    pages.send_line("GO");
     pages.expect_line(|l| l == "DONE", long);
     let status = pages.wait_exit(long);
     assert!(status.success(), "{}", pages.dump());

@@ -6,9 +6,11 @@ const $ = (id) => document.getElementById(id);
 const WANTED = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory",
   "labeled-response", "multi-prefix", "away-notify", "account-tag"];
 const PAGE = 50;
+// Most lines a buffer keeps (older ones are dropped; scrolling up fetches them again).
+const MAX_LINES = 2000;
 
 const state = {
-  ws: null, nick: "", password: "", registered: false, caps: new Set(),
+  ws: null, nick: "", account: "", password: "", registered: false, caps: new Set(), nickTries: 0,
   buffers: new Map(), active: null, batches: new Map(), retry: 0, retryTimer: null,
   wantRooms: [], pingSent: 0, lag: null, leaving: false,
 };
@@ -17,7 +19,8 @@ const state = {
 // IRC lines
 
 function unescapeTag(v) {
-  return v.replace(/\\(.)/g, (_, c) => ({ ":": ";", s: " ", r: "\r", n: "\n" })[c] ?? c);
+  // A lone backslash at the end is dropped (IRCv3 message-tags).
+  return v.replace(/\\(.?)/g, (_, c) => ({ ":": ";", s: " ", r: "\r", n: "\n" })[c] ?? c);
 }
 
 function parse(line) {
@@ -62,7 +65,7 @@ function buffer(name, create = true) {
   const key = fold(name);
   let b = state.buffers.get(key);
   if (!b && create) {
-    b = { name, lines: [], unread: 0, mention: false, members: new Map(), topic: "",
+    b = { name, lines: [], ids: new Set(), unread: 0, mention: false, members: new Map(), topic: "",
           oldest: null, loading: false, done: false, joined: false };
     state.buffers.set(key, b);
     renderBuffers();
@@ -90,22 +93,40 @@ function mentions(text) {
   return re.test(text);
 }
 
-/// Adds a line to a buffer: {time, nick, text, kind, msgid}. `older` lines go first.
-function add(name, line, older = false) {
-  const b = buffer(name);
-  if (line.msgid && b.lines.some((l) => l.msgid === line.msgid)) return;
-  if (older) b.lines.unshift(line); else b.lines.push(line);
-  if (line.msgid && (!b.oldest || older || b.lines.length === 1)) {
-    if (older || !b.oldest) b.oldest = b.lines.find((l) => l.msgid)?.msgid ?? null;
+/// The buffer's lines in time order after `lines` (from history, or live) are merged in,
+/// without copies (by msgid); at most MAX_LINES, the oldest dropped.
+function merge(b, lines) {
+  const fresh = lines.filter((l) => !l.msgid || !b.ids.has(l.msgid));
+  for (const l of fresh) if (l.msgid) b.ids.add(l.msgid);
+  // Stable: lines of the same time keep their order.
+  b.lines = b.lines.concat(fresh).map((l, i) => [l, i])
+    .sort((x, y) => x[0].time - y[0].time || x[1] - y[1]).map((x) => x[0]);
+  if (b.lines.length > MAX_LINES) {
+    for (const l of b.lines.splice(0, b.lines.length - MAX_LINES)) if (l.msgid) b.ids.delete(l.msgid);
+    b.done = false;
   }
-  if (!older && b !== state.active && line.kind !== "event" && line.kind !== "info") {
+  b.oldest = b.lines.find((l) => l.msgid)?.msgid ?? null;
+  return fresh.length;
+}
+
+/// Adds a live line to a buffer: {time, nick, text, kind, msgid}.
+function add(name, line) {
+  const b = buffer(name);
+  if (line.msgid && b.ids.has(line.msgid)) return;
+  if (line.msgid) b.ids.add(line.msgid);
+  b.lines.push(line);
+  if (b.lines.length > MAX_LINES) {
+    const old = b.lines.shift();
+    if (old.msgid) b.ids.delete(old.msgid);
+    b.done = false;
+  }
+  if (!b.oldest && line.msgid) b.oldest = line.msgid;
+  if (b !== state.active && line.kind !== "event" && line.kind !== "info") {
     b.unread += 1;
     if (!isRoom(b.name) || mentions(line.text)) b.mention = true;
     renderBuffers();
   }
-  if (b === state.active) {
-    if (older) renderLog(true); else appendLine(line);
-  }
+  if (b === state.active) appendLine(line);
 }
 
 function lineElement(line) {
@@ -241,24 +262,22 @@ function chatLine(msg) {
 }
 
 function onBatchEnd(batch) {
-  if (batch.type === "chathistory") {
+  if (batch.type === "chathistory" && batch.target) {
     const b = buffer(batch.target);
     const older = !!b.older;
     const lines = batch.lines.map((m) => chatLine(m)).filter(Boolean).map((c) => c.line);
-    if (older) {
-      for (const line of lines.reverse()) add(b.name, line, true);
-      if (lines.length < PAGE) b.done = true;
-    } else {
-      // The latest, which may overlap what arrived live meanwhile: merged by msgid, in order.
-      const seen = new Set(b.lines.map((l) => l.msgid).filter(Boolean));
-      const fresh = lines.filter((l) => !l.msgid || !seen.has(l.msgid));
-      b.lines = fresh.concat(b.lines);
-      b.oldest = b.lines.find((l) => l.msgid)?.msgid ?? null;
-      if (lines.length < PAGE) b.done = true;
-    }
+    // Merged by time and msgid: history after a reconnect fills the gap where it belongs.
+    merge(b, lines);
+    // Fewer messages than asked for (counting every line of the batch): nothing older.
+    if (batch.lines.length < PAGE) b.done = true;
     b.loading = false;
     b.older = false;
-    if (b === state.active) renderLog(older);
+    if (b === state.active) {
+      renderLog(older);
+      // A page that fits on the screen gives nothing to scroll: ask for the one before.
+      const log = $("log");
+      if (!b.done && log.scrollHeight <= log.clientHeight) fetchOlder();
+    }
   } else if (batch.type === "soju.im/search") {
     info(`search: ${batch.lines.length} found`);
     for (const m of batch.lines) {
@@ -284,24 +303,40 @@ function onMessage(msg) {
       break;
     case "CAP": onCap(p); break;
     case "AUTHENTICATE":
-      if (p[0] === "+") send("AUTHENTICATE " + btoa(unescape(encodeURIComponent(`\0${state.nick}\0${state.password}`))));
+      if (p[0] === "+") {
+        // The account given at login (not the nick now), in pieces of 400 bytes; a last
+        // piece of exactly 400 is followed by "+".
+        const b64 = btoa(unescape(encodeURIComponent(`${state.account}\0${state.account}\0${state.password}`)));
+        for (let i = 0; i < b64.length; i += 400) send(`AUTHENTICATE ${b64.slice(i, i + 400)}`);
+        if (b64.length % 400 === 0) send("AUTHENTICATE +");
+      }
       break;
     case "903": case "904": case "905": case "906": case "907":
       if (msg.command !== "903") loginError("wrong account or password: joined as a guest");
       send("CAP END");
       break;
     case "001":
+      if (!p[0]) break;
       state.registered = true;
       state.nick = p[0];
       state.retry = 0;
+      state.nickTries = 0;
       status();
       for (const room of state.wantRooms) send(`JOIN ${room}`);
+      // Conversations open before a drop: what was missed.
+      for (const b of state.buffers.values()) if (!isRoom(b.name) && b.name !== "*" && b.asked) fetchLatest(b);
       break;
     case "433":
-      if (!state.registered) { state.nick = state.nick.slice(0, 28) + "_"; send(`NICK ${state.nick}`); }
-      else info(p.slice(1).join(" "), "error");
+      if (!state.registered) {
+        state.nickTries += 1;
+        if (state.nickTries > 6) { info("every nick tried is taken: choose another with /nick", "error"); break; }
+        const base = state.nick.replace(/_+$|\d+$/, "").slice(0, 24);
+        state.nick = state.nickTries < 4 ? base + "_".repeat(state.nickTries) : base + Math.floor(Math.random() * 10000);
+        send(`NICK ${state.nick}`);
+      } else info(p.slice(1).join(" "), "error");
       break;
     case "BATCH": {
+      if (!p[0]) break;
       const ref = p[0].slice(1);
       if (p[0].startsWith("+")) state.batches.set(ref, { type: p[1], target: p[2], lines: [] });
       else { const b = state.batches.get(ref); state.batches.delete(ref); if (b) onBatchEnd(b); }
@@ -315,6 +350,7 @@ function onMessage(msg) {
       break;
     }
     case "JOIN": {
+      if (!p[0]) break;
       const b = buffer(p[0]);
       b.members.set(from, "");
       if (mine) {
@@ -323,19 +359,22 @@ function onMessage(msg) {
         if (!state.wantRooms.some((r) => fold(r) === fold(b.name))) state.wantRooms.push(b.name);
         saveRooms();
         if (!state.active || state.active.name === "*" || state.wantRooms.length === 1 || b.showOnJoin) show(b);
+        b.showOnJoin = false;
         fetchLatest(b);
       } else add(b.name, { time: timeOf(msg), nick: from, text: `${from} joined`, kind: "event" });
       if (b === state.active) renderMembers();
       break;
     }
     case "PART": case "KICK": {
+      if (!p[0]) break;
       const b = buffer(p[0]);
       const who = msg.command === "KICK" ? p[1] : from;
       b.members.delete(who);
       const why = msg.command === "KICK" ? `${who} was kicked by ${from} (${p[2] ?? ""})` : `${who} left${p[1] ? ` (${p[1]})` : ""}`;
       add(b.name, { time: timeOf(msg), nick: who, text: why, kind: "event" });
-      if (fold(who) === fold(state.nick)) {
+      if (fold(who) === fold(state.nick ?? "")) {
         b.joined = false;
+        b.members.clear();
         state.wantRooms = state.wantRooms.filter((r) => fold(r) !== fold(b.name));
         saveRooms();
       }
@@ -349,6 +388,7 @@ function onMessage(msg) {
       renderMembers();
       break;
     case "NICK":
+      if (!p[0]) break;
       if (mine) { state.nick = p[0]; status(); }
       for (const b of state.buffers.values()) {
         if (b.members.has(from)) {
@@ -362,6 +402,7 @@ function onMessage(msg) {
       break;
     case "TOPIC": case "332": {
       const room = msg.command === "TOPIC" ? p[0] : p[1];
+      if (!room) break;
       const b = buffer(room);
       b.topic = p[p.length - 1];
       if (msg.command === "TOPIC") add(room, { time: timeOf(msg), nick: from, text: `${from} set the topic: ${b.topic}`, kind: "event" });
@@ -369,6 +410,7 @@ function onMessage(msg) {
       break;
     }
     case "353": {
+      if (p.length < 4) break;
       const b = buffer(p[2]);
       for (const entry of p[3].split(" ").filter(Boolean)) {
         const m = entry.match(/^([@+]*)(.*)$/);
@@ -377,10 +419,13 @@ function onMessage(msg) {
       if (b === state.active) renderMembers();
       break;
     }
-    case "FAIL":
+    case "FAIL": {
       info(p.slice(2).join(" "), "error");
-      if (p[0] === "CHATHISTORY" && state.active) { state.active.loading = false; state.active.done = true; }
+      // FAIL CHATHISTORY CODE [SUBCOMMAND] TARGET ...: the buffer that asked stops waiting.
+      const asked = p[0] === "CHATHISTORY" && (p.slice(2, -1).map((t) => buffer(t, false)).find(Boolean) || state.active);
+      if (asked) { asked.loading = false; asked.older = false; asked.done = true; }
       break;
+    }
     case "ERROR": info(p.join(" "), "error"); break;
     default:
       // Numerics worth showing: errors (4xx, 5xx) and the server's notes.
@@ -418,6 +463,7 @@ function status() {
 
 function connect() {
   clearTimeout(state.retryTimer);
+  if (state.leaving) return;
   const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
   const ws = new WebSocket(url, ["text.ircv3.net"]);
   state.ws = ws;
@@ -437,7 +483,7 @@ function connect() {
   ws.onclose = () => {
     if (state.ws !== ws) return;
     state.registered = false;
-    for (const b of state.buffers.values()) { b.joined = false; b.members.clear(); }
+    for (const b of state.buffers.values()) { b.joined = false; b.members.clear(); b.loading = false; b.older = false; }
     renderMembers();
     if (state.leaving) { $("status").textContent = "disconnected"; return; }
     const wait = Math.min(30, 2 ** state.retry);
@@ -466,6 +512,7 @@ function submit(text) {
   if (!text.startsWith("/") || text.startsWith("//")) {
     const line = text.startsWith("//") ? text.slice(1) : text;
     if (!b || b.name === "*") return info("join a room first: /join #lobby", "error");
+    if (!state.registered) return info("not connected: not sent", "error");
     send(`PRIVMSG ${b.name} :${line}`);
     if (!state.caps.has("echo-message")) add(b.name, { time: new Date(), nick: state.nick, text: line, kind: "chat" });
     return;
@@ -485,7 +532,13 @@ function submit(text) {
       if (!args[0]) return info("usage: /msg nick text", "error");
       const q = buffer(args[0]);
       show(q);
-      if (args.length > 1) submit(args.slice(1).join(" "));
+      // The text as it is, even if it starts with "/".
+      const said = args.slice(1).join(" ");
+      if (said) {
+        if (!state.registered) return info("not connected: not sent", "error");
+        send(`PRIVMSG ${q.name} :${said}`);
+        if (!state.caps.has("echo-message")) add(q.name, { time: new Date(), nick: state.nick, text: said, kind: "chat" });
+      }
       break;
     }
     case "me":
@@ -498,7 +551,7 @@ function submit(text) {
       if (!rest) return info("usage: /search words", "error");
       send(`SEARCH text=${rest.replace(/\\/g, "\\\\").replace(/;/g, "\\:").replace(/ /g, "\\s")}`);
       break;
-    case "quit": state.leaving = true; send(`QUIT :${rest || "bye"}`); break;
+    case "quit": state.leaving = true; clearTimeout(state.retryTimer); send(`QUIT :${rest || "bye"}`); break;
     case "help": info(HELP); break;
     default: send(text.slice(1));
   }
@@ -511,6 +564,7 @@ function start() {
   $("login").onsubmit = (e) => {
     e.preventDefault();
     state.nick = $("nick").value.trim();
+    state.account = state.nick;
     state.password = $("password").value;
     state.wantRooms = $("rooms").value.split(/[\s,]+/).filter(Boolean).map((r) => (isRoom(r) ? r : `#${r}`));
     try { saved?.setItem("obrol.nick", state.nick); } catch (_) { /* private mode */ }

@@ -68,6 +68,17 @@ try {
   await says(a, "ani: lihat ini");
   await a.screenshot({ path: `${out}/browser-desktop.png` });
   await b.screenshot({ path: `${out}/browser-phone.png` });
+  // The hub dies and comes back: the pages say so, connect again and rejoin by themselves.
+  say("RESTART");
+  await go(); // the hub was killed and started again
+  for (const page of [a, b]) {
+    await page.waitForFunction(() => document.querySelector("#status").textContent.includes("· connected"), null, { timeout: 40000 });
+  }
+  say("BACK");
+  await go(); // the terminal client said something after its own reconnect
+  await says(b, "setelah restart");
+  await a.click('#buffers li[data-name="#lobby"]');
+  await says(a, "setelah restart");
   say("DONE");
 } finally {
   await browser.close();

@@ -450,6 +450,31 @@ fn write_escaped<W: fmt::Write>(w: &mut W, value: &str) -> fmt::Result {
     w.write_str(value.get(start..).unwrap_or_default())
 }
 
+/// Formats Unix milliseconds as `YYYY-MM-DDThh:mm:ss.sssZ` (IRCv3 server-time): the inverse
+/// of [`parse_time`].
+pub fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
 /// Parses an IRCv3 server-time timestamp (`YYYY-MM-DDThh:mm:ss[.sss]Z`) into Unix ms.
 pub fn parse_time(text: &str) -> Option<i64> {
     let b = text.as_bytes();

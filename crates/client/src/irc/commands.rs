@@ -280,22 +280,7 @@ fn escape_tag(value: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM` in UTC.
 pub fn utc_minute(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let full = obrol_wire::irc::format_time(u64::try_from(ms).unwrap_or(0));
+    // `YYYY-MM-DDThh:mm:ss.sssZ`: ASCII, so these are character boundaries.
+    format!("{} {}", &full[..10], &full[11..16])
 }

@@ -137,19 +137,22 @@ async fn ui(
                 let Some(event) = event else { break };
                 match ui.on_event(event, &mut chat, COMMANDS) {
                     Action::Submit(line) => {
-                        let quit = matches!(
-                            obrol_wire::plain::parse(&line),
-                            obrol_wire::plain::Command::Quit(_)
-                        );
-                        // What we say is shown as the others see it (they never echo it).
+                        // Read as the peer reads it; what we say is shown as the others see
+                        // it (nobody echoes it back).
+                        use obrol_wire::plain::Command;
                         let nick = chat.nick.clone();
-                        if let Some(action) = line.strip_prefix("/me ") {
-                            chat.add(0, Line::new(Kind::Action, &nick, action));
-                        } else if let Some(text) = line.strip_prefix("//") {
-                            chat.add(0, Line::new(Kind::Message, &nick, &format!("/{text}")));
-                        } else if !line.starts_with('/') {
-                            chat.add(0, Line::new(Kind::Message, &nick, &line));
-                        }
+                        let quit = match obrol_wire::plain::parse(&line) {
+                            Command::Say(text) if !text.is_empty() => {
+                                chat.add(0, Line::new(Kind::Message, &nick, text));
+                                false
+                            }
+                            Command::Me(text) => {
+                                chat.add(0, Line::new(Kind::Action, &nick, text));
+                                false
+                            }
+                            Command::Quit(_) => true,
+                            _ => false,
+                        };
                         if lines.send(line).await.is_err() {
                             break;
                         }

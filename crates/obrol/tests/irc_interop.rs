@@ -342,9 +342,24 @@ impl Irssi {
 
 impl Drop for Irssi {
     fn drop(&mut self) {
+        // The server's socket file stays behind a killed server: removed too.
+        let path = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "display-message",
+                "-p",
+                "#{socket_path}",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        if path.starts_with('/') {
+            let _ = std::fs::remove_file(&path);
+        }
         let _ = std::fs::remove_dir_all(&self.home);
     }
 }

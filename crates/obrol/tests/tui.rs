@@ -18,6 +18,8 @@ use common::LINE_TIMEOUT;
 struct Tmux {
     socket: String,
     pids: Vec<u32>,
+    /// The server's socket file, removed at the end.
+    path: Option<PathBuf>,
 }
 
 impl Tmux {
@@ -43,7 +45,10 @@ impl Tmux {
         let mut tmux = Tmux {
             socket,
             pids: Vec::new(),
+            path: None,
         };
+        let path = tmux.tmux(&["display-message", "-p", "-t", "t", "#{socket_path}"]);
+        tmux.path = Some(PathBuf::from(path.trim())).filter(|p| p.is_absolute());
         for format in ["#{pid}", "#{pane_pid}"] {
             if let Ok(pid) = tmux
                 .tmux(&["display-message", "-p", "-t", "t", format])
@@ -105,6 +110,9 @@ impl Drop for Tmux {
         for pid in &self.pids {
             // SAFETY: kill(2) on a pid this test started; a gone process is ESRCH.
             unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+        }
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

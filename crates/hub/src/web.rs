@@ -37,6 +37,10 @@ pub enum Answer {
         content_type: &'static str,
         body: &'static str,
         head_only: bool,
+        /// The request's `Host`, when it is a plain host and port: the page's WebSocket is
+        /// allowed to it by name (browsers that do not count `ws:` as `'self'`), and to
+        /// nothing else.
+        host: Option<String>,
     },
     /// A WebSocket: the accept key and the subprotocol chosen (binary or not).
     Upgrade {
@@ -175,31 +179,45 @@ pub fn route(head: &[u8], allowed_origins: &[String], server_name: &str) -> Answ
         "/icon.svg" | "/favicon.ico" => ("image/svg+xml", ICON),
         _ => return Answer::Error("404 Not Found", "nothing here"),
     };
+    let host = header("host")
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .map(str::to_owned);
     Answer::Asset {
         content_type,
         body,
         head_only,
+        host,
     }
 }
 
 /// The bytes of an answer (for an upgrade, the `101` that starts the WebSocket).
 pub fn response(answer: &Answer) -> String {
-    // The page may load only its own assets, and talk only to this host.
-    const SECURITY: &str = "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n\
-        X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'self'; \
-        connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-        frame-ancestors 'none'\r\n";
     match answer {
         Answer::Asset {
             content_type,
             body,
             head_only,
-        } => format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-             Cache-Control: no-cache\r\n{SECURITY}Connection: close\r\n\r\n{}",
-            body.len(),
-            if *head_only { "" } else { body }
-        ),
+            host,
+        } => {
+            // The page may load only its own assets, and talk only to this host.
+            let sockets = host
+                .as_deref()
+                .map_or(String::new(), |h| format!(" ws://{h} wss://{h}"));
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+                 Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\
+                 Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n\
+                 Content-Security-Policy: default-src 'self'; connect-src 'self'{sockets}; \
+                 img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+                 frame-ancestors 'none'\r\nConnection: close\r\n\r\n{}",
+                body.len(),
+                if *head_only { "" } else { body }
+            )
+        }
         Answer::Upgrade {
             accept,
             subprotocol,
@@ -400,6 +418,23 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
             assert!(text.contains("Content-Security-Policy: default-src 'self'"));
         }
+        // The page's WebSocket may go to its own host and nowhere else; a Host that is no
+        // plain name and port is not written into the policy.
+        let page = response(&route(
+            &req(&["GET / HTTP/1.1", "Host: chat.lan:8080"]),
+            &[],
+            "hub",
+        ));
+        assert!(
+            page.contains("connect-src 'self' ws://chat.lan:8080 wss://chat.lan:8080; img-src"),
+            "{page}"
+        );
+        let odd = response(&route(
+            &req(&["GET / HTTP/1.1", "Host: a; script-src *"]),
+            &[],
+            "hub",
+        ));
+        assert!(odd.contains("connect-src 'self'; img-src"), "{odd}");
         let head = route(&req(&["HEAD / HTTP/1.1", "Host: h"]), &[], "hub");
         assert!(response(&head).ends_with("\r\n\r\n"), "HEAD has no body");
         assert_eq!(

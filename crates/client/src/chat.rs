@@ -308,7 +308,8 @@ impl Chat {
 
     /// Renames a nick everywhere it is a member, saying so in those buffers; a private
     /// conversation with it follows the new name.
-    pub fn rename(&mut self, old: &str, new: &str, time: Millis) {
+    /// `msgid`: the rename's, which its replays in history carry too.
+    pub fn rename(&mut self, old: &str, new: &str, time: Millis, msgid: Option<&str>) {
         let ours = old.eq_ignore_ascii_case(&self.nick);
         if ours {
             self.nick = new.to_owned();
@@ -325,7 +326,9 @@ impl Chat {
                 b.members.insert(new.to_owned(), prefix.clone());
             }
             if member.is_some() || private || (ours && b.kind == BufferKind::Server) {
-                self.add(i, Line::new(Kind::Event, old, &text).at(time));
+                let mut line = Line::new(Kind::Event, old, &text).at(time);
+                line.msgid = msgid.map(str::to_owned);
+                self.add(i, line);
             }
         }
     }
@@ -491,7 +494,7 @@ mod tests {
             .members
             .insert("budi".into(), "@".into());
         let pm = chat.buffer("budi", BufferKind::Private);
-        chat.rename("budi", "budi2", 5);
+        chat.rename("budi", "budi2", 5, None);
         assert_eq!(chat.buffers[pm].name, "budi2");
         assert_eq!(
             chat.buffers[lobby].members.get("budi2").map(String::as_str),

@@ -483,7 +483,8 @@ impl Session {
                 if source.eq_ignore_ascii_case(&self.chat.nick) {
                     self.wanted = p(0).to_owned();
                 }
-                self.chat.rename(&source, p(0), time);
+                let msgid = self.msgid.clone();
+                self.chat.rename(&source, p(0), time, msgid.as_deref());
             }
             "TOPIC" => {
                 let i = self.room(p(0));

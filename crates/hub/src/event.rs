@@ -356,13 +356,16 @@ pub enum Event<'a> {
         reason: Option<&'a str>,
         msgid: Option<&'a str>,
     },
+    /// A QUIT and a rename carry one msgid, the one each room's record of them has.
     Quit {
         who: &'a Identity,
         reason: &'a str,
+        msgid: Option<&'a str>,
     },
     Renamed {
         who: &'a Identity,
         new: &'a str,
+        msgid: Option<&'a str>,
     },
     /// Room list.
     /// One page of the room list (`/rooms`, IRC `LIST`): the first page opens the list, the

@@ -281,6 +281,7 @@ fn event_playback_shows_joins_parts_topics_and_renames() {
     let topic_id = live_id(&topic, " TOPIC #room");
     budi.ask("PRIVMSG #room :halo");
     budi.ask("NICK budiman");
+    let renamed = ani.expect(|l| l.contains(" NICK budiman"), "the rename");
     budi.ask("PART #room :dah");
     let (_, inside) = batch(&mut ani, "CHATHISTORY LATEST #room * 10");
     let shown: Vec<&str> = inside.iter().map(|l| split_tags(l).1).collect();
@@ -297,12 +298,22 @@ fn event_playback_shows_joins_parts_topics_and_renames() {
     );
     assert_eq!(tag(&inside[0], "msgid"), join_id);
     assert_eq!(tag(&inside[2], "msgid"), topic_id);
+    assert_eq!(tag(&inside[4], "msgid"), tag(&renamed, "msgid"));
     // Without event-playback: what was said only.
     let mut cara = Irc::register_with_caps(h.port(), "cara", CAPS);
     cara.ask("JOIN #room");
     let (_, inside) = batch(&mut cara, "CHATHISTORY LATEST #room * 10");
     let shown: Vec<&str> = inside.iter().map(|l| split_tags(l).1).collect();
     assert_eq!(shown, vec![":budi!budi@127.0.0.1 PRIVMSG #room :halo"]);
+    // A QUIT is one message with one msgid, live and in every room's history.
+    cara.send("QUIT :pulang");
+    let quit = ani.expect(|l| l.contains(" QUIT :Quit: pulang"), "the quit");
+    let (_, inside) = batch(&mut ani, "CHATHISTORY LATEST #room * 1");
+    assert_eq!(
+        split_tags(&inside[0]).1,
+        ":cara!cara@127.0.0.1 QUIT :Quit: pulang"
+    );
+    assert_eq!(tag(&inside[0], "msgid"), tag(&quit, "msgid"));
     drop((ani, budi, cara));
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);

@@ -135,8 +135,8 @@ pub fn render(event: &Event<'_>, current: Option<&str>) -> Bytes {
             Some(r) if !r.is_empty() => writeln!(s, "* {} left {} ({})", who.nick, room, r),
             _ => writeln!(s, "* {} left {}", who.nick, room),
         },
-        Event::Quit { who, reason } => writeln!(s, "* {} quit ({})", who.nick, reason),
-        Event::Renamed { who, new } => writeln!(s, "* {} is now known as {}", who.nick, new),
+        Event::Quit { who, reason, .. } => writeln!(s, "* {} quit ({})", who.nick, reason),
+        Event::Renamed { who, new, .. } => writeln!(s, "* {} is now known as {}", who.nick, new),
         Event::Rooms { rooms, first, .. } => {
             let list: Vec<String> = rooms
                 .iter()
@@ -306,7 +306,8 @@ mod tests {
             &render(
                 &Event::Renamed {
                     who: &who,
-                    new: "budi"
+                    new: "budi",
+                    msgid: None,
                 },
                 None
             )[..],

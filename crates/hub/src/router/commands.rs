@@ -583,10 +583,22 @@ impl Router {
             m.who.nick = new.into();
             m.outbox.set_nick(new);
         }
-        for key in self.rooms_of(id) {
-            self.note(&key, obrol_store::history::Kind::Nick, &old, new);
+        let msgid = self.shared_msgid();
+        if let Some(msgid) = &msgid {
+            for key in self.rooms_of(id) {
+                let kind = obrol_store::history::Kind::Nick;
+                self.note_as(&key, kind, &old, new, msgid.clone());
+            }
         }
-        self.emit_each(&audience, &Event::Renamed { who: &old, new });
+        let msgid = msgid.as_deref();
+        self.emit_each(
+            &audience,
+            &Event::Renamed {
+                who: &old,
+                new,
+                msgid,
+            },
+        );
         self.check_registered_nick(id);
     }
 

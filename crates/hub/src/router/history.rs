@@ -109,13 +109,35 @@ impl Router {
         text: &str,
     ) -> Option<String> {
         self.history.as_ref()?;
+        let msgid = self.next_msgid();
+        self.note_as(key, kind, who, text, msgid.clone());
+        Some(msgid)
+    }
+
+    /// A msgid for an event recorded in several rooms (a QUIT, a rename): one message, one
+    /// id, in each room's history and on the live line. `None` with history off.
+    pub(super) fn shared_msgid(&mut self) -> Option<String> {
+        self.history.is_some().then(|| self.next_msgid())
+    }
+
+    /// Records a room event under `msgid` (see [`Router::shared_msgid`]).
+    pub(super) fn note_as(
+        &mut self,
+        key: &str,
+        kind: Kind,
+        who: &Identity,
+        text: &str,
+        msgid: String,
+    ) {
+        if self.history.is_none() {
+            return;
+        }
         let shown = self
             .rooms
             .get(key)
             .map_or_else(|| format!("#{key}"), |r| format!("#{}", r.name));
-        let msgid = self.next_msgid();
         self.unwritten.push(Stored {
-            msgid: msgid.clone(),
+            msgid,
             time_ms: i64::try_from(now_ms()).unwrap_or(i64::MAX),
             target: format!("#{key}"),
             target_name: shown,
@@ -125,7 +147,6 @@ impl Router {
             account: who.account.as_deref().map(str::to_owned),
             text: text.to_owned(),
         });
-        Some(msgid)
     }
 
     /// Who `id` is as a party to private conversations: its account when logged in, else

@@ -425,8 +425,17 @@ impl Router {
         self.nicks.release(&m.who.nick);
         self.whowas.remember(&m.who, &m.realname);
         let mut audience = Vec::new();
+        let msgid = self.shared_msgid();
         for key in &m.rooms {
-            self.note(key, obrol_store::history::Kind::Quit, &m.who, reason);
+            if let Some(id) = &msgid {
+                self.note_as(
+                    key,
+                    obrol_store::history::Kind::Quit,
+                    &m.who,
+                    reason,
+                    id.clone(),
+                );
+            }
             self.leave_room(id, key);
             if let Some(room) = self.rooms.get(key) {
                 audience.extend(&room.members);
@@ -439,6 +448,7 @@ impl Router {
             &Event::Quit {
                 who: &m.who,
                 reason,
+                msgid: msgid.as_deref(),
             },
         );
         match farewell {

@@ -325,12 +325,12 @@ pub fn render(event: &Event<'_>, view: &View<'_>) -> Bytes {
                 None => write!(s, ":{} PART #{room}\r\n", source(who)),
             };
         }
-        Event::Quit { who, reason } => {
-            tag(&mut s, who);
+        Event::Quit { who, reason, msgid } => {
+            tag_id(&mut s, who, msgid);
             let _ = write!(s, ":{} QUIT :{reason}\r\n", source(who));
         }
-        Event::Renamed { who, new } => {
-            tag(&mut s, who);
+        Event::Renamed { who, new, msgid } => {
+            tag_id(&mut s, who, msgid);
             let _ = write!(s, ":{} NICK {new}\r\n", source(who));
         }
         Event::Rooms { rooms, first, last } => {

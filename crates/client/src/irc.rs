@@ -87,12 +87,6 @@ pub const STALE_AFTER_MS: Millis = 90_000;
 /// How often to ask again for the nick we want while the server gave us another.
 const NICK_RETRY_MS: Millis = 60_000;
 
-/// A history request on its way: fewer lines than asked for means nothing older.
-#[derive(Debug, Clone, Copy)]
-struct Fetch {
-    limit: usize,
-}
-
 #[derive(Debug)]
 struct Batch {
     kind: String,
@@ -115,8 +109,9 @@ pub struct Session {
     names_pending: HashSet<String>,
     /// Rooms the user asked to join: shown when the join comes back.
     show_on_join: HashSet<String>,
-    /// Rooms (or conversations), lower-cased, with a history request on its way.
-    fetching: HashMap<String, Fetch>,
+    /// Rooms (or conversations), lower-cased, with a history request on its way, and how
+    /// many messages it asked for (fewer in the answer: nothing older).
+    fetching: HashMap<String, usize>,
     /// Rooms, lower-cased, whose member list was asked for again after a MODE.
     names_asked: HashSet<String>,
     /// The nick we want (asked for at start or with /nick); the server may give another.
@@ -280,7 +275,7 @@ impl Session {
             return;
         };
         let limit = self.history_limit;
-        self.fetching.insert(target.to_lowercase(), Fetch { limit });
+        self.fetching.insert(target.to_lowercase(), limit);
         self.send(format!("CHATHISTORY BEFORE {target} {from} {limit}"));
     }
 
@@ -288,7 +283,7 @@ impl Session {
         let key = target.to_lowercase();
         if self.caps.contains("draft/chathistory") && !self.fetching.contains_key(&key) {
             let limit = self.history_limit;
-            self.fetching.insert(key, Fetch { limit });
+            self.fetching.insert(key, limit);
             self.send(format!("CHATHISTORY LATEST {target} * {limit}"));
         }
     }
@@ -302,6 +297,15 @@ impl Session {
             self.chat.buffers[i].parted = true;
         }
         i
+    }
+
+    /// The buffer of a room or a conversation, by its name.
+    fn buffer_for(&mut self, name: &str) -> usize {
+        if is_room(name) {
+            self.room(name)
+        } else {
+            self.private(name)
+        }
     }
 
     /// The private buffer with `nick`, or the server's when there are too many buffers.
@@ -519,17 +523,10 @@ impl Session {
             }
             "PRIVMSG" | "NOTICE" => {
                 if let Some((target, line)) = self.history_line(&msg, &source, time) {
-                    let kind = if is_room(&target) {
-                        BufferKind::Room
-                    } else if target == "*" {
-                        BufferKind::Server
+                    let i = if target == "*" {
+                        0
                     } else {
-                        BufferKind::Private
-                    };
-                    let i = match kind {
-                        BufferKind::Server => 0,
-                        BufferKind::Room => self.room(&target),
-                        _ => self.private(&target),
+                        self.buffer_for(&target)
                     };
                     self.chat.add(i, line);
                 }
@@ -785,11 +782,7 @@ impl Session {
         match batch.kind.as_str() {
             "chathistory" => {
                 let asked = self.fetching.remove(&batch.target.to_lowercase());
-                let i = if is_room(&batch.target) {
-                    self.room(&batch.target)
-                } else {
-                    self.private(&batch.target)
-                };
+                let i = self.buffer_for(&batch.target);
                 let before = self.chat.buffers[i].lines.len();
                 // Event playback in a room: a QUIT's or NICK's "target" is no buffer, the
                 // batch's is.
@@ -798,7 +791,7 @@ impl Session {
                 self.chat.buffers[i].merge_history(lines);
                 let b = &mut self.chat.buffers[i];
                 // An answer with fewer messages than asked for says nothing is older.
-                if asked.is_some_and(|f| got < f.limit) {
+                if asked.is_some_and(|limit| got < limit) {
                     b.history_done = true;
                 }
                 // Keep the view where it was when older lines come in above it.

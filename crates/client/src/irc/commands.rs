@@ -6,15 +6,7 @@ impl Session {
     /// Sends `text` to `target` (split into messages that fit), and shows it at once unless
     /// the server echoes it.
     fn say(&mut self, target: &str, text: &str, action: bool) {
-        let kind = if is_room(target) {
-            BufferKind::Room
-        } else {
-            BufferKind::Private
-        };
-        let i = match kind {
-            BufferKind::Room => self.room(target),
-            _ => self.private(target),
-        };
+        let i = self.buffer_for(target);
         for piece in split_text(text, MAX_TEXT) {
             if action {
                 self.send(format!("PRIVMSG {target} :\x01ACTION {piece}\x01"));
@@ -120,22 +112,14 @@ impl Session {
                     return Flow::Continue;
                 };
                 let text = rest[nick.len()..].trim_start();
-                let kind = if is_room(nick) {
-                    BufferKind::Room
-                } else {
-                    BufferKind::Private
-                };
-                let i = match kind {
-                    BufferKind::Room => self.room(nick),
-                    _ => self.private(nick),
-                };
+                let i = self.buffer_for(nick);
                 if verb.eq_ignore_ascii_case("msg") && text.is_empty() {
                     self.chat.info(Kind::Error, "usage: /msg NICK text");
                     return Flow::Continue;
                 }
                 if !verb.eq_ignore_ascii_case("msg") {
                     self.chat.show(i);
-                    if kind == BufferKind::Private && self.chat.buffers[i].lines.is_empty() {
+                    if !is_room(nick) && self.chat.buffers[i].lines.is_empty() {
                         self.fetch_latest(nick);
                     }
                 }
@@ -191,7 +175,7 @@ impl Session {
                     self.chat.info(Kind::Error, "this server keeps no history");
                 } else {
                     let limit = n.clamp(1, 1000);
-                    self.fetching.insert(active.to_lowercase(), Fetch { limit });
+                    self.fetching.insert(active.to_lowercase(), limit);
                     self.send(format!(
                         "CHATHISTORY LATEST {active} * {}",
                         n.clamp(1, 1000)
